@@ -1,0 +1,360 @@
+"""ONNX/QONNX -> `bnn` dialect.
+
+The importer walks the folded graph in topological order and classifies every ONNX value as
+  bits  a ±1 tensor (after Sign/BipolarQuant/MultiThreshold), a `!bnn.bits` SSA value;
+  int   an integer accumulator (a binary conv or dense) plus the chain of per-channel float ops
+        (bias Add, Mul/Sub/Div scales, BatchNormalization, reshapes) applied to it so far;
+  float anything else, computed on the host.
+A binarisation of an `int` value folds its chain into exact thresholds; consecutive float nodes are
+grouped into one `bnn.host` op that embeds the original ONNX nodes and says why they stay on the host.
+Nothing is dropped: every node ends up in a `bnn` op or in a host op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import onnx
+from xdsl.builder import ImplicitBuilder
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr, TensorType, f32
+from xdsl.ir import SSAValue
+
+from compiler.onnx_loader import Graph, describe, load_graph
+from compiler.threshold_folding import AFFINE_OPS, SHAPE_OPS, Reach, fold_thresholds
+from dialects import bnn
+from isa.errors import ChewcError
+from runtime.onnx_ref import QONNX_DOMAINS
+
+BINARISERS = {"Sign", "BipolarQuant", "MultiThreshold"}
+# float ops the host side runs (with the reference executor); anything else is rejected by name
+HOST_OPS = {
+    "Conv", "MatMul", "Gemm", "Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "LeakyRelu", "PRelu",
+    "Sigmoid", "Tanh", "HardTanh", "Clip", "Softmax", "LogSoftmax", "MaxPool", "AveragePool",
+    "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity",
+    "Transpose", "Concat", "Round", "Floor", "Ceil", "Cast", "Sign", "Quant", "BipolarQuant",
+    "MultiThreshold", "Trunc", "Pad", "Neg", "Abs", "Exp", "Log", "Sqrt", "Pow", "ReduceMean", "ArgMax",
+}
+
+
+@dataclass
+class Value:
+    kind: Literal["bits", "int", "float"]
+    ssa: SSAValue | None = None  # None: a float still pending in the current host cluster
+    raw: str = ""  # int: the ONNX name of the accumulator the chain starts from
+    chain: list[onnx.NodeProto] = field(default_factory=list)
+    reach: Reach | None = None
+
+
+class Importer:
+    def __init__(self, graph: Graph, origin: str):
+        self.g = graph
+        self.origin = origin
+        self.values: dict[str, Value] = {}
+        self.pending: list[onnx.NodeProto] = []
+        self.reasons: list[str] = []
+
+    # -- entry -------------------------------------------------------------------------------
+
+    def run(self) -> ModuleOp:
+        g = self.g
+        in_type = TensorType(f32, g.shape(g.input_name))
+        module = ModuleOp([])
+        with ImplicitBuilder(module.body):
+            fn = func.FuncOp("main", ((in_type,), ()))
+            with ImplicitBuilder(fn.body) as (x,):
+                self.values[g.input_name] = Value("float", x)
+                for node in g.nodes:
+                    self.visit(node)
+                results = [self.materialise(name) for name in g.output_names]
+                func.ReturnOp(*results)
+        fn.function_type = func.FunctionType.from_lists([in_type], [r.type for r in results])
+        fn.attributes["bnn.inputs"] = ArrayAttr([StringAttr(g.input_name)])
+        fn.attributes["bnn.outputs"] = ArrayAttr([StringAttr(n) for n in g.output_names])
+        module.verify()
+        return module
+
+    # -- node dispatch -------------------------------------------------------------------------
+
+    def visit(self, node: onnx.NodeProto) -> None:
+        if node.domain not in ("", "ai.onnx", *QONNX_DOMAINS):
+            raise ChewcError(f"{describe(node)}: op {node.domain}.{node.op_type} is not supported")
+        ins = [self.values.get(n) for n in node.input if n and n not in self.g.constants]
+        kinds = {v.kind for v in ins if v is not None}
+        op = node.op_type
+        if op in BINARISERS and kinds == {"int"}:
+            return self.threshold(node)
+        if op in BINARISERS and kinds == {"bits"}:
+            return self.rebinarise(node)
+        if op in BINARISERS and kinds == {"float"} and op != "MultiThreshold":
+            return self.sign(node)
+        if op in ("Conv", "MatMul", "Gemm") and kinds == {"bits"}:
+            return self.binary_layer(node)
+        if kinds == {"int"} and len(ins) == 1 and (op in SHAPE_OPS or op in AFFINE_OPS and self.constant_operands(node)):
+            return self.extend_chain(node)
+        if kinds == {"bits"} and len(ins) == 1 and op in SHAPE_OPS:
+            return self.reshape(node)
+        if op == "MaxPool" and len(ins) == 1 and (kinds == {"bits"} or kinds == {"int"} and not ins[0].chain):
+            return self.maxpool(node)
+        if op == "Add" and kinds == {"int"} and len(ins) == 2 and not ins[0].chain and not ins[1].chain:
+            return self.add(node)
+        if op not in HOST_OPS:
+            raise ChewcError(f"{describe(node)}: op {op} is not supported (neither binary nor a known host op)")
+        self.to_host(node, ins)
+
+    def constant_operands(self, node: onnx.NodeProto) -> bool:
+        """An affine op whose other operands are constants (BatchNormalization: all but the data)."""
+        return sum(1 for n in node.input if n and n not in self.g.constants) == 1
+
+    # -- binary ops ----------------------------------------------------------------------------
+
+    def binary_layer(self, node: onnx.NodeProto) -> None:
+        g = self.g
+        x = self.values[node.input[0]]
+        assert x.ssa is not None
+        wname = node.input[1]
+        if wname not in g.constants:
+            raise ChewcError(f"{describe(node)}: weights '{wname}' are not constant")
+        w = np.asarray(g.constants[wname], np.float64)
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        chain: list[onnx.NodeProto] = []
+        if node.op_type == "Conv":
+            if attrs.get("group", 1) != 1:
+                raise ChewcError(f"{describe(node)}: grouped convolution (group={attrs['group']}) is not supported")
+            scale = self.weight_scale(node, w, axis=0)
+            kh, kw = w.shape[2:]
+            strides = attrs.get("strides", [1, 1])
+            dil = attrs.get("dilations", [1, 1])
+            pads = self.conv_pads(node, attrs, g.shape(node.input[0])[2:], (kh, kw), strides, dil)
+            op = bnn.Conv2dOp(x.ssa, np.sign(w).astype(np.int8), strides, dil, pads, "zero")
+            reach = Reach.dot(int(np.prod(w.shape[1:])), exact_fanin=not any(pads))
+            if len(node.input) > 2 and node.input[2]:
+                chain.append(self.const_node("Add", node, node.input[2], (1, -1, 1, 1)))
+        else:
+            if node.op_type == "Gemm":
+                if attrs.get("transA", 0):
+                    raise ChewcError(f"{describe(node)}: Gemm with transA=1 is not supported")
+                w = w.T if attrs.get("transB", 0) else w
+            if w.ndim != 2 or len(g.shape(node.input[0])) != 2:
+                raise ChewcError(f"{describe(node)}: only 2-D [1, K] x [K, M] products are binary layers")
+            scale = self.weight_scale(node, w, axis=1)
+            op = bnn.DenseOp(x.ssa, np.sign(w.T).astype(np.int8))
+            reach = Reach.dot(w.shape[0], exact_fanin=True)
+            if node.op_type == "Gemm":
+                if attrs.get("alpha", 1.0) != 1.0:
+                    chain.append(self.scalar_node("Mul", node, attrs["alpha"]))
+                if len(node.input) > 2 and node.input[2]:
+                    bias = np.asarray(g.constants[node.input[2]], np.float32) * np.float32(attrs.get("beta", 1.0))
+                    chain.append(self.const_node("Add", node, self.add_const(f"{node.output[0]}__bias", bias), None))
+        if scale is not None:
+            chain.insert(0, self.scalar_node("Mul", node, scale))
+        raw = f"{node.output[0]}__acc" if chain else node.output[0]
+        if chain:
+            chain[0].input[0] = raw
+            for a, b in zip(chain, chain[1:]):
+                b.input[0] = a.output[0]
+            chain[-1].output[0] = node.output[0]
+            for name in (raw, *(n.output[0] for n in chain)):
+                self.g.shapes[name] = self.g.shape(node.output[0], node)
+                self.g.elem_types[name] = onnx.TensorProto.FLOAT
+        self.values[node.output[0]] = Value("int", op.output, raw=raw, chain=chain, reach=reach)
+
+    def weight_scale(self, node: onnx.NodeProto, w: np.ndarray, axis: int) -> float | None:
+        """±1 weights, or ±s with one power-of-two s (then x*s sums stay exact in float32)."""
+        mags = np.unique(np.abs(w))
+        if len(mags) != 1 or mags[0] == 0:
+            bad = next((float(m) for m in mags if m != mags.max() or m == 0), float(mags[0]))
+            raise ChewcError(f"{describe(node)}: weights are not ±1 (found {bad:g})")
+        s = float(mags[0])
+        if s == 1.0:
+            return None
+        if np.log2(s) != np.round(np.log2(s)):
+            raise ChewcError(f"{describe(node)}: weights are ±{s:g}; only ±1 or a power-of-two scale is exact")
+        return s
+
+    def conv_pads(self, node, attrs, hw, kernel, strides, dil) -> list[int]:  # noqa: ANN001
+        auto = attrs.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        if auto in ("NOTSET", ""):
+            p = list(attrs.get("pads", [0, 0, 0, 0]))
+            return [p[0], p[1], p[2], p[3]]
+        if auto == "VALID":
+            return [0, 0, 0, 0]
+        pads = [0, 0, 0, 0]
+        for ax in range(2):
+            out = -(-hw[ax] // strides[ax])
+            total = max(0, (out - 1) * strides[ax] + (kernel[ax] - 1) * dil[ax] + 1 - hw[ax])
+            small, big = total // 2, total - total // 2
+            pads[ax], pads[ax + 2] = (small, big) if auto == "SAME_UPPER" else (big, small)
+        return pads
+
+    def threshold(self, node: onnx.NodeProto) -> None:
+        v = self.values[node.input[0]]
+        assert v.reach is not None and v.ssa is not None
+        thresholds, modes = fold_thresholds(self.g, v.raw, v.chain, node, v.reach)
+        op = bnn.ThresholdOp(v.ssa, thresholds, modes)
+        self.set_bits(node, op.output)
+
+    def rebinarise(self, node: onnx.NodeProto) -> None:
+        """Sign/BipolarQuant of a value that is already ±1 leaves it unchanged (scale 1)."""
+        if node.op_type == "BipolarQuant" and float(np.asarray(self.g.constants[node.input[1]]).reshape(-1)[0]) != 1.0:
+            raise ChewcError(f"{describe(node)}: activation scale other than 1 is not supported")
+        if node.op_type == "MultiThreshold":
+            return self.to_host(node, [self.values[node.input[0]]])
+        self.set_bits(node, self.values[node.input[0]].ssa)
+
+    def sign(self, node: onnx.NodeProto) -> None:
+        if node.op_type == "BipolarQuant":
+            scale = np.asarray(self.g.constants.get(node.input[1], np.ones(1)))
+            if scale.size != 1 or float(scale.reshape(-1)[0]) != 1.0:
+                raise ChewcError(f"{describe(node)}: activation scale {scale.reshape(-1)[:3]} is not 1")
+        x = self.float_ssa(node.input[0])
+        zero = "plus" if node.op_type == "BipolarQuant" else "reject"
+        self.set_bits(node, bnn.SignOp(x, zero).output)
+
+    def reshape(self, node: onnx.NodeProto) -> None:
+        x = self.values[node.input[0]].ssa
+        assert x is not None
+        self.set_bits(node, bnn.ReshapeOp(x, self.g.shape(node.output[0], node)).output)
+
+    def maxpool(self, node: onnx.NodeProto) -> None:
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", [1, 1])):
+            return self.to_host(node, [self.values[node.input[0]]])
+        v = self.values[node.input[0]]
+        assert v.ssa is not None
+        k = attrs["kernel_shape"]
+        op = bnn.MaxPoolOp(v.ssa, k, attrs.get("strides", [1, 1]), attrs.get("pads", [0, 0, 0, 0]))
+        if v.kind == "bits":
+            self.set_bits(node, op.output)
+        else:
+            self.values[node.output[0]] = Value("int", op.output, raw=node.output[0], reach=v.reach)
+
+    def add(self, node: onnx.NodeProto) -> None:
+        a, b = (self.values[n] for n in node.input)
+        assert a.ssa is not None and b.ssa is not None and a.reach and b.reach
+        op = bnn.AddOp(a.ssa, b.ssa)
+        self.values[node.output[0]] = Value("int", op.output, raw=node.output[0], reach=a.reach.union_add(b.reach))
+
+    def extend_chain(self, node: onnx.NodeProto) -> None:
+        v = self.values[node.input[0]]
+        self.values[node.output[0]] = Value("int", v.ssa, raw=v.raw, chain=[*v.chain, node], reach=v.reach)
+
+    def set_bits(self, node: onnx.NodeProto, ssa: SSAValue | None) -> None:
+        assert ssa is not None
+        self.values[node.output[0]] = Value("bits", ssa)
+
+    # -- synthesised chain nodes ---------------------------------------------------------------
+
+    def add_const(self, name: str, value: np.ndarray) -> str:
+        self.g.constants[name] = np.asarray(value, np.float32)
+        self.g.shapes[name] = self.g.constants[name].shape
+        return name
+
+    def const_node(self, op: str, node: onnx.NodeProto, const: str, shape: tuple[int, ...] | None) -> onnx.NodeProto:
+        if shape is not None:
+            const = self.add_const(f"{const}__{node.output[0]}", np.asarray(self.g.constants[const]).reshape(shape))
+        return onnx.helper.make_node(op, ["", const], [f"{node.output[0]}__{op.lower()}{len(self.g.constants)}"])
+
+    def scalar_node(self, op: str, node: onnx.NodeProto, value: float) -> onnx.NodeProto:
+        name = self.add_const(f"{node.output[0]}__{op.lower()}_s{len(self.g.constants)}", np.float32(value))
+        return onnx.helper.make_node(op, ["", name], [f"{node.output[0]}__{op.lower()}{len(self.g.constants)}"])
+
+    # -- host side -----------------------------------------------------------------------------
+
+    def to_host(self, node: onnx.NodeProto, ins: list[Value | None]) -> None:
+        self.pending.append(node)
+        self.reasons.append(self.reason(node, ins))
+        for out in node.output:
+            if out:
+                self.values[out] = Value("float")
+
+    @staticmethod
+    def reason(node: onnx.NodeProto, ins: list[Value | None]) -> str:
+        kinds = {v.kind for v in ins if v is not None}
+        if node.op_type in ("Conv", "MatMul", "Gemm"):
+            what = "input activations are not binary" if "bits" not in kinds else "weights are not constant ±1"
+        elif node.op_type in ("Quant", "MultiThreshold"):
+            what = "multi-bit quantisation"
+        elif "float" in kinds:
+            what = "float computation"
+        else:
+            what = "no binary equivalent"
+        return f"{describe(node)}: {what}"
+
+    def float_ssa(self, name: str) -> SSAValue:
+        v = self.values[name]
+        if v.ssa is None:
+            self.flush()
+            v = self.values[name]
+        assert v.ssa is not None
+        return v.ssa
+
+    def materialise(self, name: str) -> SSAValue:
+        """The SSA value of a graph output, applying any pending float chain on the host."""
+        v = self.values[name]
+        if v.kind == "int" and v.chain and all(n.op_type in SHAPE_OPS for n in v.chain):
+            assert v.ssa is not None
+            return bnn.ReshapeOp(v.ssa, self.g.shape(name)).output
+        if v.kind == "int" and v.chain:
+            self.pending.append(onnx.helper.make_node("Identity", [name], [f"{name}__out"]))
+            self.reasons.append(f"{describe(v.chain[-1])}: float scale of the final scores")
+            self.g.shapes[f"{name}__out"] = self.g.shape(name)
+            self.values[f"{name}__out"] = Value("float")
+            return self.float_ssa(f"{name}__out")
+        if v.kind == "float":
+            return self.float_ssa(name)
+        assert v.ssa is not None
+        return v.ssa
+
+    def flush(self) -> None:
+        """Turn the pending float nodes into one `bnn.host` op."""
+        nodes: list[onnx.NodeProto] = []
+        inputs: list[str] = []
+        operands: list[SSAValue] = []
+        produced: set[str] = set()
+        for node in self.pending:
+            for name in node.input:
+                if not name or name in produced or name in self.g.constants or name in inputs:
+                    continue
+                v = self.values[name]
+                if v.kind == "int" and v.chain:
+                    # the host recomputes the float chain from the raw accumulator, exactly as the source does
+                    if v.raw not in inputs:
+                        inputs.append(v.raw)
+                        assert v.ssa is not None
+                        operands.append(v.ssa)
+                    nodes.extend(n for n in v.chain if n not in nodes)
+                    produced.update(n.output[0] for n in v.chain)
+                    continue
+                assert v.ssa is not None, name
+                inputs.append(name)
+                operands.append(v.ssa)
+            nodes.append(node)
+            produced.update(node.output)
+        own = {o for n in self.pending for o in n.output}
+        outputs = [
+            o for o in sorted(own, key=list(own).index)
+            if o and (o in self.g.output_names or o.endswith("__out") or self.used_later(o))
+        ]
+        outputs = [o for n in self.pending for o in n.output if o in outputs]
+        sub = self.g.submodel(nodes, inputs, outputs)
+        types = [TensorType(f32, self.g.shape(o)) for o in outputs]
+        reason = "; ".join(dict.fromkeys(self.reasons))
+        op = bnn.HostOp(operands, types, reason, sub.SerializeToString(deterministic=True), inputs, outputs)
+        for o, r in zip(outputs, op.res, strict=True):
+            self.values[o] = Value("float", r)
+        self.pending, self.reasons = [], []
+
+    def used_later(self, name: str) -> bool:
+        pending = {id(n) for n in self.pending}
+        return any(id(self.g.nodes[i]) not in pending for i in self.g.consumers.get(name, []))
+
+
+def import_model(path: str | Path) -> ModuleOp:
+    """Load, check and fold an ONNX/QONNX model and return its `bnn` module (verified)."""
+    graph = load_graph(path)
+    return Importer(graph, str(path)).run()

@@ -1,0 +1,252 @@
+"""Load an ONNX/QONNX model into a checked, shape-inferred graph with its constant subgraphs folded.
+
+Real exporters write shape arithmetic (Shape/Gather/Unsqueeze/Concat -> Reshape, as older PyTorch
+does) and quantise weights in the graph (`BipolarQuant(W)`, `Sign(W)`).  Everything that depends only
+on constants and static shapes is evaluated here, with the reference executor, so the importer sees
+constant weights and plain reshapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import numpy_helper
+
+from isa.errors import ChewcError
+from runtime.onnx_ref import QONNX_DOMAINS, OnnxExecutor
+
+# QONNX ops keep the shape of their first input: what shape inference needs to know of them.
+ELEMENTWISE_CUSTOM = {"BipolarQuant", "Quant", "MultiThreshold", "Trunc"}
+
+
+def describe(node: onnx.NodeProto) -> str:
+    """How errors name a node: by its name, or by what it produces when the exporter left it unnamed."""
+    if node.name:
+        return f"node {node.name} ({node.op_type})"
+    return f"{node.op_type} node producing '{node.output[0]}'"
+
+
+@dataclass
+class Graph:
+    """A loaded model: nodes in topological order, folded constants, and a static shape for every value."""
+
+    model: onnx.ModelProto
+    nodes: list[onnx.NodeProto]
+    constants: dict[str, np.ndarray]
+    shapes: dict[str, tuple[int, ...]]
+    elem_types: dict[str, int]
+    input_name: str
+    output_names: list[str]
+    consumers: dict[str, list[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for i, node in enumerate(self.nodes):
+            for name in node.input:
+                self.consumers.setdefault(name, []).append(i)
+
+    def shape(self, name: str, node: onnx.NodeProto | None = None) -> tuple[int, ...]:
+        if name not in self.shapes:
+            where = f"{describe(node)}: " if node is not None else ""
+            raise ChewcError(f"{where}shape inference cannot resolve the shape of '{name}'")
+        return self.shapes[name]
+
+    def submodel(self, nodes: list[onnx.NodeProto], inputs: list[str], outputs: list[str]) -> onnx.ModelProto:
+        """A standalone model of `nodes`, fed by `inputs`, with the constants it uses as initializers."""
+        used = {n for node in nodes for n in node.input if n in self.constants}
+        produced = {o for node in nodes for o in node.output}
+        inits = [numpy_helper.from_array(self.constants[n], n) for n in sorted(used - produced)]
+
+        def info(name: str) -> onnx.ValueInfoProto:
+            return onnx.helper.make_tensor_value_info(name, self.elem_types.get(name, onnx.TensorProto.FLOAT), self.shapes.get(name))
+
+        # qonnx's executor wants a shape for every intermediate value too
+        inner = [info(n) for n in sorted(produced - set(outputs)) if n in self.shapes]
+        graph = onnx.helper.make_graph(
+            nodes, "host", [info(n) for n in inputs], [info(n) for n in outputs], inits, value_info=inner
+        )
+        sub = onnx.helper.make_model(graph, opset_imports=list(self.model.opset_import), producer_name="chewc")
+        sub.ir_version = self.model.ir_version
+        return sub
+
+
+def read_model(path: str | Path) -> onnx.ModelProto:
+    p = Path(path)
+    if not p.exists():
+        raise ChewcError(f"cannot read {p}: no such file")
+    if p.is_dir():
+        raise ChewcError(f"cannot read {p}: it is a directory")
+    data = p.read_bytes()
+    if not data:
+        raise ChewcError(f"{p}: empty file, not an ONNX model")
+    try:
+        model = onnx.load_from_string(data)
+    except (DecodeError, ValueError, RuntimeError) as e:
+        raise ChewcError(f"{p}: not an ONNX model, or truncated (protobuf: {str(e).splitlines()[0] or type(e).__name__})") from e
+    if not model.HasField("graph") or not model.graph.node:
+        raise ChewcError(f"{p}: not an ONNX model, or truncated (no graph nodes after {len(data)} bytes)")
+    return model
+
+
+def _check(model: onnx.ModelProto, origin: str) -> None:
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as e:
+        first = str(e).strip().splitlines()[0]
+        # the checker does not know QONNX's custom domains; everything else it reports is fatal
+        if not any(d in first for d in QONNX_DOMAINS):
+            raise ChewcError(f"{origin}: the ONNX checker rejects the model: {first}") from e
+
+
+def _fix_batch(model: onnx.ModelProto, input_name: str) -> None:
+    """chewc compiles one image at a time: a symbolic batch dimension becomes 1."""
+    for inp in model.graph.input:
+        if inp.name != input_name:
+            continue
+        dims = inp.type.tensor_type.shape.dim
+        for i, d in enumerate(dims):
+            if d.HasField("dim_value") and d.dim_value > 0:
+                continue
+            if i == 0:
+                d.Clear()
+                d.dim_value = 1
+            else:
+                raise ChewcError(
+                    f"input '{input_name}' has a dynamic dimension {i} ('{d.dim_param}'); chewc compiles fixed shapes"
+                )
+
+
+def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
+    """onnx shape inference, plus the shape-preserving QONNX ops it does not know."""
+    for _ in range(len(model.graph.node) + 1):
+        model = onnx.shape_inference.infer_shapes(model)
+        known = {vi.name for vi in (*model.graph.value_info, *model.graph.input, *model.graph.output)
+                 if vi.type.tensor_type.HasField("shape")}
+        known |= {i.name for i in model.graph.initializer}
+        added = False
+        for node in model.graph.node:
+            if node.domain in QONNX_DOMAINS and node.op_type in ELEMENTWISE_CUSTOM and node.input[0] in known:
+                if node.output[0] not in known or not any(v.name == node.output[0] for v in model.graph.value_info):
+                    src = _value_info(model, node.input[0])
+                    if src is None or node.output[0] in known:
+                        continue
+                    vi = onnx.helper.make_tensor_value_info(node.output[0], onnx.TensorProto.FLOAT, _dims(src))
+                    model.graph.value_info.append(vi)
+                    added = True
+        if not added:
+            return model
+    return model
+
+
+def _value_info(model: onnx.ModelProto, name: str) -> onnx.ValueInfoProto | onnx.TensorProto | None:
+    for vi in (*model.graph.value_info, *model.graph.input, *model.graph.output):
+        if vi.name == name:
+            return vi
+    for init in model.graph.initializer:
+        if init.name == name:
+            return init
+    return None
+
+
+def _dims(vi: onnx.ValueInfoProto | onnx.TensorProto) -> list[int] | None:
+    if isinstance(vi, onnx.TensorProto):
+        return list(vi.dims)
+    shape = vi.type.tensor_type.shape
+    if any(not d.HasField("dim_value") for d in shape.dim):
+        return None
+    return [d.dim_value for d in shape.dim]
+
+
+def _collect(model: onnx.ModelProto) -> tuple[dict[str, tuple[int, ...]], dict[str, int], dict[str, np.ndarray]]:
+    shapes: dict[str, tuple[int, ...]] = {}
+    types: dict[str, int] = {}
+    for vi in (*model.graph.input, *model.graph.value_info, *model.graph.output):
+        t = vi.type.tensor_type
+        if t.elem_type:
+            types[vi.name] = t.elem_type
+        if t.HasField("shape") and all(d.HasField("dim_value") for d in t.shape.dim):
+            shapes[vi.name] = tuple(d.dim_value for d in t.shape.dim)
+    consts = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+            consts[node.output[0]] = numpy_helper.to_array(onnx.helper.get_attribute_value(node.attribute[0])) \
+                if node.attribute and node.attribute[0].name == "value" else None  # type: ignore[assignment]
+    consts = {k: v for k, v in consts.items() if v is not None}
+    for name, value in consts.items():
+        shapes[name] = tuple(value.shape)
+        types[name] = onnx.helper.np_dtype_to_tensor_dtype(value.dtype)
+    return shapes, types, consts
+
+
+def _foldable(node: onnx.NodeProto, consts: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]) -> bool:
+    if node.op_type == "Shape" and node.domain == "":
+        return node.input[0] in shapes
+    return all(name == "" or name in consts for name in node.input) and node.op_type != "Constant"
+
+
+def _evaluate(node: onnx.NodeProto, model: onnx.ModelProto, consts: dict[str, np.ndarray],
+              shapes: dict[str, tuple[int, ...]], types: dict[str, int], origin: str) -> dict[str, np.ndarray]:
+    if node.op_type == "Shape":
+        value = np.asarray(shapes[node.input[0]], np.int64)
+        start = next((a.i for a in node.attribute if a.name == "start"), 0)
+        end = next((a.i for a in node.attribute if a.name == "end"), len(value))
+        return {node.output[0]: value[start:end]}
+    sub = Graph(model, [node], consts, shapes, types, "", []).submodel([node], [], list(node.output))
+    try:
+        return OnnxExecutor(sub).run({})
+    except ChewcError as e:
+        raise ChewcError(f"{origin}: {describe(node)}: cannot evaluate its constant inputs ({e})") from e
+
+
+def _fold(model: onnx.ModelProto, origin: str) -> onnx.ModelProto:
+    """Replace every node computable from constants and static shapes by an initializer, to a fixpoint."""
+    while True:
+        model = _infer(model)
+        shapes, types, consts = _collect(model)
+        keep: list[onnx.NodeProto] = []
+        folded: dict[str, np.ndarray] = {}
+        for node in model.graph.node:
+            if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+                continue  # _collect made it a constant
+            if _foldable(node, {**consts, **folded}, shapes):
+                folded.update(_evaluate(node, model, {**consts, **folded}, shapes, types, origin))
+            else:
+                keep.append(node)
+        everything = {**consts, **folded}
+        used = {n for node in keep for n in node.input} | {o.name for o in model.graph.output}
+        del model.graph.node[:]
+        model.graph.node.extend(keep)
+        del model.graph.initializer[:]
+        model.graph.initializer.extend(numpy_helper.from_array(np.asarray(everything[n]), n) for n in sorted(used & everything.keys()))
+        if not folded:
+            return _infer(model)
+
+
+def load_graph(path: str | Path) -> Graph:
+    origin = str(path)
+    model = read_model(path)
+    _check(model, origin)
+    inits = {i.name for i in model.graph.initializer}
+    real_inputs = [i.name for i in model.graph.input if i.name not in inits]
+    if len(real_inputs) != 1:
+        raise ChewcError(f"{origin}: the model has {len(real_inputs)} non-constant inputs ({', '.join(real_inputs)}); chewc takes exactly one")
+    input_name = real_inputs[0]
+    # initializers listed as graph inputs (old exporters) are constants, not inputs
+    kept = [i for i in model.graph.input if i.name not in inits]
+    del model.graph.input[:]
+    model.graph.input.extend(kept)
+    _fix_batch(model, input_name)
+    try:
+        model = _fold(model, origin)
+    except onnx.shape_inference.InferenceError as e:
+        raise ChewcError(f"{origin}: shape inference failed: {str(e).strip().splitlines()[0]}") from e
+    shapes, types, consts = _collect(model)
+    graph = Graph(model, list(model.graph.node), consts, shapes, types, input_name, [o.name for o in model.graph.output])
+    for node in graph.nodes:
+        for name in (*node.input, *node.output):
+            if name:
+                graph.shape(name, node)
+    return graph

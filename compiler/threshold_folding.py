@@ -1,0 +1,140 @@
+"""Fold `accumulator -> (bias, scale, batch norm, ...) -> binarise` into exact integer thresholds.
+
+Closed-form thresholds such as ceil(mean - beta*sqrt(var+eps)/gamma) are off by one whenever float32
+rounding lands on the other side of an integer.  Instead we *evaluate* the source subgraph, with the
+reference executor and in float32, on every integer the accumulator can take, and read the step off
+the results.  The thresholds are therefore exact by construction on the whole reachable range;
+gamma < 0 gives a `<=` channel, gamma = 0 a constant channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+
+from compiler.onnx_loader import Graph, describe
+from isa.errors import ChewcError
+from runtime.onnx_ref import OnnxExecutor
+
+SHAPE_OPS = {"Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"}
+AFFINE_OPS = {"Add", "Sub", "Mul", "Div", "BatchNormalization"}
+CHAIN_OPS = SHAPE_OPS | AFFINE_OPS
+
+
+@dataclass(frozen=True)
+class Reach:
+    """The integers an accumulator can hold: lo, lo+step, ..., hi."""
+
+    lo: int
+    hi: int
+    step: int = 1
+
+    def values(self) -> np.ndarray:
+        return np.arange(self.lo, self.hi + 1, self.step, dtype=np.int64)
+
+    @staticmethod
+    def dot(fanin: int, exact_fanin: bool) -> Reach:
+        """A ±1 dot product over `fanin` terms; with zero padding some windows have fewer terms."""
+        return Reach(-fanin, fanin, 2 if exact_fanin else 1)
+
+    def union_add(self, other: Reach) -> Reach:
+        return Reach(self.lo + other.lo, self.hi + other.hi, 1)
+
+
+def binarise(node: onnx.NodeProto, x: np.ndarray, consts: dict[str, np.ndarray]) -> np.ndarray:
+    """The binarisation node's own semantics, in numpy (as onnxruntime / qonnx define it)."""
+    if node.op_type == "Sign":
+        return np.sign(x)
+    if node.op_type == "BipolarQuant":
+        scale = consts[node.input[1]]
+        return np.where(x >= 0, 1.0, -1.0) * scale
+    if node.op_type == "MultiThreshold":
+        thr = consts[node.input[1]]
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        xm = np.moveaxis(x, 1, -1)[..., None]
+        count = (xm >= thr.reshape((1,) * (xm.ndim - 2) + thr.shape)).sum(axis=-1)
+        y = count * attrs.get("out_scale", 1.0) + attrs.get("out_bias", 0.0)
+        return np.moveaxis(y, -1, 1)
+    raise AssertionError(node.op_type)
+
+
+def check_per_channel(graph: Graph, chain: list[onnx.NodeProto], channels: int) -> None:
+    """Every constant in the chain must be one value per channel (axis 1), so one threshold per channel exists."""
+    for node in chain:
+        data_shape = graph.shape(node.input[0], node)
+        if len(data_shape) < 2 or data_shape[1] != channels:
+            raise ChewcError(f"{describe(node)}: moves the channel axis ({data_shape}); cannot fold it into thresholds")
+        if node.op_type in SHAPE_OPS or node.op_type == "BatchNormalization":
+            continue
+        for name in node.input:
+            if name not in graph.constants:
+                continue
+            c = np.asarray(graph.constants[name])
+            if c.size == 1:
+                continue
+            aligned = (1,) * (len(data_shape) - c.ndim) + c.shape
+            per_channel = len(aligned) == len(data_shape) and all(
+                d == (channels if ax == 1 else 1) for ax, d in enumerate(aligned)
+            )
+            if not per_channel:
+                raise ChewcError(
+                    f"{describe(node)}: constant '{name}' of shape {c.shape} varies within a channel; "
+                    "only per-channel scales and offsets fold into thresholds"
+                )
+
+
+def fold_thresholds(
+    graph: Graph, raw: str, chain: list[onnx.NodeProto], binarizer: onnx.NodeProto, reach: Reach
+) -> tuple[list[int], str]:
+    """Per-channel (threshold, mode) so that threshold(acc) == binarizer(chain(acc)) for every reachable acc."""
+    shape = graph.shape(raw)
+    channels = shape[1]
+    check_per_channel(graph, chain, channels)
+    values = reach.values()
+    per_channel = int(np.prod(shape)) // channels
+    runs = -(-len(values) // per_channel)
+    # run r puts values[r*P + p] at position p of every channel: all values in ceil(V/P) runs
+    idx = np.minimum(np.arange(runs * per_channel) , len(values) - 1).reshape(runs, per_channel)
+    pre = chain[-1].output[0] if chain else raw
+    if chain:
+        executor = OnnxExecutor(graph.submodel(chain, [raw], [pre]))
+    results = []
+    for r in range(runs):
+        acc = np.broadcast_to(values[idx[r]][None, :], (channels, per_channel)).reshape(shape).astype(np.float32)
+        y = executor.run({raw: acc})[pre] if chain else acc
+        results.append(binarise(binarizer, y, graph.constants).reshape(channels, per_channel))
+    table = np.concatenate(results, axis=1)[:, : len(values)]  # [C, V]
+    return _steps(table, values, binarizer)
+
+
+def _steps(table: np.ndarray, values: np.ndarray, binarizer: onnx.NodeProto) -> tuple[list[int], str]:
+    thresholds: list[int] = []
+    modes = []
+    for c, row in enumerate(table):
+        if not np.all(np.abs(row) == 1):
+            bad = int(np.flatnonzero(np.abs(row) != 1)[0])
+            raise ChewcError(
+                f"{describe(binarizer)}: channel {c} gives {row[bad]:g} for accumulator value {values[bad]}, "
+                "which is not ±1 (ONNX Sign(0) = 0 cannot be represented on a ±1 datapath)"
+            )
+        plus = row > 0
+        if plus.all():
+            thresholds.append(0)
+            modes.append("+")
+        elif not plus.any():
+            thresholds.append(0)
+            modes.append("-")
+        elif np.all(np.diff(plus.astype(np.int8)) >= 0):
+            thresholds.append(int(values[np.argmax(plus)]))
+            modes.append("g")
+        elif np.all(np.diff(plus.astype(np.int8)) <= 0):
+            thresholds.append(int(values[len(plus) - 1 - np.argmax(plus[::-1])]))
+            modes.append("l")
+        else:
+            raise ChewcError(f"{describe(binarizer)}: channel {c} is not a monotone function of its accumulator")
+    for t in thresholds:
+        if not -(2**31) <= t < 2**31:
+            raise ChewcError(f"{describe(binarizer)}: threshold {t} does not fit 32 bits")
+    return thresholds, "".join(modes)

@@ -1,0 +1,32 @@
+"""The chewc dialects, registered by name as xDSL does (lazy factories)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from xdsl.context import Context
+from xdsl.ir import Dialect
+
+
+def _bnn() -> Dialect:
+    from dialects.bnn import Bnn
+
+    return Bnn
+
+
+def get_all_dialects() -> dict[str, Callable[[], Dialect]]:
+    """Our dialects by name."""
+    return {"bnn": _bnn}
+
+
+def make_context() -> Context:
+    """A context with builtin, func and every chewc dialect loaded."""
+    from xdsl.dialects.builtin import Builtin
+    from xdsl.dialects.func import Func
+
+    ctx = Context()
+    ctx.load_dialect(Builtin)
+    ctx.load_dialect(Func)
+    for factory in get_all_dialects().values():
+        ctx.load_dialect(factory())
+    return ctx

@@ -1,0 +1,485 @@
+"""The `bnn` dialect: network semantics on ±1 tensors.
+
+Values are either ±1 tensors (`!bnn.bits<...>`), integer tensors (`tensor<...xi32>`, accumulator sums)
+or float tensors (`tensor<...xf32>`, only around host ops). Shapes are NCHW (batch 1) as in ONNX.
+
+Encoding of `!bnn.bits`: bit 1 means +1, bit 0 means -1. There is no 0: a binary datapath cannot
+represent it, which is why `bnn.sign` states what happens to 0 and `bnn.conv2d` states its pad value.
+
+Every op has a numpy reference semantics in `dialects/bnn_interp.py`.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DenseArrayBase,
+    Float32Type,
+    IntAttr,
+    IntegerType,
+    StringAttr,
+    TensorType,
+    i32,
+)
+from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue, TypeAttribute
+from xdsl.irdl import (
+    AnyOf,
+    IRDLOperation,
+    attr_def,
+    base,
+    irdl_attr_definition,
+    irdl_op_definition,
+    ParsePropInAttrDict,
+    operand_def,
+    prop_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+    var_result_def,
+)
+from xdsl.parser import AttrParser
+from xdsl.printer import Printer
+from xdsl.traits import Pure
+from xdsl.utils.exceptions import VerifyException
+
+# ----------------------------------------------------------------------------------------------
+# Types and attributes
+# ----------------------------------------------------------------------------------------------
+
+
+@irdl_attr_definition
+class BitsType(ParametrizedAttribute, TypeAttribute):
+    """A tensor of ±1 values, one bit each: bit 1 = +1, bit 0 = -1.  `!bnn.bits<1x64x30x30>`"""
+
+    name = "bnn.bits"
+    shape: ArrayAttr[IntAttr]
+
+    def __init__(self, shape: Sequence[int] | ArrayAttr[IntAttr]):
+        if not isinstance(shape, ArrayAttr):
+            shape = ArrayAttr(IntAttr(int(d)) for d in shape)
+        super().__init__(shape)
+
+    def get_shape(self) -> tuple[int, ...]:
+        return tuple(d.data for d in self.shape.data)
+
+    def verify(self) -> None:
+        if not self.shape.data or any(d.data <= 0 for d in self.shape.data):
+            raise VerifyException(f"!bnn.bits needs a non-empty shape of positive sizes, got {self.get_shape()}")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        with parser.in_angle_brackets():
+            dims = parser.parse_dimension_list()
+        return (ArrayAttr(IntAttr(d) for d in dims),)
+
+    def print_parameters(self, printer: Printer) -> None:
+        with printer.in_angle_brackets():
+            printer.print_dimension_list(self.get_shape())
+
+
+@irdl_attr_definition
+class DenseBitsAttr(ParametrizedAttribute):
+    """A constant ±1 tensor, packed 8 per byte (numpy `packbits`, big-endian bit order) and hex-encoded.
+
+    `#bnn.dense_bits<64x3x3x3, "ff00...">`; bit 1 = +1, bit 0 = -1.
+    """
+
+    name = "bnn.dense_bits"
+    shape: ArrayAttr[IntAttr]
+    hex: StringAttr
+
+    @staticmethod
+    def from_array(values: np.ndarray) -> DenseBitsAttr:
+        if values.size and not np.all(np.abs(values) == 1):
+            raise ValueError("DenseBitsAttr holds only ±1 values")
+        packed = np.packbits((values.reshape(-1) > 0).astype(np.uint8))
+        return DenseBitsAttr(ArrayAttr(IntAttr(int(d)) for d in values.shape), StringAttr(packed.tobytes().hex()))
+
+    def get_shape(self) -> tuple[int, ...]:
+        return tuple(d.data for d in self.shape.data)
+
+    def to_array(self) -> np.ndarray:
+        """The ±1 values as int8."""
+        n = int(np.prod(self.get_shape()))
+        bits = np.unpackbits(np.frombuffer(bytes.fromhex(self.hex.data), np.uint8), count=n)
+        return (bits.astype(np.int8) * 2 - 1).reshape(self.get_shape())
+
+    def verify(self) -> None:
+        n = int(np.prod(self.get_shape()))
+        if len(self.hex.data) != 2 * ((n + 7) // 8):
+            raise VerifyException(
+                f"#bnn.dense_bits of shape {self.get_shape()} needs {(n + 7) // 8} bytes, "
+                f"got {len(self.hex.data) // 2}"
+            )
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        with parser.in_angle_brackets():
+            dims = parser.parse_dimension_list()
+            parser.parse_punctuation(",")
+            text = parser.parse_str_literal()
+        return (ArrayAttr(IntAttr(d) for d in dims), StringAttr(text))
+
+    def print_parameters(self, printer: Printer) -> None:
+        with printer.in_angle_brackets():
+            printer.print_dimension_list(self.get_shape())
+            printer.print_string(", ")
+            printer.print_string_literal(self.hex.data)
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers shared by the verifiers
+# ----------------------------------------------------------------------------------------------
+
+I32Tensor = TensorType[IntegerType]
+AnyTensor = base(TensorType)
+IntOrBits = AnyOf((base(BitsType), base(TensorType)))
+
+PAD_VALUES = ("+1", "-1", "zero")
+THRESHOLD_MODES = "gl+-"  # ge, le, constant +1, constant -1
+SIGN_ZERO_RULES = ("plus", "reject")
+
+
+def shape_of(t: Attribute) -> tuple[int, ...]:
+    if isinstance(t, BitsType):
+        return t.get_shape()
+    assert isinstance(t, TensorType)
+    return tuple(t.get_shape())
+
+
+def ints(arr: DenseArrayBase) -> tuple[int, ...]:
+    return tuple(int(v) for v in arr.get_values())
+
+
+def i64_array(values: Sequence[int]) -> DenseArrayBase:
+    return DenseArrayBase.from_list(IntegerType(64), [int(v) for v in values])
+
+
+def conv_output_hw(
+    hw: Sequence[int], kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int], pads: Sequence[int]
+) -> tuple[int, int]:
+    """ONNX Conv/MaxPool output size (floor mode); pads are [top, left, bottom, right]."""
+    out = []
+    for ax in range(2):
+        extent = dilations[ax] * (kernel[ax] - 1) + 1
+        out.append((hw[ax] + pads[ax] + pads[ax + 2] - extent) // strides[ax] + 1)
+    return out[0], out[1]
+
+
+def _check(op: IRDLOperation, cond: bool, msg: str) -> None:
+    if not cond:
+        raise VerifyException(f"{op.name}: {msg}")
+
+
+def _check_window(op: IRDLOperation, kernel: tuple[int, ...], strides, dilations, pads) -> None:
+    _check(op, len(kernel) == 2 and all(k >= 1 for k in kernel), f"kernel must be two sizes >= 1, got {kernel}")
+    _check(op, len(strides) == 2 and all(s >= 1 for s in strides), f"strides must be two values >= 1, got {strides}")
+    _check(op, len(dilations) == 2 and all(d >= 1 for d in dilations), f"dilations must be >= 1, got {dilations}")
+    _check(op, len(pads) == 4 and all(p >= 0 for p in pads), f"pads must be four values >= 0, got {pads}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Ops
+# ----------------------------------------------------------------------------------------------
+
+
+@irdl_op_definition
+class Conv2dOp(IRDLOperation):
+    """Binary 2-D convolution: ±1 input × ±1 weights -> integer sums (the ±1 dot product per window).
+
+    `pad_value` says what lies outside the input: "+1", "-1", or "zero" (the source model padded
+    with 0, e.g. an ONNX Conv; a ±1 datapath needs a border correction for it).
+    """
+
+    name = "bnn.conv2d"
+    input = operand_def(BitsType)
+    output = result_def(I32Tensor)
+    weights = prop_def(DenseBitsAttr)
+    strides = prop_def(DenseArrayBase)
+    dilations = prop_def(DenseArrayBase)
+    pads = prop_def(DenseArrayBase)
+    pad_value = prop_def(StringAttr)
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `->` type($output)"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(
+        self,
+        input: SSAValue,
+        weights: np.ndarray,
+        strides: Sequence[int] = (1, 1),
+        dilations: Sequence[int] = (1, 1),
+        pads: Sequence[int] = (0, 0, 0, 0),
+        pad_value: str = "zero",
+    ):
+        n, _, h, w = shape_of(input.type)
+        oh, ow = conv_output_hw((h, w), weights.shape[2:], strides, dilations, pads)
+        super().__init__(
+            operands=[input],
+            result_types=[TensorType(i32, (n, weights.shape[0], oh, ow))],
+            properties={
+                "weights": DenseBitsAttr.from_array(weights),
+                "strides": i64_array(strides),
+                "dilations": i64_array(dilations),
+                "pads": i64_array(pads),
+                "pad_value": StringAttr(pad_value),
+            },
+        )
+
+    def verify_(self) -> None:
+        ishape, wshape, oshape = shape_of(self.input.type), self.weights.get_shape(), shape_of(self.output.type)
+        _check(self, len(ishape) == 4, f"input must be NCHW, got shape {ishape}")
+        _check(self, len(wshape) == 4, f"weights must be OIHW, got shape {wshape}")
+        _check(self, wshape[1] == ishape[1], f"weights expect {wshape[1]} input channels, input has {ishape[1]}")
+        strides, dil, pads = ints(self.strides), ints(self.dilations), ints(self.pads)
+        _check_window(self, wshape[2:], strides, dil, pads)
+        _check(self, self.pad_value.data in PAD_VALUES, f"pad_value must be one of {PAD_VALUES}, got {self.pad_value.data!r}")
+        oh, ow = conv_output_hw(ishape[2:], wshape[2:], strides, dil, pads)
+        want = (ishape[0], wshape[0], oh, ow)
+        _check(self, oh >= 1 and ow >= 1, f"the kernel does not fit the input (output {oh}x{ow})")
+        _check(self, oshape == want, f"result shape {oshape} does not match the computed {want}")
+
+
+@irdl_op_definition
+class DenseOp(IRDLOperation):
+    """Binary dense layer: ±1 input [N, K] × ±1 weights [M, K] -> integer sums [N, M]."""
+
+    name = "bnn.dense"
+    input = operand_def(BitsType)
+    output = result_def(I32Tensor)
+    weights = prop_def(DenseBitsAttr)
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `->` type($output)"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, input: SSAValue, weights: np.ndarray):
+        n = shape_of(input.type)[0]
+        super().__init__(
+            operands=[input],
+            result_types=[TensorType(i32, (n, weights.shape[0]))],
+            properties={"weights": DenseBitsAttr.from_array(weights)},
+        )
+
+    def verify_(self) -> None:
+        ishape, wshape, oshape = shape_of(self.input.type), self.weights.get_shape(), shape_of(self.output.type)
+        _check(self, len(ishape) == 2, f"input must be [N, K], got shape {ishape}")
+        _check(self, len(wshape) == 2, f"weights must be [M, K], got shape {wshape}")
+        _check(self, wshape[1] == ishape[1], f"weights expect {wshape[1]} inputs, input has {ishape[1]}")
+        _check(self, oshape == (ishape[0], wshape[0]), f"result shape {oshape} must be {(ishape[0], wshape[0])}")
+
+
+@irdl_op_definition
+class ThresholdOp(IRDLOperation):
+    """Per-channel binarisation of integer sums (channel axis 1).
+
+    `modes[c]` is 'g' (+1 iff x >= thresholds[c]), 'l' (+1 iff x <= thresholds[c]), '+' or '-'
+    (constant channel, e.g. batch-norm gamma = 0).  Batch norm with a negative scale gives 'l'.
+    """
+
+    name = "bnn.threshold"
+    input = operand_def(I32Tensor)
+    output = result_def(BitsType)
+    thresholds = prop_def(DenseArrayBase)
+    modes = prop_def(StringAttr)
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `->` type($output)"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, input: SSAValue, thresholds: Sequence[int], modes: str):
+        super().__init__(
+            operands=[input],
+            result_types=[BitsType(shape_of(input.type))],
+            properties={
+                "thresholds": DenseArrayBase.from_list(i32, [int(t) for t in thresholds]),
+                "modes": StringAttr(modes),
+            },
+        )
+
+    def verify_(self) -> None:
+        ishape = shape_of(self.input.type)
+        _check(self, len(ishape) >= 2, f"input needs a channel axis, got shape {ishape}")
+        _check(self, shape_of(self.output.type) == ishape, "result shape must equal the input shape")
+        c = ishape[1]
+        n_t = len(self.thresholds.get_values())
+        _check(self, n_t == c, f"{n_t} thresholds for {c} channels")
+        _check(self, len(self.modes.data) == c, f"{len(self.modes.data)} modes for {c} channels")
+        bad = set(self.modes.data) - set(THRESHOLD_MODES)
+        _check(self, not bad, f"modes must be among {THRESHOLD_MODES!r}, found {''.join(sorted(bad))!r}")
+
+
+@irdl_op_definition
+class SignOp(IRDLOperation):
+    """Binarise a float tensor: x > 0 -> +1, x < 0 -> -1, and 0 by the explicit rule `zero`:
+
+    "plus": 0 -> +1 (QONNX BipolarQuant, FINN, Larq);
+    "reject": ONNX `Sign` maps 0 to 0, which ±1 cannot represent; meeting a 0 is a run-time error.
+    """
+
+    name = "bnn.sign"
+    input = operand_def(TensorType[Float32Type])
+    output = result_def(BitsType)
+    zero = prop_def(StringAttr)
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `->` type($output)"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, input: SSAValue, zero: str):
+        super().__init__(
+            operands=[input], result_types=[BitsType(shape_of(input.type))], properties={"zero": StringAttr(zero)}
+        )
+
+    def verify_(self) -> None:
+        _check(self, shape_of(self.output.type) == shape_of(self.input.type), "result shape must equal the input shape")
+        _check(self, self.zero.data in SIGN_ZERO_RULES, f"zero must be one of {SIGN_ZERO_RULES}, got {self.zero.data!r}")
+
+
+@irdl_op_definition
+class MaxPoolOp(IRDLOperation):
+    """2-D max-pool over ±1 maps (an OR of the bits) or integer maps; padding never wins the max."""
+
+    name = "bnn.maxpool"
+    T: ClassVar = IntOrBits
+    input = operand_def(T)
+    output = result_def(T)
+    kernel = prop_def(DenseArrayBase)
+    strides = prop_def(DenseArrayBase)
+    pads = prop_def(DenseArrayBase)
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `->` type($output)"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, input: SSAValue, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int]):
+        n, c, h, w = shape_of(input.type)
+        oh, ow = conv_output_hw((h, w), kernel, strides, (1, 1), pads)
+        rtype: Attribute = (
+            BitsType((n, c, oh, ow)) if isinstance(input.type, BitsType) else TensorType(i32, (n, c, oh, ow))
+        )
+        super().__init__(
+            operands=[input],
+            result_types=[rtype],
+            properties={"kernel": i64_array(kernel), "strides": i64_array(strides), "pads": i64_array(pads)},
+        )
+
+    def verify_(self) -> None:
+        ishape, oshape = shape_of(self.input.type), shape_of(self.output.type)
+        _check(self, type(self.input.type) is type(self.output.type), "input and result must both be bits or both integers")
+        _check(self, len(ishape) == 4, f"input must be NCHW, got shape {ishape}")
+        kernel, strides, pads = ints(self.kernel), ints(self.strides), ints(self.pads)
+        _check_window(self, kernel, strides, (1, 1), pads)
+        _check(self, all(pads[i] < kernel[i % 2] for i in range(4)), "padding must be smaller than the kernel")
+        oh, ow = conv_output_hw(ishape[2:], kernel, strides, (1, 1), pads)
+        _check(self, oshape == (*ishape[:2], oh, ow), f"result shape {oshape} must be {(*ishape[:2], oh, ow)}")
+
+
+@irdl_op_definition
+class AddOp(IRDLOperation):
+    """Integer addition of two sums of the same shape (residual connections)."""
+
+    name = "bnn.add"
+    lhs = operand_def(I32Tensor)
+    rhs = operand_def(I32Tensor)
+    output = result_def(I32Tensor)
+    traits = traits_def(Pure())
+    assembly_format = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($output)"
+
+    def __init__(self, lhs: SSAValue, rhs: SSAValue):
+        super().__init__(operands=[lhs, rhs], result_types=[lhs.type])
+
+    def verify_(self) -> None:
+        shapes = {shape_of(self.lhs.type), shape_of(self.rhs.type), shape_of(self.output.type)}
+        _check(self, len(shapes) == 1, f"operands and result must have one shape, got {sorted(shapes)}")
+
+
+@irdl_op_definition
+class ReshapeOp(IRDLOperation):
+    """Flatten/reshape in row-major order; the element kind (bits, integer, float) is kept."""
+
+    name = "bnn.reshape"
+    input = operand_def()
+    output = result_def()
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `->` type($output)"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, input: SSAValue, shape: Sequence[int]):
+        t = input.type
+        rtype = BitsType(shape) if isinstance(t, BitsType) else TensorType(t.get_element_type(), shape)
+        super().__init__(operands=[input], result_types=[rtype])
+
+    def verify_(self) -> None:
+        it, ot = self.input.type, self.output.type
+        for t in (it, ot):
+            _check(self, isinstance(t, BitsType | TensorType), f"operates on bits or tensors, got {t}")
+        if isinstance(it, BitsType) or isinstance(ot, BitsType):
+            _check(self, type(it) is type(ot), "cannot reshape between bits and tensors")
+        else:
+            _check(self, it.get_element_type() == ot.get_element_type(), "reshape keeps the element type")
+        n_in, n_out = int(np.prod(shape_of(it))), int(np.prod(shape_of(ot)))
+        _check(self, n_in == n_out, f"{n_in} elements cannot become {n_out}")
+
+
+@irdl_op_definition
+class HostOp(IRDLOperation):
+    """Computation the accelerator cannot do (8-bit first-layer conv, float gemm, softmax, ...).
+
+    It carries the reason it is not accelerated and the exact ONNX subgraph it stands for
+    (`onnx`: a base64 ModelProto whose inputs/outputs are named by `inputs`/`outputs`), which the
+    host side runs with the same executor as the reference (onnxruntime, or qonnx for QONNX ops).
+    Bits operands enter the subgraph as ±1 float32, integer operands as float32.
+    """
+
+    name = "bnn.host"
+    args = var_operand_def()
+    res = var_result_def()
+    reason = attr_def(StringAttr)
+    onnx = attr_def(StringAttr)
+    inputs = attr_def(ArrayAttr[StringAttr])
+    outputs = attr_def(ArrayAttr[StringAttr])
+    assembly_format = "$reason `(` $args `)` attr-dict `:` functional-type($args, $res)"
+
+    def __init__(
+        self,
+        args: Sequence[SSAValue],
+        result_types: Sequence[Attribute],
+        reason: str,
+        model_bytes: bytes,
+        inputs: Sequence[str],
+        outputs: Sequence[str],
+    ):
+        super().__init__(
+            operands=[args],
+            result_types=[result_types],
+            attributes={
+                "reason": StringAttr(reason),
+                "onnx": StringAttr(base64.b64encode(model_bytes).decode("ascii")),
+                "inputs": ArrayAttr(StringAttr(s) for s in inputs),
+                "outputs": ArrayAttr(StringAttr(s) for s in outputs),
+            },
+        )
+
+    def model_bytes(self) -> bytes:
+        return base64.b64decode(self.onnx.data)
+
+    def verify_(self) -> None:
+        _check(self, bool(self.reason.data.strip()), "a host op must say why it is not accelerated")
+        _check(self, len(self.inputs.data) == len(self.args), f"{len(self.inputs.data)} input names for {len(self.args)} operands")
+        _check(self, len(self.outputs.data) == len(self.res), f"{len(self.outputs.data)} output names for {len(self.res)} results")
+        for r in self.res:
+            _check(self, isinstance(r.type, TensorType) and isinstance(r.type.get_element_type(), Float32Type),
+                   f"host results are f32 tensors, got {r.type}")
+        try:
+            base64.b64decode(self.onnx.data, validate=True)
+        except ValueError as e:
+            raise VerifyException(f"{self.name}: the embedded ONNX subgraph is not valid base64 ({e})") from e
+
+
+Bnn = Dialect(
+    "bnn",
+    [Conv2dOp, DenseOp, ThresholdOp, SignOp, MaxPoolOp, AddOp, ReshapeOp, HostOp],
+    [BitsType, DenseBitsAttr],
+)

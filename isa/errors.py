@@ -1,0 +1,70 @@
+"""Errors shared by every chewc tool, and the one place that turns them into exit codes.
+
+Exit codes (the same for every tool):
+  0  success
+  1  a check found a mismatch (emulator vs. reference, bisection found a wrong pass)
+  2  bad input or usage (unreadable file, unsupported op, malformed program, ...)
+  3  internal error: a bug in chewc, never the user's fault
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+EXIT_OK = 0
+EXIT_MISMATCH = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+
+
+class ChewcError(Exception):
+    """A user-facing error: one line that names the node, op, offset or constraint."""
+
+    exit_code: int = EXIT_BAD_INPUT
+
+
+class MismatchError(ChewcError):
+    """A result differs from its reference."""
+
+    exit_code = EXIT_MISMATCH
+
+
+def cli_main(tool: str) -> Callable[[Callable[[Sequence[str] | None], int]], Callable[..., int]]:
+    """Wrap a CLI entry point: errors become one stderr line and an exit code, never a traceback.
+
+    Set CHEWC_TRACEBACK=1 to see the Python traceback of an internal error.
+    """
+
+    def wrap(fn: Callable[[Sequence[str] | None], int]) -> Callable[..., int]:
+        @functools.wraps(fn)
+        def entry(argv: Sequence[str] | None = None) -> int:
+            try:
+                code = fn(argv)
+            except ChewcError as e:
+                print(f"{tool}: error: {e}", file=sys.stderr)
+                code = e.exit_code
+            except KeyboardInterrupt:
+                print(f"{tool}: interrupted", file=sys.stderr)
+                code = 130
+            except BrokenPipeError:
+                code = 0
+            except Exception as e:  # noqa: BLE001 -- the last line of defence for users
+                if os.environ.get("CHEWC_TRACEBACK"):
+                    raise
+                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                print(
+                    f"{tool}: internal error: {type(e).__name__}: {first} "
+                    "(a chewc bug; rerun with CHEWC_TRACEBACK=1 for details)",
+                    file=sys.stderr,
+                )
+                code = EXIT_INTERNAL
+            if argv is None:
+                sys.exit(code)
+            return code
+
+        return entry
+
+    return wrap

@@ -1,0 +1,138 @@
+"""Execute a textual IR module with the reference semantics of its level, and check it against ONNX.
+
+Shared by `chewc-run FILE.mlir` and the tests: parse -> verify -> run @main on each input -> compare
+every output with the ONNX model run by the reference executor on the same input.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.parser import Parser
+from xdsl.utils.exceptions import ParseError, VerifyException
+
+from dialects import make_context
+from dialects.bnn_interp import input_shape, run_module
+from isa.errors import ChewcError, MismatchError
+from runtime.onnx_ref import OnnxExecutor, first_input_name
+
+
+def parse_module(text: str, origin: str) -> ModuleOp:
+    try:
+        module = Parser(make_context(), text, origin).parse_module()
+        module.verify()
+    except ParseError as e:
+        raise ChewcError(one_line(str(e))) from e
+    except VerifyException as e:
+        raise ChewcError(f"{origin}: {one_line(str(e))}") from e
+    return module
+
+
+def one_line(message: str) -> str:
+    """xDSL diagnostics span several lines (source excerpt, caret); users get the gist on one."""
+    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip() and set(ln.strip()) != {"^"}]
+    return " | ".join(lines[:3]) if lines else message
+
+
+def load_inputs(paths: Sequence[str] | None, shape: tuple[int, ...], seed: int, count: int) -> list[np.ndarray]:
+    """Inputs from .npy/.npz files (one input, or a stack along a leading axis); else seeded random ones."""
+    if not paths:
+        rng = np.random.default_rng(seed)
+        return [rng.uniform(-1, 1, shape).astype(np.float32) for _ in range(count)]
+    out: list[np.ndarray] = []
+    for p in paths:
+        path = Path(p)
+        if not path.is_file():
+            raise ChewcError(f"cannot read input {path}: no such file")
+        try:
+            loaded = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise ChewcError(f"{path}: not a .npy/.npz array file ({e})") from e
+        arrays = [loaded[k] for k in loaded.files] if isinstance(loaded, np.lib.npyio.NpzFile) else [loaded]
+        for a in arrays:
+            if a.shape == shape:
+                out.append(a.astype(np.float32))
+            elif a.shape[1:] == shape:
+                out.extend(x.astype(np.float32) for x in a)
+            else:
+                raise ChewcError(f"{path}: input of shape {a.shape} does not fit the model input {shape}")
+    return out
+
+
+@dataclass
+class Comparison:
+    name: str
+    index: tuple[int, ...] | None  # first differing index, None when equal
+    got: float = 0.0
+    want: float = 0.0
+
+    def describe(self) -> str:
+        return f"output '{self.name}' differs at index {self.index}: got {self.got:g}, reference {self.want:g}"
+
+
+def compare(names: Sequence[str], got: Sequence[np.ndarray], want: Sequence[np.ndarray]) -> Comparison | None:
+    """The first output that differs from the reference, or None if all are equal (exactly)."""
+    for name, g, w in zip(names, got, want, strict=True):
+        g64, w64 = np.asarray(g, np.float64), np.asarray(w, np.float64)
+        if g64.shape != w64.shape:
+            g64 = g64.reshape(w64.shape) if g64.size == w64.size else g64
+        if g64.shape != w64.shape:
+            return Comparison(name, (), float("nan"), float("nan"))
+        diff = np.argwhere(g64 != w64)
+        if len(diff):
+            idx = tuple(int(i) for i in diff[0])
+            return Comparison(name, idx, float(g64[idx]), float(w64[idx]))
+    return None
+
+
+def output_names(module: ModuleOp) -> list[str]:
+    from dialects.bnn_interp import find_function
+
+    fn = find_function(module)
+    attr = fn.attributes.get("bnn.outputs")
+    n = len(fn.function_type.outputs.data)
+    return [s.data for s in attr.data] if attr is not None else [f"result{i}" for i in range(n)]
+
+
+def check_module(module: ModuleOp, model_path: str, inputs: Sequence[np.ndarray]) -> tuple[int, Comparison | None]:
+    """Run module and reference on each input; (inputs that matched, first mismatch)."""
+    from compiler.onnx_loader import read_model
+
+    model = read_model(model_path)
+    reference = OnnxExecutor(model)
+    in_name = first_input_name(model)
+    names = output_names(module)
+    for i, x in enumerate(inputs):
+        got = run_module(module, [x])
+        want = reference.run({in_name: x})
+        mismatch = compare(names, got, [want[n] for n in names] if set(names) <= want.keys() else list(want.values()))
+        if mismatch is not None:
+            return i, mismatch
+    return len(inputs), None
+
+
+def run_mlir(args: argparse.Namespace) -> int:
+    """`chewc-run FILE.mlir [--input X.npy] [--check MODEL.onnx] [--output Y.npy]`."""
+    path = Path(args.program)
+    if not path.is_file():
+        raise ChewcError(f"cannot read {path}: no such file")
+    module = parse_module(path.read_text(), str(path))
+    raw_inputs = args.input if isinstance(args.input, list) or args.input is None else [args.input]
+    inputs = load_inputs(raw_inputs, input_shape(module), getattr(args, "seed", 0), getattr(args, "samples", 1) or 1)
+    if args.check:
+        done, mismatch = check_module(module, args.check, inputs)
+        if mismatch is not None:
+            raise MismatchError(f"input #{done}: {mismatch.describe()}")
+        print(f"bit-exact: {done} input(s), every output equals the ONNX reference ({args.check})")
+    results = [run_module(module, [x]) for x in inputs] if args.output or not args.check else []
+    if results and not args.check:
+        for name, value in zip(output_names(module), results[-1], strict=True):
+            print(f"{name} = {np.array2string(np.asarray(value), threshold=64)}")
+    if args.output:
+        np.save(args.output, np.stack([np.asarray(r[0]) for r in results]) if len(results) > 1 else np.asarray(results[0][0]))
+    return 0

@@ -1,0 +1,52 @@
+"""Small helpers shared by tests: build ONNX models in memory, run CLIs in-process."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples" / "models"
+
+
+def save_model(
+    path: Path,
+    nodes: Sequence[onnx.NodeProto],
+    inputs: Sequence[tuple[str, Sequence[int]]],
+    outputs: Sequence[tuple[str, Sequence[int] | None]],
+    inits: dict[str, np.ndarray],
+    opset: int = 13,
+    extra_opsets: Sequence[tuple[str, int]] = (),
+) -> Path:
+    graph = helper.make_graph(
+        list(nodes),
+        "test",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs],
+        [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in inits.items()],
+    )
+    opsets = [helper.make_opsetid("", opset), *(helper.make_opsetid(d, v) for d, v in extra_opsets)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    onnx.save(model, path)
+    return path
+
+
+def run_cli(main: Callable[[Sequence[str]], int], *args: str) -> tuple[int, str, str]:
+    """Run a `cli_main` entry point in-process; (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as e:  # argparse usage errors
+            code = int(e.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+def pm1(rng: np.random.Generator, shape: Sequence[int]) -> np.ndarray:
+    return np.where(rng.random(shape) < 0.5, -1.0, 1.0).astype(np.float32)
