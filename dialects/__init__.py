@@ -14,19 +14,27 @@ def _bnn() -> Dialect:
     return Bnn
 
 
+def _tile() -> Dialect:
+    from dialects.tile import Tile
+
+    return Tile
+
+
 def get_all_dialects() -> dict[str, Callable[[], Dialect]]:
     """Our dialects by name."""
-    return {"bnn": _bnn}
+    return {"bnn": _bnn, "tile": _tile}
 
 
 def make_context() -> Context:
     """A context with builtin, func and every chewc dialect loaded."""
+    from xdsl.dialects.arith import Arith
     from xdsl.dialects.builtin import Builtin
     from xdsl.dialects.func import Func
 
     ctx = Context()
     ctx.load_dialect(Builtin)
     ctx.load_dialect(Func)
+    ctx.load_dialect(Arith)
     for factory in get_all_dialects().values():
         ctx.load_dialect(factory())
     return ctx

@@ -7,5 +7,11 @@ from collections.abc import Callable
 from xdsl.passes import ModulePass
 
 
+def get_bnn_decompose_kernels() -> type[ModulePass]:
+    from compiler.passes.bnn_decompose_kernels import BnnDecomposeKernelsPass
+
+    return BnnDecomposeKernelsPass
+
+
 def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
-    return {}
+    return {"bnn-decompose-kernels": get_bnn_decompose_kernels}

@@ -1,0 +1,112 @@
+"""`bnn-dense-to-conv`: express every binary dense layer as a convolution, the array's only mode.
+
+A dense layer y[m] = sum_k W[m, k] x[k] equals a convolution whose kernel covers the whole input map:
+with x viewed as a [C, H, W] map in row-major order (k = c*H*W + h*W + w), y = conv(x, W.reshape(M, C,
+H, W)) on a 1x1 output.  Which view is used decides how much of the 7x7x16 window one cycle fills:
+- a dense fed by a flatten of a [C, H, W] map keeps that map (the flatten disappears; H, W <= 7);
+- a dense fed by the host (e.g. after the first Sign) gets the view that fills the window best, since
+  the host writes any layout for free (784 inputs -> 16 x 7 x 7: the whole window);
+- otherwise a 1x1 map of K channels (the layout the previous layer already wrote).
+Exact by construction: only the weights are reshaped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+
+from dialects import bnn
+
+
+def best_view(k: int, window: int, lanes: int) -> tuple[int, int, int]:
+    """The [C, H, W] view of k inputs (H, W <= window) that needs the fewest array cycles.
+
+    One output takes ceil(C / lanes) cycles (one channel group per cycle) whatever H, W <= window are.
+    >>> best_view(784, 7, 16)
+    (16, 7, 7)
+    """
+    best = (k, 1, 1)
+    for h in range(1, window + 1):
+        for w in range(1, window + 1):
+            if k % (h * w) == 0:
+                c = k // (h * w)
+                if (-(-c // lanes), -h * w) < (-(-best[0] // lanes), -best[1] * best[2]):
+                    best = (c, h, w)
+    return best
+
+
+@dataclass
+class DenseOfFlatten(RewritePattern):
+    """dense(reshape(x: [1, C, H, W] -> [1, K])) -> reshape(conv(x, W as [M, C, H, W]))"""
+
+    window: int
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: bnn.DenseOp, rewriter: PatternRewriter, /):
+        src = op.input.owner
+        if not isinstance(src, bnn.ReshapeOp):
+            return
+        shape = bnn.shape_of(src.input.type)
+        if len(shape) != 4 or shape[0] != 1 or max(shape[2:]) > self.window:
+            return
+        w = op.weights.to_array().reshape(-1, *shape[1:])
+        conv = bnn.Conv2dOp(src.input, w)
+        out = bnn.ReshapeOp(conv.output, bnn.shape_of(op.output.type))
+        rewriter.replace(op, [conv, out], [out.output])
+
+
+@dataclass
+class DenseAsConv(RewritePattern):
+    """dense(x: [1, K]) -> reshape(conv(reshape(x -> [1, C, H, W]), W as [M, C, H, W]))"""
+
+    window: int
+    lanes: int
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: bnn.DenseOp, rewriter: PatternRewriter, /):
+        if isinstance(op.input.owner, bnn.ReshapeOp) and len(bnn.shape_of(op.input.owner.input.type)) == 4:
+            return  # DenseOfFlatten's case
+        n, k = bnn.shape_of(op.input.type)
+        from_host = isinstance(op.input.owner, bnn.SignOp)
+        c, h, w = best_view(k, self.window, self.lanes) if from_host else (k, 1, 1)
+        view = bnn.ReshapeOp(op.input, (n, c, h, w))
+        conv = bnn.Conv2dOp(view.output, op.weights.to_array().reshape(-1, c, h, w))
+        out = bnn.ReshapeOp(conv.output, bnn.shape_of(op.output.type))
+        rewriter.replace(op, [view, conv, out], [out.output])
+
+
+class FoldReshapes(RewritePattern):
+    """reshape(reshape(x)) -> reshape(x); a reshape to the same type -> x."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: bnn.ReshapeOp, rewriter: PatternRewriter, /):
+        if op.input.type == op.output.type:
+            rewriter.replace(op, [], [op.input])
+        elif isinstance(op.input.owner, bnn.ReshapeOp):
+            rewriter.replace(op, [new := bnn.ReshapeOp(op.input.owner.input, bnn.shape_of(op.output.type))], [new.output])
+
+
+@dataclass(frozen=True)
+class BnnDenseToConvPass(ModulePass):
+    """Rewrite every `bnn.dense` as a `bnn.conv2d` whose kernel covers its input map."""
+
+    name = "bnn-dense-to-conv"
+    window: int = 7
+    lanes: int = 16
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        PatternRewriteWalker(
+            GreedyRewritePatternApplier(
+                [DenseOfFlatten(self.window), DenseAsConv(self.window, self.lanes), FoldReshapes()]
+            )
+        ).rewrite_module(op)

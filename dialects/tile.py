@@ -1,0 +1,556 @@
+"""The `tile` dialect: loops over the hardware's units of work, buffers in memory spaces, DMA.
+
+A `tile` program works on memories, not tensors: every buffer lives in one memory space of the
+machine description (`dram`, `fmem`, `wmem`, `tmem`, `acc`), words are 16 bits, and the data layouts are
+those of the ISA (`docs/isa.md`): a ±1 map of C channels is [ceil(C/16)][H][W] words with channel 16g+i
+in bit i; an integer map is [C][H][W] int16 words.
+
+Compute ops mirror the accelerator's units of work (a CONV over a tile of output rows for a block of
+output channels, a THRESH, a POOL, an ADD) and carry the geometry the controller is configured with
+(the ISA's register names); offsets into buffers are `index` values so loops can move them.  Host
+steps (`tile.host`, `tile.write`, `tile.read`) run on the host and talk to the accelerator through DRAM.
+`tile-buffer-alloc` gives every buffer an `offset` in its memory; `convert-tile-to-chewbacca` unrolls
+the loops and emits one instruction per op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DictionaryAttr,
+    IndexType,
+    IntAttr,
+    IntegerAttr,
+    StringAttr,
+    TensorType,
+)
+from xdsl.ir import Attribute, Block, Dialect, ParametrizedAttribute, Region, SSAValue, TypeAttribute
+from xdsl.irdl import (
+    AttrSizedOperandSegments,
+    IRDLOperation,
+    ParsePropInAttrDict,
+    irdl_attr_definition,
+    irdl_op_definition,
+    lazy_traits_def,
+    operand_def,
+    opt_prop_def,
+    prop_def,
+    region_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+)
+from xdsl.parser import AttrParser, Parser
+from xdsl.printer import Printer
+from xdsl.traits import HasParent, IsTerminator, SingleBlockImplicitTerminator
+from xdsl.utils.exceptions import VerifyException
+
+SPACES = ("dram", "fmem", "wmem", "tmem", "acc")
+LOOP_UNITS = ("rows", "ochannels", "cgroups")
+DTYPES = ("bits", "i16", "f32")
+PAD_MODES = ("neg", "pos", "gate")
+
+# Geometry each compute op is configured with (the ISA register names).
+CONV_GEOMETRY = ("in_h", "in_w", "in_c", "buf_rows", "kh", "kw", "stride", "dilation", "pad_top", "pad_left",
+                 "pad_mode", "out_h", "out_w", "nrows", "oc_count", "accumulate")
+POOL_GEOMETRY = ("in_h", "in_w", "in_c", "buf_rows", "kh", "kw", "stride", "pad_top", "pad_left", "out_h", "out_w",
+                 "obuf_rows", "nrows")
+THRESH_GEOMETRY = ("out_w", "obuf_rows", "nrows", "oc_count")
+ADD_GEOMETRY = ("out_w", "nrows", "oc_count")
+
+
+@irdl_attr_definition
+class BufferType(ParametrizedAttribute, TypeAttribute):
+    """`!tile.buffer<fmem, 4096>`: `words` 16-bit words of one memory space."""
+
+    name = "tile.buffer"
+    space: StringAttr
+    words: IntAttr
+
+    def __init__(self, space: str, words: int):
+        super().__init__(StringAttr(space), IntAttr(words))
+
+    def verify(self) -> None:
+        if self.space.data not in SPACES:
+            raise VerifyException(f"!tile.buffer: unknown memory space '{self.space.data}' (one of {SPACES})")
+        if self.words.data <= 0:
+            raise VerifyException(f"!tile.buffer: needs a positive size, got {self.words.data} words")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        with parser.in_angle_brackets():
+            space = parser.parse_identifier()
+            parser.parse_punctuation(",")
+            words = parser.parse_integer()
+        return (StringAttr(space), IntAttr(words))
+
+    def print_parameters(self, printer: Printer) -> None:
+        printer.print_string(f"<{self.space.data}, {self.words.data}>")
+
+
+def space_of(v: SSAValue) -> str:
+    assert isinstance(v.type, BufferType)
+    return v.type.space.data
+
+
+def words_of(v: SSAValue) -> int:
+    assert isinstance(v.type, BufferType)
+    return v.type.words.data
+
+
+def geometry(values: dict[str, int]) -> DictionaryAttr:
+    return DictionaryAttr({k: IntegerAttr(int(v), 64) for k, v in values.items()})
+
+
+def geom_get(attr: DictionaryAttr, key: str) -> int:
+    v = attr.data[key]
+    assert isinstance(v, IntegerAttr)
+    return v.value.data
+
+
+def _fail(op: IRDLOperation, msg: str) -> None:
+    raise VerifyException(f"{op.name}: {msg}")
+
+
+def _check_space(op: IRDLOperation, v: SSAValue, *spaces: str, what: str) -> None:
+    if not isinstance(v.type, BufferType):
+        _fail(op, f"{what} must be a !tile.buffer, got {v.type}")
+    if space_of(v) not in spaces:
+        _fail(op, f"{what} must be in {' or '.join(spaces)}, got {space_of(v)}")
+
+
+def _check_geometry(op: IRDLOperation, attr: DictionaryAttr, keys: Sequence[str]) -> None:
+    missing = [k for k in keys if k not in attr.data]
+    if missing:
+        _fail(op, f"geometry lacks {', '.join(missing)}")
+    extra = [k for k in attr.data if k not in keys]
+    if extra:
+        _fail(op, f"geometry has unknown keys {', '.join(extra)}")
+    for k in keys:
+        if not isinstance(attr.data[k], IntegerAttr):
+            _fail(op, f"geometry '{k}' must be an integer")
+
+
+# ----------------------------------------------------------------------------------------------
+# Buffers
+# ----------------------------------------------------------------------------------------------
+
+
+@irdl_op_definition
+class AllocOp(IRDLOperation):
+    """A buffer in a memory space; `offset` (its first word) is set by `tile-buffer-alloc`."""
+
+    name = "tile.alloc"
+    buffer = result_def(BufferType)
+    label = prop_def(StringAttr)
+    offset = opt_prop_def(IntegerAttr)
+    assembly_format = "attr-dict `:` type($buffer)"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, space: str, words: int, label: str):
+        super().__init__(result_types=[BufferType(space, words)], properties={"label": StringAttr(label)})
+
+    def verify_(self) -> None:
+        if self.offset is not None and self.offset.value.data < 0:
+            _fail(self, f"negative offset {self.offset.value.data}")
+
+
+@irdl_op_definition
+class ConstOp(IRDLOperation):
+    """A constant DRAM buffer (packed weights, thresholds): `data` is its words, little-endian hex."""
+
+    name = "tile.const"
+    buffer = result_def(BufferType)
+    label = prop_def(StringAttr)
+    data = prop_def(StringAttr)
+    offset = opt_prop_def(IntegerAttr)
+    assembly_format = "attr-dict `:` type($buffer)"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, label: str, data: bytes):
+        super().__init__(
+            result_types=[BufferType("dram", len(data) // 2)],
+            properties={"label": StringAttr(label), "data": StringAttr(data.hex())},
+        )
+
+    def verify_(self) -> None:
+        if space_of(self.buffer) != "dram":
+            _fail(self, "constants live in dram")
+        if len(self.data.data) != 4 * words_of(self.buffer):
+            _fail(self, f"{len(self.data.data) // 4} words of data for a buffer of {words_of(self.buffer)}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Loops
+# ----------------------------------------------------------------------------------------------
+
+
+@irdl_op_definition
+class YieldOp(IRDLOperation):
+    name = "tile.yield"
+    traits = lazy_traits_def(lambda: (IsTerminator(), HasParent(ForOp)))
+    assembly_format = "attr-dict"
+
+
+@irdl_op_definition
+class ForOp(IRDLOperation):
+    """`tile.for` over one unit of work (`rows`, `ochannels` or `cgroups`): iv = lb, lb+step, ... < ub."""
+
+    name = "tile.for"
+    lb = prop_def(IntegerAttr)
+    ub = prop_def(IntegerAttr)
+    step = prop_def(IntegerAttr)
+    unit = prop_def(StringAttr)
+    body = region_def("single_block")
+    traits = traits_def(SingleBlockImplicitTerminator(YieldOp))
+
+    def __init__(self, lb: int, ub: int, step: int, unit: str):
+        super().__init__(
+            regions=[Region(Block(arg_types=[IndexType()]))],
+            properties={
+                "lb": IntegerAttr(lb, 64), "ub": IntegerAttr(ub, 64), "step": IntegerAttr(step, 64),
+                "unit": StringAttr(unit),
+            },
+        )
+
+    def print(self, printer: Printer) -> None:
+        """`tile.for %iv = 0 to 8 step 4 unit "rows" { ... }`"""
+        printer.print_string(" ")
+        printer.print_operand(self.iv)
+        printer.print_string(f" = {self.lb.value.data} to {self.ub.value.data} step {self.step.value.data} unit ")
+        printer.print_string_literal(self.unit.data)
+        printer.print_string(" ")
+        printer.print_region(self.body, print_entry_block_args=False)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> ForOp:
+        iv = parser.parse_argument(expect_type=False)
+        parser.parse_punctuation("=")
+        lb = parser.parse_integer()
+        parser.parse_keyword("to")
+        ub = parser.parse_integer()
+        parser.parse_keyword("step")
+        step = parser.parse_integer()
+        parser.parse_keyword("unit")
+        unit = parser.parse_str_literal()
+        body = parser.parse_region((iv.resolve(IndexType()),))
+        op = cls(lb, ub, step, unit)
+        op.body.detach_block(op.body.block)
+        op.body.add_block(body.detach_block(body.block))
+        return op
+
+    @property
+    def iv(self) -> SSAValue:
+        return self.body.block.args[0]
+
+    def trip_count(self) -> int:
+        lb, ub, step = self.lb.value.data, self.ub.value.data, self.step.value.data
+        return max(0, -(-(ub - lb) // step))
+
+    def verify_(self) -> None:
+        if self.step.value.data <= 0:
+            _fail(self, f"step must be positive, got {self.step.value.data}")
+        if self.unit.data not in LOOP_UNITS:
+            _fail(self, f"unit must be one of {LOOP_UNITS}, got '{self.unit.data}'")
+        if len(self.body.block.args) != 1 or not isinstance(self.body.block.args[0].type, IndexType):
+            _fail(self, "the body takes exactly one index argument")
+
+
+# ----------------------------------------------------------------------------------------------
+# DMA and synchronisation
+# ----------------------------------------------------------------------------------------------
+
+
+@irdl_op_definition
+class DmaOp(IRDLOperation):
+    """2-D copy between DRAM and one on-chip memory: `count` rows of `length` words, row i at
+    src_off + i*src_stride and dst_off + i*dst_stride.  Asynchronous until the next `tile.sync`."""
+
+    name = "tile.dma"
+    src = operand_def(BufferType)
+    src_off = operand_def(IndexType)
+    dst = operand_def(BufferType)
+    dst_off = operand_def(IndexType)
+    count = prop_def(IntegerAttr)
+    length = prop_def(IntegerAttr)
+    src_stride = prop_def(IntegerAttr)
+    dst_stride = prop_def(IntegerAttr)
+    assembly_format = "$src `[` $src_off `]` `->` $dst `[` $dst_off `]` attr-dict `:` type($src) `->` type($dst)"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, src: SSAValue, src_off: SSAValue, dst: SSAValue, dst_off: SSAValue,
+                 count: int, length: int, src_stride: int, dst_stride: int):
+        super().__init__(
+            operands=[src, src_off, dst, dst_off],
+            properties={k: IntegerAttr(v, 64) for k, v in
+                        dict(count=count, length=length, src_stride=src_stride, dst_stride=dst_stride).items()},
+        )
+
+    def verify_(self) -> None:
+        spaces = {space_of(self.src), space_of(self.dst)}
+        if "dram" not in spaces or len(spaces) != 2:
+            _fail(self, f"moves between dram and one on-chip memory, not {space_of(self.src)} -> {space_of(self.dst)}")
+        if self.count.value.data < 1 or self.length.value.data < 1:
+            _fail(self, "count and length must be >= 1")
+
+
+@irdl_op_definition
+class SyncOp(IRDLOperation):
+    """Wait for every outstanding DMA."""
+
+    name = "tile.sync"
+    assembly_format = "attr-dict"
+
+
+# ----------------------------------------------------------------------------------------------
+# Compute
+# ----------------------------------------------------------------------------------------------
+
+
+@irdl_op_definition
+class ConvOp(IRDLOperation):
+    """Binary convolution of output rows [row0, row0+nrows) for oc_count output channels (ISA CONV).
+
+    Reads the ±1 map from `input` (buffer row i = image row buf_row0 + i), weights [oc][G][kh][kw] from
+    `weights`, writes (or with accumulate=1 adds) the ±1 dot products to `acc` as [oc][row][x] int16.
+    """
+
+    name = "tile.conv"
+    input = operand_def(BufferType)
+    in_off = operand_def(IndexType)
+    weights = operand_def(BufferType)
+    w_off = operand_def(IndexType)
+    acc = operand_def(BufferType)
+    acc_off = operand_def(IndexType)
+    row0 = operand_def(IndexType)
+    buf_row0 = operand_def(IndexType)
+    geom = prop_def(DictionaryAttr)
+    assembly_format = (
+        "$input `[` $in_off `]` `,` $weights `[` $w_off `]` `->` $acc `[` $acc_off `]` `rows` $row0 `from` $buf_row0 "
+        "attr-dict `:` type($input) `,` type($weights) `->` type($acc)"
+    )
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, input, in_off, weights, w_off, acc, acc_off, row0, buf_row0, geom: dict[str, int]):  # noqa: ANN001
+        super().__init__(operands=[input, in_off, weights, w_off, acc, acc_off, row0, buf_row0],
+                         properties={"geom": geometry(geom)})
+
+    def verify_(self) -> None:
+        _check_space(self, self.input, "fmem", what="input")
+        _check_space(self, self.weights, "wmem", what="weights")
+        _check_space(self, self.acc, "acc", what="acc")
+        _check_geometry(self, self.geom, CONV_GEOMETRY)
+        g = {k: geom_get(self.geom, k) for k in CONV_GEOMETRY}
+        if not (1 <= g["kh"] and 1 <= g["kw"]):
+            _fail(self, "kernel sizes must be >= 1")
+        if g["pad_mode"] not in range(len(PAD_MODES)):
+            _fail(self, f"pad_mode must be 0..{len(PAD_MODES) - 1}")
+
+
+@irdl_op_definition
+class ThresholdOp(IRDLOperation):
+    """Binarise an [oc][row][x] block of `acc` with `thresholds` (2 words per channel: T, mode) into
+    channels c0.. of the ±1 map in `output` (ISA THRESH)."""
+
+    name = "tile.threshold"
+    acc = operand_def(BufferType)
+    acc_off = operand_def(IndexType)
+    thresholds = operand_def(BufferType)
+    t_off = operand_def(IndexType)
+    output = operand_def(BufferType)
+    out_off = operand_def(IndexType)
+    c0 = operand_def(IndexType)
+    geom = prop_def(DictionaryAttr)
+    assembly_format = (
+        "$acc `[` $acc_off `]` `,` $thresholds `[` $t_off `]` `->` $output `[` $out_off `]` `channel` $c0 "
+        "attr-dict `:` type($acc) `,` type($thresholds) `->` type($output)"
+    )
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, acc, acc_off, thresholds, t_off, output, out_off, c0, geom: dict[str, int]):  # noqa: ANN001
+        super().__init__(operands=[acc, acc_off, thresholds, t_off, output, out_off, c0],
+                         properties={"geom": geometry(geom)})
+
+    def verify_(self) -> None:
+        _check_space(self, self.acc, "acc", what="acc")
+        _check_space(self, self.thresholds, "tmem", what="thresholds")
+        _check_space(self, self.output, "fmem", what="output")
+        _check_geometry(self, self.geom, THRESH_GEOMETRY)
+
+
+@irdl_op_definition
+class PoolOp(IRDLOperation):
+    """Max-pool a tile: ±1 maps in fmem (OR of the bits, ISA POOL.B) or int16 maps in acc (POOL.I)."""
+
+    name = "tile.pool"
+    input = operand_def(BufferType)
+    in_off = operand_def(IndexType)
+    output = operand_def(BufferType)
+    out_off = operand_def(IndexType)
+    row0 = operand_def(IndexType)
+    buf_row0 = operand_def(IndexType)
+    geom = prop_def(DictionaryAttr)
+    assembly_format = (
+        "$input `[` $in_off `]` `->` $output `[` $out_off `]` `rows` $row0 `from` $buf_row0 "
+        "attr-dict `:` type($input) `->` type($output)"
+    )
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, input, in_off, output, out_off, row0, buf_row0, geom: dict[str, int]):  # noqa: ANN001
+        super().__init__(operands=[input, in_off, output, out_off, row0, buf_row0], properties={"geom": geometry(geom)})
+
+    def verify_(self) -> None:
+        _check_space(self, self.input, "fmem", "acc", what="input")
+        if space_of(self.output) != space_of(self.input):
+            _fail(self, "pools stay in one memory (fmem for ±1 maps, acc for int16 maps)")
+        _check_geometry(self, self.geom, POOL_GEOMETRY)
+
+
+@irdl_op_definition
+class AddOp(IRDLOperation):
+    """int16 sum of two [oc][row][x] blocks in acc (ISA ADD); overflow is an error."""
+
+    name = "tile.add"
+    lhs = operand_def(BufferType)
+    lhs_off = operand_def(IndexType)
+    rhs = operand_def(BufferType)
+    rhs_off = operand_def(IndexType)
+    output = operand_def(BufferType)
+    out_off = operand_def(IndexType)
+    geom = prop_def(DictionaryAttr)
+    assembly_format = (
+        "$lhs `[` $lhs_off `]` `,` $rhs `[` $rhs_off `]` `->` $output `[` $out_off `]` "
+        "attr-dict `:` type($lhs) `,` type($rhs) `->` type($output)"
+    )
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, lhs, lhs_off, rhs, rhs_off, output, out_off, geom: dict[str, int]):  # noqa: ANN001
+        super().__init__(operands=[lhs, lhs_off, rhs, rhs_off, output, out_off], properties={"geom": geometry(geom)})
+
+    def verify_(self) -> None:
+        for v, what in ((self.lhs, "lhs"), (self.rhs, "rhs"), (self.output, "output")):
+            _check_space(self, v, "acc", what=what)
+        _check_geometry(self, self.geom, ADD_GEOMETRY)
+
+
+# ----------------------------------------------------------------------------------------------
+# Host side
+# ----------------------------------------------------------------------------------------------
+
+
+def tensor_desc(shape: Sequence[int], dtype: str, zero: str = "") -> DictionaryAttr:
+    """How a tensor lies in a DRAM buffer: logical [C, H, W] (or [K]) shape and element type."""
+    d: dict[str, Attribute] = {"shape": ArrayAttr(IntegerAttr(int(s), 64) for s in shape), "dtype": StringAttr(dtype)}
+    if zero:
+        d["zero"] = StringAttr(zero)
+    return DictionaryAttr(d)
+
+
+def desc_shape(d: DictionaryAttr) -> tuple[int, ...]:
+    shape = d.data["shape"]
+    assert isinstance(shape, ArrayAttr)
+    return tuple(s.value.data for s in shape.data)  # type: ignore[union-attr]
+
+
+def desc_dtype(d: DictionaryAttr) -> str:
+    dt = d.data["dtype"]
+    assert isinstance(dt, StringAttr)
+    return dt.data
+
+
+def desc_zero(d: DictionaryAttr) -> str:
+    z = d.data.get("zero")
+    return z.data if isinstance(z, StringAttr) else ""
+
+
+def desc_words(d: DictionaryAttr) -> int:
+    shape, dtype = desc_shape(d), desc_dtype(d)
+    c, rest = shape[0], 1
+    for s in shape[1:]:
+        rest *= s
+    return {"bits": -(-c // 16) * rest, "i16": c * rest, "f32": 2 * c * rest}[dtype]
+
+
+def _check_desc(op: IRDLOperation, d: Attribute, buf: SSAValue) -> None:
+    if not isinstance(d, DictionaryAttr) or "shape" not in d.data or "dtype" not in d.data:
+        _fail(op, f"tensor descriptors need a shape and a dtype, got {d}")
+    if desc_dtype(d) not in DTYPES:
+        _fail(op, f"dtype must be one of {DTYPES}, got '{desc_dtype(d)}'")
+    _check_space(op, buf, "dram", what="host tensors")
+    if desc_words(d) > words_of(buf):
+        _fail(op, f"a {desc_dtype(d)} tensor of shape {desc_shape(d)} needs {desc_words(d)} words, the buffer has {words_of(buf)}")
+
+
+@irdl_op_definition
+class WriteOp(IRDLOperation):
+    """Host: store the program input tensor into a DRAM buffer (as f32)."""
+
+    name = "tile.write"
+    value = operand_def(TensorType)
+    buffer = operand_def(BufferType)
+    desc = prop_def(DictionaryAttr)
+    assembly_format = "$value `->` $buffer attr-dict `:` type($value) `->` type($buffer)"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, value: SSAValue, buffer: SSAValue, desc: DictionaryAttr):
+        super().__init__(operands=[value, buffer], properties={"desc": desc})
+
+    def verify_(self) -> None:
+        _check_desc(self, self.desc, self.buffer)
+
+
+@irdl_op_definition
+class ReadOp(IRDLOperation):
+    """Host: load a program output tensor from a DRAM buffer."""
+
+    name = "tile.read"
+    buffer = operand_def(BufferType)
+    value = result_def(TensorType)
+    desc = prop_def(DictionaryAttr)
+    assembly_format = "$buffer attr-dict `:` type($buffer) `->` type($value)"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, buffer: SSAValue, desc: DictionaryAttr, result_type: Attribute):
+        super().__init__(operands=[buffer], result_types=[result_type], properties={"desc": desc})
+
+    def verify_(self) -> None:
+        _check_desc(self, self.desc, self.buffer)
+
+
+@irdl_op_definition
+class HostOp(IRDLOperation):
+    """A host step between accelerator phases: read DRAM tensors, run the embedded ONNX subgraph (or
+    nothing: a relayout or a binarisation), write DRAM tensors.  Outputs of dtype `bits` binarise
+    their float values with the `zero` rule of `bnn.sign` ("plus" or "reject")."""
+
+    name = "tile.host"
+    ins = var_operand_def(BufferType)
+    outs = var_operand_def(BufferType)
+    reason = prop_def(StringAttr)
+    onnx = prop_def(StringAttr)  # base64 ModelProto, or "" for a pure relayout/binarisation
+    in_names = prop_def(ArrayAttr[StringAttr])
+    out_names = prop_def(ArrayAttr[StringAttr])
+    in_descs = prop_def(ArrayAttr[DictionaryAttr])
+    out_descs = prop_def(ArrayAttr[DictionaryAttr])
+    irdl_options = (AttrSizedOperandSegments(as_property=True), ParsePropInAttrDict())
+    assembly_format = "$reason `(` $ins `)` `->` `(` $outs `)` attr-dict `:` type($ins) `->` type($outs)"
+
+    def verify_(self) -> None:
+        if not self.reason.data.strip():
+            _fail(self, "a host step must say why it runs on the host")
+        for descs, bufs, names in ((self.in_descs, self.ins, self.in_names), (self.out_descs, self.outs, self.out_names)):
+            if not (len(descs.data) == len(bufs) == len(names.data)):
+                _fail(self, "one name and one descriptor per buffer")
+            for d, b in zip(descs.data, bufs, strict=True):
+                _check_desc(self, d, b)
+        if not self.onnx.data and (len(self.ins) != 1 or len(self.outs) != 1):
+            _fail(self, "without an ONNX subgraph a host step moves exactly one tensor")
+
+
+Tile = Dialect(
+    "tile",
+    [AllocOp, ConstOp, ForOp, YieldOp, DmaOp, SyncOp, ConvOp, ThresholdOp, PoolOp, AddOp, WriteOp, ReadOp, HostOp],
+    [BufferType],
+)
