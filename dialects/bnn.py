@@ -176,11 +176,15 @@ def _check(op: IRDLOperation, cond: bool, msg: str) -> None:
         raise VerifyException(f"{op.name}: {msg}")
 
 
-def _check_window(op: IRDLOperation, kernel: tuple[int, ...], strides, dilations, pads) -> None:
+def _check_window(op: IRDLOperation, kernel: tuple[int, ...], strides, dilations, pads, crop: bool = False) -> None:
+    """`crop`: the op reads negative pads as crops, so any sign is valid (the output size check bounds them)."""
     _check(op, len(kernel) == 2 and all(k >= 1 for k in kernel), f"kernel must be two sizes >= 1, got {kernel}")
     _check(op, len(strides) == 2 and all(s >= 1 for s in strides), f"strides must be two values >= 1, got {strides}")
     _check(op, len(dilations) == 2 and all(d >= 1 for d in dilations), f"dilations must be >= 1, got {dilations}")
-    _check(op, len(pads) == 4 and all(p >= 0 for p in pads), f"pads must be four values >= 0, got {pads}")
+    if crop:
+        _check(op, len(pads) == 4, f"pads must be four values, got {pads}")
+    else:
+        _check(op, len(pads) == 4 and all(p >= 0 for p in pads), f"pads must be four values >= 0, got {pads}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -194,6 +198,9 @@ class Conv2dOp(IRDLOperation):
 
     `pad_value` says what lies outside the input: "+1", "-1", or "zero" (the source model padded
     with 0, e.g. an ONNX Conv; a ±1 datapath needs a border correction for it).
+    `pads` are [top, left, bottom, right]; a negative pad crops that many rows/columns instead, so the
+    op reads rows -top .. H+bottom-1 (and likewise columns) of the input extended by `pad_value` on
+    every side (`bnn-decompose-kernels` makes such windows for the blocks of a large kernel).
     """
 
     name = "bnn.conv2d"
@@ -237,7 +244,7 @@ class Conv2dOp(IRDLOperation):
         _check(self, len(wshape) == 4, f"weights must be OIHW, got shape {wshape}")
         _check(self, wshape[1] == ishape[1], f"weights expect {wshape[1]} input channels, input has {ishape[1]}")
         strides, dil, pads = ints(self.strides), ints(self.dilations), ints(self.pads)
-        _check_window(self, wshape[2:], strides, dil, pads)
+        _check_window(self, wshape[2:], strides, dil, pads, crop=True)
         _check(self, self.pad_value.data in PAD_VALUES, f"pad_value must be one of {PAD_VALUES}, got {self.pad_value.data!r}")
         oh, ow = conv_output_hw(ishape[2:], wshape[2:], strides, dil, pads)
         want = (ishape[0], wshape[0], oh, ow)

@@ -32,8 +32,15 @@ def windows(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int], dilati
 
 
 def pad_nchw(x: np.ndarray, pads: Sequence[int], value: float) -> np.ndarray:
+    """Pad [top, left, bottom, right] with `value`; a negative pad crops that many rows/columns.
+
+    Padding first and cropping second keeps a crop that reaches past the image on the padded side
+    well defined: the result is always rows -top .. H+bottom-1 of the input extended by `value`.
+    """
     t, l, b, r = pads
-    return np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=value)
+    xp = np.pad(x, ((0, 0), (0, 0), (max(t, 0), max(b, 0)), (max(l, 0), max(r, 0))), constant_values=value)
+    h, w = xp.shape[2:]
+    return xp[:, :, max(-t, 0) : h - max(-b, 0), max(-l, 0) : w - max(-r, 0)]
 
 
 def conv2d(
