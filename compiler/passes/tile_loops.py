@@ -1,0 +1,442 @@
+"""`tile-loops`: lower `bnn` layers to `tile` loop nests over buffers, sized to the machine's memories.
+
+Every tensor between layers lives in DRAM in the ISA's layout; a layer streams its input rows and
+weights on chip, computes a tile (output rows x output-channel block) and streams the result back.
+Tile sizes come from `compiler.tiling` (fit on chip, least off-chip traffic); when two input buffers
+fit, the next row tile's DMA is issued before the current tile computes (double buffering).
+
+Semantics preserved: each layer's DRAM result equals the `bnn` op's reference result, bit for bit;
+sub-convolutions that `bnn.add` sums (from `bnn-decompose-kernels`) accumulate in ACC before the
+threshold.  Float and relayout work becomes `tile.host` steps between accelerator phases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.builder import Builder
+from xdsl.context import Context
+from xdsl.dialects import arith, func
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, IndexType, IntegerAttr, ModuleOp, StringAttr, TensorType
+from xdsl.ir import Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint
+
+from compiler import tiling
+from compiler.tiling import ConvShape, MapShape, groups
+from dialects import bnn, tile
+from isa.errors import ChewcError
+from isa.machine import Machine, load_machine
+
+PAD_MODE = {"-1": 0, "+1": 1, "zero": 2}  # tile.PAD_MODES: neg, pos, gate
+
+
+@dataclass
+class DramTensor:
+    buffer: SSAValue
+    shape: tuple[int, ...]  # logical [C, H, W] (batch dropped)
+    dtype: str  # bits | i16 | f32
+
+    def desc(self, zero: str = "") -> DictionaryAttr:
+        return tile.tensor_desc(self.shape, self.dtype, zero)
+
+
+def chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """[1, C, H, W] or [1, K] -> (C, H, W)."""
+    dims = shape[1:]
+    return (dims[0], dims[1], dims[2]) if len(dims) == 3 else (int(np.prod(dims)), 1, 1)
+
+
+def pack_bits_words(values: np.ndarray) -> np.ndarray:
+    """±1 [N, C, ...] -> uint16 words [N, G, ...]: channel 16g+i in bit i (the ISA layout)."""
+    n, c = values.shape[:2]
+    g = groups(c)
+    padded = np.zeros((n, g * 16, *values.shape[2:]), np.uint16)
+    padded[:, :c] = values > 0
+    lanes = padded.reshape(n, g, 16, *values.shape[2:])
+    weights = (1 << np.arange(16, dtype=np.uint32)).reshape(1, 1, 16, *([1] * (values.ndim - 2)))
+    return (lanes.astype(np.uint32) * weights).sum(axis=2).astype(np.uint16)
+
+
+@dataclass
+class Lowering:
+    """Builds the tile program of one function, layer by layer, at the end of the new body."""
+
+    machine: Machine
+    builder: Builder
+    values: dict[SSAValue, DramTensor] = field(default_factory=dict)
+    consts: dict[int, SSAValue] = field(default_factory=dict)
+
+    # -- small builders ------------------------------------------------------------------------
+
+    def add(self, op: Operation) -> Operation:
+        return self.builder.insert(op)
+
+    def idx(self, n: int) -> SSAValue:
+        return self.add(arith.ConstantOp(IntegerAttr(n, IndexType()))).result
+
+    def mul(self, a: SSAValue, n: int) -> SSAValue:
+        return a if n == 1 else self.add(arith.MuliOp(a, self.idx(n))).result
+
+    def plus(self, a: SSAValue, n: int) -> SSAValue:
+        return a if n == 0 else self.add(arith.AddiOp(a, self.idx(n))).result
+
+    def clamp(self, a: SSAValue, lo: int, hi: int) -> SSAValue:
+        return self.add(arith.MinSIOp(self.add(arith.MaxSIOp(a, self.idx(lo))).result, self.idx(hi))).result
+
+    def alloc(self, space: str, words: int, label: str) -> SSAValue:
+        return self.add(tile.AllocOp(space, words, label)).buffer
+
+    def dram(self, shape: tuple[int, ...], dtype: str, label: str) -> DramTensor:
+        words = tile.desc_words(tile.tensor_desc(shape, dtype))
+        return DramTensor(self.alloc("dram", words, label), shape, dtype)
+
+    def const(self, label: str, words: np.ndarray) -> SSAValue:
+        return self.add(tile.ConstOp(label, words.astype("<u2").tobytes())).buffer
+
+    def dma(self, src, src_off, dst, dst_off, count: int, length: int, src_stride: int, dst_stride: int) -> None:  # noqa: ANN001
+        self.add(tile.DmaOp(src, src_off, dst, dst_off, count, length, src_stride, dst_stride))
+
+    def sync(self) -> None:
+        self.add(tile.SyncOp())
+
+    def loop(self, n: int, step: int, unit: str, body: Callable[[SSAValue], None]) -> None:
+        """A `tile.for` (or the body alone, for a single iteration)."""
+        if n == step:
+            body(self.idx(0))
+            return
+        loop = self.add(tile.ForOp(0, n, step, unit))
+        outer = self.builder
+        self.builder = Builder(InsertPoint.at_end(loop.body.block))
+        body(loop.iv)
+        self.add(tile.YieldOp())
+        self.builder = outer
+
+    def host(self, reason: str, ins: list[DramTensor], outs: list[DramTensor], onnx_b64: str = "",
+             in_names: list[str] | None = None, out_names: list[str] | None = None, zero: str = "") -> None:
+        self.add(tile.HostOp.build(
+            operands=[[t.buffer for t in ins], [t.buffer for t in outs]],
+            properties={
+                "reason": StringAttr(reason), "onnx": StringAttr(onnx_b64),
+                "in_names": ArrayAttr(StringAttr(n) for n in (in_names or ["in"])),
+                "out_names": ArrayAttr(StringAttr(n) for n in (out_names or ["out"])),
+                "in_descs": ArrayAttr(t.desc() for t in ins),
+                "out_descs": ArrayAttr(t.desc(zero if t.dtype == "bits" else "") for t in outs),
+            },
+        ))
+
+    # -- host side -----------------------------------------------------------------------------
+
+    def lower_input(self, arg: SSAValue, old: SSAValue) -> None:
+        assert isinstance(arg.type, TensorType)
+        t = self.dram(tuple(arg.type.get_shape())[1:], "f32", "input")
+        self.add(tile.WriteOp(arg, t.buffer, t.desc()))
+        self.values[old] = t
+
+    def lower_host(self, op: bnn.HostOp) -> None:
+        ins = [self.values[a] for a in op.args]
+        outs = [self.dram(tuple(r.type.get_shape())[1:], "f32", f"host.{n.data}") for r, n in zip(op.res, op.outputs.data)]
+        self.host(op.reason.data, ins, outs, op.onnx.data, [s.data for s in op.inputs.data], [s.data for s in op.outputs.data])
+        self.values.update(zip(op.res, outs))
+
+    def lower_sign(self, op: bnn.SignOp) -> None:
+        # a Sign whose only user is a reshape writes the reshaped layout directly (the host relayouts for free)
+        user = op.output.get_user_of_unique_use()
+        shape = chw(bnn.shape_of(user.output.type)) if isinstance(user, bnn.ReshapeOp) else chw(bnn.shape_of(op.output.type))
+        out = self.dram(shape, "bits", "sign")
+        self.host(f"binarise float activations ({op.name}, zero -> {op.zero.data})", [self.values[op.input]], [out],
+                  zero=op.zero.data)
+        self.values[op.output] = out
+        if isinstance(user, bnn.ReshapeOp):
+            self.values[user.output] = out
+
+    def lower_reshape(self, op: bnn.ReshapeOp) -> None:
+        if op.output in self.values:
+            return  # written in its final layout by the producer
+        src = self.values[op.input]
+        shape = chw(bnn.shape_of(op.output.type))
+        same = src.dtype != "bits" or src.shape == shape or (src.shape[1:] == (1, 1) and shape[1:] == (1, 1))
+        if same:
+            self.values[op.output] = DramTensor(src.buffer, shape, src.dtype)
+            return
+        out = self.dram(shape, "bits", "relayout")
+        self.host(f"relayout of a ±1 map {src.shape} -> {shape} ({op.name})", [src], [out])
+        self.values[op.output] = out
+
+    def lower_return(self, op: func.ReturnOp) -> None:
+        results = []
+        for v in op.arguments:
+            t = self.values[v]
+            results.append(self.add(tile.ReadOp(t.buffer, t.desc(), v.type)).value)
+        self.add(func.ReturnOp(*results))
+
+    # -- accelerator layers --------------------------------------------------------------------
+
+    def lower_conv_group(self, name: str, convs: list[bnn.Conv2dOp], th: bnn.ThresholdOp | None, result: SSAValue) -> None:
+        src = self.values[convs[0].input]
+        c, h, w = src.shape
+        n, o, oh, ow = bnn.shape_of(convs[0].output.type)
+        strides, dils = bnn.ints(convs[0].strides), bnn.ints(convs[0].dilations)
+        if strides[0] != strides[1] or dils[0] != dils[1]:
+            raise ChewcError(f"layer {name}: the array steps rows and columns alike; strides {strides} / dilations {dils} differ")
+        s, d = strides[0], dils[0]
+        kernels = tuple(tuple(cv.weights.get_shape()[2:]) for cv in convs)
+        pads = [bnn.ints(cv.pads) for cv in convs]
+        lo = min(-p[0] for p in pads)
+        hi = max(-p[0] + (k[0] - 1) * d for p, k in zip(pads, kernels))
+        for k in kernels:
+            if max(k) > min(self.machine.array.window_h, self.machine.array.window_w):
+                raise ChewcError(f"layer {name}: kernel {k[0]}x{k[1]} exceeds the {self.machine.array.window_h}x"
+                                 f"{self.machine.array.window_w} window (run bnn-decompose-kernels)")
+        shape = ConvShape(name, c, h, w, o, oh, ow, s, d, kernels, (lo, hi), th is not None)
+        t = tiling.choose_conv_tiling(shape, self.machine)
+        n_rt, n_ob = t.tiles(shape)
+        g, rows_in, blk = shape.g, shape.rows_in(t.rows), t.block
+        out = self.dram((o, oh, ow), "bits" if th else "i16", name)
+
+        # constants: per channel block, the sub-kernels' weights [blk][G][kh][kw] one after the other
+        per_block = [pack_bits_words(cv.weights.to_array()) for cv in convs]  # [O][G][kh][kw] words
+        wwords = np.concatenate([
+            np.concatenate([pb[b * blk:(b + 1) * blk].reshape(-1) for pb in per_block]) for b in range(n_ob)
+        ])
+        wconst = self.const(f"{name}.weights", wwords)
+        w_block = blk * shape.weight_words_per_oc
+        sub_off = np.cumsum([0] + [blk * g * kh * kw for kh, kw in kernels])
+        wbuf = self.alloc("wmem", w_block, f"{name}.w")
+        abuf = self.alloc("acc", blk * t.rows * ow, f"{name}.acc")
+        ibuf = self.alloc("fmem", g * rows_in * w * (2 if t.double_buffer else 1), f"{name}.in")
+        in_words = g * rows_in * w
+        if th is not None:
+            tw = np.stack([np.asarray(bnn.ints(th.thresholds)), np.array(["gl+-".index(m) for m in th.modes.data])], 1)
+            if tw[:, 0].min() < -(2**15) or tw[:, 0].max() >= 2**15:
+                raise ChewcError(f"layer {name}: a threshold does not fit the int16 threshold memory")
+            tconst = self.const(f"{name}.thresholds", tw.astype(np.int64).reshape(-1) & 0xFFFF)
+            tbuf = self.alloc("tmem", 2 * blk, f"{name}.t")
+            obuf = self.alloc("fmem", groups(blk) * t.rows * ow, f"{name}.out")
+        zero = self.idx(0)
+
+        def load_weights(ob: SSAValue) -> None:
+            self.dma(wconst, self.mul(ob, shape.weight_words_per_oc), wbuf, zero, 1, w_block, 0, 0)
+            if th is not None:
+                self.dma(tconst, self.mul(ob, 2), tbuf, zero, 1, 2 * blk, 0, 0)
+
+        def load_rows(rt: SSAValue, slot: SSAValue) -> SSAValue:
+            start = self.clamp(self.plus(self.mul(rt, s), lo), 0, h - rows_in)
+            self.dma(src.buffer, self.mul(start, w), ibuf, slot, g, rows_in * w, h * w, rows_in * w)
+            return start
+
+        def window_start(rt: SSAValue) -> SSAValue:
+            return self.clamp(self.plus(self.mul(rt, s), lo), 0, h - rows_in)
+
+        def compute(rt: SSAValue, start: SSAValue, slot: SSAValue) -> None:
+            def block(ob: SSAValue) -> None:
+                if n_ob > 1:
+                    load_weights(ob)
+                    self.sync()
+                for i, (cv, (kh, kw), p) in enumerate(zip(convs, kernels, pads)):
+                    geom = dict(in_h=h, in_w=w, in_c=c, buf_rows=rows_in, kh=kh, kw=kw, stride=s, dilation=d,
+                                pad_top=p[0], pad_left=p[1], pad_mode=PAD_MODE[cv.pad_value.data], out_h=oh,
+                                out_w=ow, nrows=t.rows, oc_count=blk, accumulate=int(i > 0))
+                    self.add(tile.ConvOp(ibuf, slot, wbuf, self.idx(int(sub_off[i])), abuf, zero, rt, start, geom))
+                if th is not None:
+                    self.add(tile.ThresholdOp(abuf, zero, tbuf, zero, obuf, zero, zero,
+                                              dict(out_w=ow, obuf_rows=t.rows, nrows=t.rows, oc_count=blk)))
+                    group0 = self.add(arith.DivSIOp(ob, self.idx(16))).result
+                    dst = self.add(arith.AddiOp(self.mul(rt, ow), self.mul(group0, oh * ow))).result
+                    self.dma(obuf, zero, out.buffer, dst, groups(blk), t.rows * ow, t.rows * ow, oh * ow)
+                else:
+                    dst = self.add(arith.AddiOp(self.mul(rt, ow), self.mul(ob, oh * ow))).result
+                    self.dma(abuf, zero, out.buffer, dst, blk, t.rows * ow, t.rows * ow, oh * ow)
+                self.sync()
+
+            self.loop(o, blk, "ochannels", block)
+
+        if n_ob == 1:
+            load_weights(zero)
+        if t.double_buffer:
+            load_rows(zero, zero)
+            self.sync()
+
+            def row_tile(i: SSAValue) -> None:
+                rt = self.mul(i, t.rows)
+                slot = self.mul(self.add(arith.RemSIOp(i, self.idx(2))).result, in_words)
+                nslot = self.mul(self.add(arith.RemSIOp(self.plus(i, 1), self.idx(2))).result, in_words)
+                load_rows(self.plus(rt, t.rows), nslot)  # the next tile's rows, while this one computes
+                compute(rt, window_start(rt), slot)
+
+            self.loop(n_rt - 1, 1, "rows", row_tile)
+            last = self.idx((n_rt - 1) * t.rows)  # peeled: nothing left to prefetch
+            compute(last, window_start(last), self.idx(((n_rt - 1) % 2) * in_words))
+        else:
+            def row_tile_single(rt: SSAValue) -> None:
+                start = load_rows(rt, zero)
+                self.sync()
+                compute(rt, start, zero)
+
+            self.loop(oh, t.rows, "rows", row_tile_single)
+        self.values[result] = out
+
+    def lower_threshold(self, op: bnn.ThresholdOp) -> None:
+        """A threshold of sums that are not a fresh conv (after a residual add or an int pool)."""
+        src = self.values[op.input]
+        c, h, w = src.shape
+        name = f"threshold{len(self.values)}"
+        shape = MapShape(name, c, h, w, h, w, 1, 1, 0)
+        blk = c
+        rows = tiling.choose_rows(shape, self.machine, "acc", c * w, 0)
+        out = self.dram((c, h, w), "bits", name)
+        tw = np.stack([np.asarray(bnn.ints(op.thresholds)), np.array(["gl+-".index(m) for m in op.modes.data])], 1)
+        tconst = self.const(f"{name}.thresholds", tw.astype(np.int64).reshape(-1) & 0xFFFF)
+        tbuf = self.alloc("tmem", 2 * blk, f"{name}.t")
+        abuf = self.alloc("acc", c * rows * w, f"{name}.acc")
+        obuf = self.alloc("fmem", groups(c) * rows * w, f"{name}.out")
+        zero = self.idx(0)
+        self.dma(tconst, zero, tbuf, zero, 1, 2 * blk, 0, 0)
+
+        def body(rt: SSAValue) -> None:
+            self.dma(src.buffer, self.mul(rt, w), abuf, zero, c, rows * w, h * w, rows * w)
+            self.sync()
+            self.add(tile.ThresholdOp(abuf, zero, tbuf, zero, obuf, zero, zero,
+                                      dict(out_w=w, obuf_rows=rows, nrows=rows, oc_count=c)))
+            self.dma(obuf, zero, out.buffer, self.mul(rt, w), groups(c), rows * w, rows * w, h * w)
+            self.sync()
+
+        self.loop(h, rows, "rows", body)
+        self.values[op.output] = out
+
+    def lower_maxpool(self, op: bnn.MaxPoolOp) -> None:
+        src = self.values[op.input]
+        c, h, w = src.shape
+        _, _, oh, ow = bnn.shape_of(op.output.type)
+        k, st, pads = bnn.ints(op.kernel), bnn.ints(op.strides), bnn.ints(op.pads)
+        name = f"maxpool{len(self.values)}"
+        if k[0] != k[1] or st[0] != st[1]:
+            raise ChewcError(f"layer {name}: the array pools square windows with one stride, got {k} / {st}")
+        bits = src.dtype == "bits"
+        space, planes = ("fmem", groups(c)) if bits else ("acc", c)
+        shape = MapShape(name, c, h, w, oh, ow, k[0], st[0], pads[0])
+        rows = tiling.choose_rows(shape, self.machine, space, planes * w, planes * ow)
+        rows_in = min(h, (rows - 1) * st[0] + k[0])
+        out = self.dram((c, oh, ow), src.dtype, name)
+        ibuf = self.alloc(space, planes * rows_in * w, f"{name}.in")
+        obuf = self.alloc(space, planes * rows * ow, f"{name}.out")
+        zero = self.idx(0)
+
+        def body(rt: SSAValue) -> None:
+            start = self.clamp(self.plus(self.mul(rt, st[0]), -pads[0]), 0, h - rows_in)
+            self.dma(src.buffer, self.mul(start, w), ibuf, zero, planes, rows_in * w, h * w, rows_in * w)
+            self.sync()
+            geom = dict(in_h=h, in_w=w, in_c=c, buf_rows=rows_in, kh=k[0], kw=k[1], stride=st[0], pad_top=pads[0],
+                        pad_left=pads[1], out_h=oh, out_w=ow, obuf_rows=rows, nrows=rows)
+            self.add(tile.PoolOp(ibuf, zero, obuf, zero, rt, start, geom))
+            self.dma(obuf, zero, out.buffer, self.mul(rt, ow), planes, rows * ow, rows * ow, oh * ow)
+            self.sync()
+
+        self.loop(oh, rows, "rows", body)
+        self.values[op.output] = out
+
+    def lower_add(self, op: bnn.AddOp) -> None:
+        a, b = self.values[op.lhs], self.values[op.rhs]
+        c, h, w = a.shape
+        name = f"add{len(self.values)}"
+        shape = MapShape(name, c, h, w, h, w, 1, 1, 0)
+        rows = tiling.choose_rows(shape, self.machine, "acc", 2 * c * w, 0)
+        out = self.dram((c, h, w), "i16", name)
+        abuf = self.alloc("acc", c * rows * w, f"{name}.a")
+        bbuf = self.alloc("acc", c * rows * w, f"{name}.b")
+        zero = self.idx(0)
+
+        def body(rt: SSAValue) -> None:
+            for src, buf in ((a, abuf), (b, bbuf)):
+                self.dma(src.buffer, self.mul(rt, w), buf, zero, c, rows * w, h * w, rows * w)
+            self.sync()
+            self.add(tile.AddOp(abuf, zero, bbuf, zero, abuf, zero, dict(out_w=w, nrows=rows, oc_count=c)))
+            self.dma(abuf, zero, out.buffer, self.mul(rt, w), c, rows * w, rows * w, h * w)
+            self.sync()
+
+        self.loop(h, rows, "rows", body)
+        self.values[op.output] = out
+
+
+def conv_group(v: SSAValue) -> list[bnn.Conv2dOp] | None:
+    """The convolutions summed into v (a conv, or a tree of bnn.add over convs of one input), or None."""
+    op = v.owner
+    if isinstance(op, bnn.Conv2dOp):
+        return [op]
+    if isinstance(op, bnn.AddOp):
+        parts = [conv_group(x) if x.has_one_use() else None for x in (op.lhs, op.rhs)]
+        if parts[0] is None or parts[1] is None:
+            return None
+        convs = parts[0] + parts[1]
+        first = convs[0]
+        same = all(
+            cv.input == first.input and cv.output.type == first.output.type and cv.strides == first.strides
+            and cv.dilations == first.dilations and cv.pad_value == first.pad_value for cv in convs
+        )
+        return convs if same else None
+    return None
+
+
+def in_group(op: Operation) -> bool:
+    """A conv/add whose result is summed further by an enclosing conv group (lowered at its root)."""
+    if not isinstance(op, bnn.Conv2dOp | bnn.AddOp) or not op.results[0].has_one_use():
+        return False
+    user = op.results[0].get_user_of_unique_use()
+    return isinstance(user, bnn.AddOp) and conv_group(user.output) is not None
+
+
+@dataclass(frozen=True)
+class TileLoopsPass(ModulePass):
+    """Lower @main from `bnn` (after bnn-decompose-kernels and bnn-dense-to-conv) to `tile`."""
+
+    name = "tile-loops"
+    machine: str = ""  # machine description file; "" = the default ChewBaccaNN model
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        m = load_machine(self.machine or None)
+        for fn in [f for f in op.ops if isinstance(f, func.FuncOp)]:
+            self.lower_function(fn, m)
+
+    def lower_function(self, fn: func.FuncOp, m: Machine) -> None:
+        old = fn.body.block
+        new = fn.body.block.__class__(arg_types=[a.type for a in old.args])
+        lw = Lowering(m, Builder(InsertPoint.at_end(new)))
+        lw.lower_input(new.args[0], old.args[0])
+        counter = 0
+        for o in list(old.ops):
+            if in_group(o):
+                continue
+            if isinstance(o, bnn.Conv2dOp | bnn.AddOp) and (group := conv_group(o.results[0])) is not None:
+                user = o.results[0].get_user_of_unique_use()
+                if isinstance(user, bnn.ThresholdOp):
+                    continue  # lowered with its threshold
+                counter += 1
+                lw.lower_conv_group(f"conv{counter}", group, None, o.results[0])
+            elif isinstance(o, bnn.ThresholdOp):
+                group = conv_group(o.input) if o.input.has_one_use() else None
+                if group is not None:
+                    counter += 1
+                    lw.lower_conv_group(f"conv{counter}", group, o, o.output)
+                else:
+                    lw.lower_threshold(o)
+            elif isinstance(o, bnn.AddOp):
+                lw.lower_add(o)
+            elif isinstance(o, bnn.MaxPoolOp):
+                lw.lower_maxpool(o)
+            elif isinstance(o, bnn.HostOp):
+                lw.lower_host(o)
+            elif isinstance(o, bnn.SignOp):
+                lw.lower_sign(o)
+            elif isinstance(o, bnn.ReshapeOp):
+                lw.lower_reshape(o)
+            elif isinstance(o, func.ReturnOp):
+                lw.lower_return(o)
+            else:
+                raise ChewcError(f"tile-loops: {o.name} has no lowering (run bnn-dense-to-conv first for bnn.dense)")
+        fn.body.detach_block(old)
+        fn.body.add_block(new)
+        for o in old.ops:
+            o.drop_all_references()
+        old.erase(safe_erase=False)

@@ -1,0 +1,139 @@
+"""Tile-size analysis: which output-row tiles and output-channel blocks fit the on-chip memories.
+
+Pure functions of a layer's shape and the machine description, used by `tile-loops`.  The choice
+minimises off-chip traffic (input rows re-read at tile borders, weights re-read when they do not stay
+on chip), then prefers fewer, larger tiles.  Sizes are in 16-bit words, as the memories count them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from isa.errors import ChewcError
+from isa.machine import Machine
+
+LANES_WORD = 16  # channels per binary word: the ISA's data layout (docs/isa.md)
+
+
+def groups(channels: int) -> int:
+    return -(-channels // LANES_WORD)
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """A binary conv layer (possibly several sub-kernels accumulated over the same input)."""
+
+    name: str
+    c: int
+    h: int
+    w: int
+    o: int
+    oh: int
+    ow: int
+    stride: int
+    dilation: int
+    kernels: tuple[tuple[int, int], ...]  # (kh, kw) of each sub-convolution
+    row_span: tuple[int, int]  # input rows read by output row 0, relative to 0*stride (lo, hi inclusive)
+    thresholded: bool
+
+    @property
+    def g(self) -> int:
+        return groups(self.c)
+
+    @property
+    def weight_words_per_oc(self) -> int:
+        return self.g * sum(kh * kw for kh, kw in self.kernels)
+
+    def rows_in(self, r: int) -> int:
+        lo, hi = self.row_span
+        return min(self.h, (r - 1) * self.stride + hi - lo + 1)
+
+
+@dataclass(frozen=True)
+class ConvTiling:
+    rows: int  # output rows per tile (divides oh)
+    block: int  # output channels per block (divides o)
+    double_buffer: bool  # two input buffers: the next tile's DMA overlaps this tile's compute
+    traffic: int  # off-chip words moved
+
+    def tiles(self, s: ConvShape) -> tuple[int, int]:
+        return s.oh // self.rows, s.o // self.block
+
+
+def need(s: ConvShape, rows: int, block: int, double: bool) -> dict[str, int]:
+    """Words of each on-chip memory one (row tile, channel block) step needs."""
+    in_buf = s.g * s.rows_in(rows) * s.w
+    out_buf = groups(block) * rows * s.ow if s.thresholded else 0
+    return {
+        "fmem": in_buf * (2 if double else 1) + out_buf,
+        "wmem": block * s.weight_words_per_oc,
+        "tmem": 2 * block if s.thresholded else 0,
+        "acc": block * rows * s.ow,
+    }
+
+
+def fits(m: Machine, req: dict[str, int]) -> bool:
+    return all(req[k] <= m.memory.words(k) for k in req)
+
+
+def choose_conv_tiling(s: ConvShape, m: Machine) -> ConvTiling:
+    if s.w > m.array.row_buffer_words:
+        raise ChewcError(
+            f"layer {s.name}: input rows of {s.w} pixels exceed the row buffers ({m.array.row_buffer_words} words)"
+        )
+    blocks = [b for b in divisors(s.o) if b % LANES_WORD == 0 or b == s.o]
+    best: ConvTiling | None = None
+    for rows in divisors(s.oh):
+        n_rt = s.oh // rows
+        for block in blocks:
+            for double in (True, False) if n_rt > 1 else (False,):
+                if not fits(m, need(s, rows, block, double)):
+                    continue
+                n_ob = s.o // block
+                inputs = n_rt * s.g * s.rows_in(rows) * s.w
+                weights = s.o * s.weight_words_per_oc * (1 if n_ob == 1 else n_rt)
+                t = ConvTiling(rows, block, double, inputs + weights)
+                if best is None or (t.traffic, -t.rows * t.block, not t.double_buffer) < (
+                    best.traffic, -best.rows * best.block, not best.double_buffer
+                ):
+                    best = t
+    if best is None:
+        smallest = need(s, 1, min(blocks), False)
+        over = [k for k in smallest if smallest[k] > m.memory.words(k)]
+        k = over[0]
+        raise ChewcError(
+            f"layer {s.name}: one tile needs {smallest[k] * 2 / 1024:.1f} KiB of {k} memory, "
+            f"the machine has {m.memory.words(k) * 2 / 1024:.1f} KiB"
+        )
+    return best
+
+
+@dataclass(frozen=True)
+class MapShape:
+    """A map processed row-tile by row-tile by a window op (pool) or elementwise op (threshold, add)."""
+
+    name: str
+    c: int
+    h: int
+    w: int
+    oh: int
+    ow: int
+    k: int
+    stride: int
+    pad_top: int
+
+
+def choose_rows(s: MapShape, m: Machine, space: str, words_per_row_in: int, words_per_row_out: int) -> int:
+    """Largest output-row tile (a divisor of oh) whose input and output buffers fit `space`."""
+    for rows in sorted(divisors(s.oh), reverse=True):
+        rows_in = min(s.h, (rows - 1) * s.stride + s.k)
+        if rows_in * words_per_row_in + rows * words_per_row_out <= m.memory.words(space):
+            return rows
+    raise ChewcError(
+        f"layer {s.name}: one output row needs {(s.k * words_per_row_in + words_per_row_out) * 2 / 1024:.1f} KiB "
+        f"of {space} memory, the machine has {m.memory.words(space) * 2 / 1024:.1f} KiB"
+    )
