@@ -1,0 +1,281 @@
+"""Assembler and disassembler for `.chew` programs.
+
+Assembly is line based; `;` starts a comment. Lines are instructions, `MNEMONIC field=value ...` with
+every field of the op named once (enum fields take their names, e.g. `pad_mode=gate`), or directives:
+
+    .machine "<sha256 hex>"             the machine the program is for (checked against --machine)
+    .input  NAME DTYPE[C,H,W] LAYOUT @ADDR   tensor the host writes to DRAM before the run
+    .output NAME DTYPE[C,H,W] LAYOUT @ADDR   tensor the host reads from DRAM after END
+    .data NAME @ADDR                    constant words placed in DRAM at load; followed by
+    .word W ...                         16-bit words (-32768..65535) or
+    .bits "0110..."                     bits, 16 per word, the first character is bit 0
+    .section KIND NAME                  an opaque section, followed by
+    .hex "00ff..."                      its bytes
+    .inst 0x...                         a raw instruction word (objdump prints undecodable words so)
+
+Numbers are decimal, 0x hex or 0b binary. The grammar is generic; mnemonics, fields, ranges and
+address limits come from `isa.table` and the machine description.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import lark
+
+from isa.container import DTYPES, LAYOUT_OF, ChewProgram, DataBlock, Section, TensorDesc
+from isa.errors import ChewcError
+from isa.instruction import Instruction, decode, encode
+from isa.machine import Machine
+from isa.table import BY_MNEMONIC, MEM_SELECT
+
+GRAMMAR = r"""
+start: _line*
+_line: _stmt? _NL
+_stmt: instr | data | word | bits | tensor | section | hex | machine | inst
+instr: NAME operand*
+operand: NAME "=" (INT | NAME)
+data: ".data" NAME "@" INT
+word: ".word" INT+
+bits: ".bits" STRING
+tensor: TENSOR NAME NAME "[" INT ("," INT)* "]" NAME "@" INT
+section: ".section" NAME NAME
+hex: ".hex" STRING
+machine: ".machine" STRING
+inst: ".inst" INT
+TENSOR: ".input" | ".output"
+INT: /-?(0x[0-9a-fA-F]+|0b[01]+|[0-9]+)(?![A-Za-z0-9_.])/
+NAME: /[A-Za-z_][A-Za-z0-9_.]*/
+STRING: /"[^"\n]*"/
+COMMENT: /;[^\n]*/
+_NL: /\r?\n/
+%ignore COMMENT
+%ignore /[ \t]+/
+"""
+
+COMMENT_COLUMN = 64
+
+
+@functools.cache
+def _parser() -> lark.Lark:
+    return lark.Lark(GRAMMAR, parser="lalr", propagate_positions=True)
+
+
+def _int(tok: lark.Token) -> int:
+    return int(tok, 0) if not tok.startswith("-") else -int(tok[1:], 0)
+
+
+def _string(tok: lark.Token) -> str:
+    return str(tok)[1:-1]
+
+
+@dataclass
+class _Builder:
+    source: str
+    machine: Machine
+    code: list[int] = field(default_factory=list)
+    data: list[tuple[str, int, list[int]]] = field(default_factory=list)
+    inputs: list[TensorDesc] = field(default_factory=list)
+    outputs: list[TensorDesc] = field(default_factory=list)
+    sections: list[tuple[str, str, bytearray]] = field(default_factory=list)
+    machine_hash: bytes | None = None
+
+    def at(self, node: lark.Tree[lark.Token] | lark.Token, message: str, column: bool = False) -> ChewcError:
+        line = node.line if isinstance(node, lark.Token) else node.meta.line
+        col = node.column if isinstance(node, lark.Token) else node.meta.column
+        return ChewcError(f"{self.source}:{line}:{col}: {message}" if column else f"{self.source}:{line}: {message}")
+
+    def statement(self, node: lark.Tree[lark.Token]) -> None:
+        getattr(self, f"do_{node.data}")(node, *node.children)
+
+    def do_instr(self, node: lark.Tree[lark.Token], mnemonic: lark.Token, *operands: lark.Tree[lark.Token]) -> None:
+        op = BY_MNEMONIC.get(mnemonic.upper())
+        if op is None:
+            raise self.at(mnemonic, f"unknown mnemonic '{mnemonic}'", column=True)
+        given: dict[str, int | str] = {}
+        for operand in operands:
+            name, value = typing.cast(list[lark.Token], operand.children)
+            if name not in op.field_names:
+                raise self.at(name, f"{op.mnemonic} has no field '{name}' (fields: {', '.join(op.field_names)})", True)
+            if name in given:
+                raise self.at(name, f"field '{name}' given twice", column=True)
+            given[str(name)] = _int(value) if value.type == "INT" else str(value)
+        try:
+            ins = Instruction.make(op.mnemonic, **given)
+        except ChewcError as e:
+            raise self.at(node, str(e)) from e
+        for f, v in zip(op.fields, ins.values, strict=True):
+            memory = op.field("mem").enum[ins["mem"]] if f.memory == MEM_SELECT else f.memory
+            if memory is not None and v >= self.machine.memory.words(memory):
+                raise self.at(
+                    node,
+                    f"field '{f.name}' = {v:#x} outside {memory.upper()} "
+                    f"({self.machine.memory.words(memory)} words on machine '{self.machine.name}')",
+                )
+        self.code.append(encode(ins))
+
+    def do_inst(self, node: lark.Tree[lark.Token], word: lark.Token) -> None:
+        value = _int(word)
+        if not 0 <= value < 1 << 64:
+            raise self.at(node, f"instruction word {word} does not fit in 64 bits")
+        self.code.append(value)
+
+    def do_data(self, node: lark.Tree[lark.Token], name: lark.Token, addr: lark.Token) -> None:
+        self.data.append((str(name), _int(addr), []))
+
+    def words_target(self, node: lark.Tree[lark.Token]) -> list[int]:
+        if not self.data:
+            raise self.at(node, "words outside a data block (start one with .data NAME @ADDR)")
+        return self.data[-1][2]
+
+    def do_word(self, node: lark.Tree[lark.Token], *values: lark.Token) -> None:
+        target = self.words_target(node)
+        for tok in values:
+            v = _int(tok)
+            if not -(1 << 15) <= v < 1 << 16:
+                raise self.at(tok, f"word {tok} out of range -32768..65535", column=True)
+            target.append(v & 0xFFFF)
+
+    def do_bits(self, node: lark.Tree[lark.Token], text: lark.Token) -> None:
+        bits = _string(text)
+        if not re.fullmatch(r"[01]*", bits) or len(bits) % 16 or not bits:
+            raise self.at(text, ".bits needs a multiple of 16 characters 0/1", column=True)
+        target = self.words_target(node)
+        for i in range(0, len(bits), 16):
+            target.append(sum(1 << b for b, ch in enumerate(bits[i : i + 16]) if ch == "1"))
+
+    def do_tensor(
+        self, node: lark.Tree[lark.Token], kw: lark.Token, name: lark.Token, dtype: lark.Token, *rest: lark.Token
+    ) -> None:
+        *dims, layout, addr = rest
+        if dtype not in DTYPES:
+            raise self.at(dtype, f"dtype '{dtype}' is not one of {', '.join(DTYPES)}", column=True)
+        if layout != LAYOUT_OF[dtype]:
+            raise self.at(layout, f"layout of {dtype} tensors is '{LAYOUT_OF[dtype]}', not '{layout}'", column=True)
+        if len(dims) != 3:
+            raise self.at(node, f"tensor '{name}' needs a shape [C,H,W], got {len(dims)} dimensions")
+        try:
+            desc = TensorDesc(str(name), str(dtype), tuple(_int(d) for d in dims), _int(addr))  # type: ignore[arg-type]
+        except ChewcError as e:
+            raise self.at(node, str(e)) from e
+        (self.inputs if kw == ".input" else self.outputs).append(desc)
+
+    def do_section(self, node: lark.Tree[lark.Token], kind: lark.Token, name: lark.Token) -> None:
+        try:
+            Section(str(kind), str(name), b"")
+        except ChewcError as e:
+            raise self.at(node, str(e)) from e
+        self.sections.append((str(kind), str(name), bytearray()))
+
+    def do_hex(self, node: lark.Tree[lark.Token], text: lark.Token) -> None:
+        if not self.sections:
+            raise self.at(node, ".hex outside a section (start one with .section KIND NAME)")
+        try:
+            self.sections[-1][2].extend(bytes.fromhex(_string(text)))
+        except ValueError as e:
+            raise self.at(text, "not an even number of hex digits", column=True) from e
+
+    def do_machine(self, node: lark.Tree[lark.Token], text: lark.Token) -> None:
+        if self.machine_hash is not None:
+            raise self.at(node, ".machine given twice")
+        try:
+            digest = bytes.fromhex(_string(text))
+        except ValueError:
+            digest = b""
+        if len(digest) != 32:
+            raise self.at(text, ".machine needs the 64 hex digits of a sha256", column=True)
+        if digest != self.machine.hash():
+            raise self.at(
+                node,
+                f"program is for machine {digest.hex()[:12]}..., but machine '{self.machine.name}' is "
+                f"{self.machine.hash().hex()[:12]}... (pass the right --machine)",
+            )
+        self.machine_hash = digest
+
+    def program(self) -> ChewProgram:
+        try:
+            data = tuple(DataBlock.of(name, addr, words) for name, addr, words in self.data)
+            prog = ChewProgram(
+                self.machine.hash(),
+                tuple(self.code),
+                data,
+                tuple(self.inputs),
+                tuple(self.outputs),
+                tuple(Section(k, n, bytes(p)) for k, n, p in self.sections),
+            )
+            prog.check_fits(self.machine)
+        except ChewcError as e:
+            raise ChewcError(f"{self.source}: {e}") from e
+        return prog
+
+
+def assemble(text: str, machine: Machine, source: str = "<asm>") -> ChewProgram:
+    """Assemble `text` for `machine`; errors name `source:line[:column]`."""
+    try:
+        tree = _parser().parse(text if text.endswith("\n") else text + "\n")
+    except lark.exceptions.UnexpectedCharacters as e:
+        raise ChewcError(f"{source}:{e.line}:{e.column}: syntax error: unexpected character {e.char!r}") from e
+    except lark.exceptions.UnexpectedToken as e:
+        what = "end of line" if e.token.type == "_NL" else repr(str(e.token))
+        raise ChewcError(f"{source}:{e.line}:{e.column}: syntax error: unexpected {what}") from e
+    except lark.exceptions.UnexpectedEOF as e:
+        raise ChewcError(f"{source}: syntax error: unexpected end of file") from e
+    builder = _Builder(source, machine)
+    for stmt in typing.cast(list[lark.Tree[lark.Token]], tree.children):
+        builder.statement(stmt)
+    for name, _, words in builder.data:
+        if not words:
+            raise ChewcError(f"{source}: data '{name}' has no words")
+    return builder.program()
+
+
+def _commented(text: str, comment: str) -> str:
+    return f"{text.ljust(COMMENT_COLUMN - 1)} ; {comment}"
+
+
+def _tensor_line(kind: str, t: TensorDesc) -> str:
+    return f".{kind} {t.name} {t.dtype}[{','.join(map(str, t.shape))}] {t.layout} @{t.dram_addr:#08x}"
+
+
+def disassemble(program: ChewProgram) -> str:
+    """Assembly text for `program`; assembling it again gives the same bytes."""
+    return "\n".join(_lines(program)) + "\n"
+
+
+def _lines(program: ChewProgram) -> Iterator[str]:
+    yield (
+        f"; {len(program.code)} instructions, {len(program.data)} data blocks, {len(program.inputs)} inputs, "
+        f"{len(program.outputs)} outputs, {len(program.sections)} other sections"
+    )
+    yield f'.machine "{program.machine_hash.hex()}"'
+    for t in program.inputs:
+        yield _tensor_line("input", t)
+    for t in program.outputs:
+        yield _tensor_line("output", t)
+    yield ""
+    yield "; code: instruction address (index), 64-bit encoding"
+    for i, word in enumerate(program.code):
+        try:
+            text = decode(word).text()
+        except ChewcError as e:
+            text = f".inst {word:#018x}"
+            yield _commented(text, f"{i:04d}  {word:#018x}  undecodable: {e}")
+            continue
+        yield _commented(text, f"{i:04d}  {word:#018x}")
+    for d in program.data:
+        yield ""
+        yield f".data {d.name} @{d.dram_addr:#08x}"
+        words = d.words
+        for off in range(0, words.size, 8):
+            yield _commented(
+                ".word " + " ".join(f"{w:#06x}" for w in words[off : off + 8]), f"@{d.dram_addr + off:#08x}"
+            )
+    for s in program.sections:
+        yield ""
+        yield f".section {s.kind} {s.name}"
+        for off in range(0, len(s.payload), 32):
+            yield f'.hex "{s.payload[off : off + 32].hex()}"'

@@ -1,0 +1,288 @@
+"""The `.chew` program container.
+
+Layout (all integers little-endian):
+
+    offset 0   magic  b"CHEWBNN\\0"
+    offset 8   u32    format version
+    offset 12  u32    number of sections
+    offset 16  32 B   sha256 of the machine description the program was built for (`Machine.hash()`)
+    offset 48  sections, each: u8 kind length, u8 name length, u16 zero, u32 payload length,
+               kind (ASCII), name (ASCII), payload
+    last 4 B   u32    CRC32 of every byte before it
+
+Sections come in a fixed order, which makes the bytes of a program unique: one `code` section (named
+`code`: u64 instruction words), then `data` sections (u32 DRAM word address, then u16 words placed
+there at load), `input` and `output` tensor descriptors (u8 dtype, u8 layout, u8 rank = 3, u8 zero,
+u32 DRAM word address, rank x u32 dimensions [C, H, W]), then any other kinds (opaque bytes, e.g. a
+host program added by the compiler).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from dataclasses import dataclass
+from math import ceil
+
+import numpy as np
+
+from isa.errors import ChewcError
+from isa.machine import Machine
+from isa.table import CHANNELS_PER_WORD
+
+MAGIC = b"CHEWBNN\0"
+FORMAT_VERSION = 1
+HASH_BYTES = 32
+_HEADER = struct.Struct("<8sII32s")
+_SECTION = struct.Struct("<BBHI")
+_TENSOR = struct.Struct("<BBBBI")
+_CRC = struct.Struct("<I")
+RANK = 3
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+RESERVED_KINDS = ("code", "data", "input", "output")
+DTYPES = ("bits", "int16")
+# The only layout of each dtype (see the data conventions in docs/isa.md).
+LAYOUT_OF = {"bits": "ghw", "int16": "chw"}
+LAYOUTS = tuple(LAYOUT_OF.values())
+WORD_BYTES = 2
+
+
+def _check_name(what: str, name: str) -> None:
+    if not NAME_RE.fullmatch(name) or len(name) > 255:
+        raise ChewcError(f"{what} '{name}' is not a valid name (letters, digits, '_', '.'; at most 255)")
+
+
+@dataclass(frozen=True)
+class DataBlock:
+    """Constant words (weights, thresholds) the loader places in DRAM at `dram_addr`."""
+
+    name: str
+    dram_addr: int
+    payload: bytes  # little-endian u16 words
+
+    @staticmethod
+    def of(name: str, dram_addr: int, words: np.ndarray | list[int]) -> DataBlock:
+        arr = np.asarray(words)
+        if arr.size and (arr.min() < -(1 << 15) or arr.max() >= (1 << 16)):
+            raise ChewcError(f"data '{name}': words must lie in -32768..65535")
+        return DataBlock(name, dram_addr, arr.astype(np.int64).astype("<u2").tobytes())
+
+    @property
+    def words(self) -> np.ndarray:
+        return np.frombuffer(self.payload, "<u2")
+
+    def __post_init__(self) -> None:
+        _check_name("data block", self.name)
+        if len(self.payload) % WORD_BYTES or not self.payload:
+            raise ChewcError(f"data '{self.name}' must hold at least one whole 16-bit word")
+        if not 0 <= self.dram_addr < 1 << 32:
+            raise ChewcError(f"data '{self.name}': DRAM address {self.dram_addr} out of range")
+
+
+@dataclass(frozen=True)
+class TensorDesc:
+    """A program input or output: logical shape [C, H, W], element type, and where it lives in DRAM."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, int, int]
+    dram_addr: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        _check_name("tensor", self.name)
+        if self.dtype not in DTYPES:
+            raise ChewcError(f"tensor '{self.name}': dtype must be one of {', '.join(DTYPES)}")
+        if len(self.shape) != RANK or any(not 0 < d < 1 << 32 for d in self.shape):
+            raise ChewcError(f"tensor '{self.name}': shape must be [C, H, W] of positive sizes")
+        if not 0 <= self.dram_addr < 1 << 32:
+            raise ChewcError(f"tensor '{self.name}': DRAM address {self.dram_addr} out of range")
+
+    @property
+    def layout(self) -> str:
+        return LAYOUT_OF[self.dtype]
+
+    @property
+    def words(self) -> int:
+        c, h, w = self.shape
+        return (ceil(c / CHANNELS_PER_WORD) if self.dtype == "bits" else c) * h * w
+
+
+@dataclass(frozen=True)
+class Section:
+    """A named section of any other kind, kept as opaque bytes."""
+
+    kind: str
+    name: str
+    payload: bytes
+
+    def __post_init__(self) -> None:
+        _check_name("section kind", self.kind)
+        _check_name("section", self.name)
+        if self.kind in RESERVED_KINDS:
+            raise ChewcError(f"section kind '{self.kind}' is reserved")
+
+
+@dataclass(frozen=True)
+class ChewProgram:
+    machine_hash: bytes
+    code: tuple[int, ...]
+    data: tuple[DataBlock, ...] = ()
+    inputs: tuple[TensorDesc, ...] = ()
+    outputs: tuple[TensorDesc, ...] = ()
+    sections: tuple[Section, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.machine_hash) != HASH_BYTES:
+            raise ChewcError(f"machine hash must be {HASH_BYTES} bytes")
+        if any(not 0 <= w < 1 << 64 for w in self.code):
+            raise ChewcError("instruction words must be unsigned 64-bit")
+        for what, names in (
+            ("data block", [d.name for d in self.data]),
+            ("tensor", [t.name for t in (*self.inputs, *self.outputs)]),
+            ("section", [f"{s.kind} {s.name}" for s in self.sections]),
+        ):
+            dup = next((n for i, n in enumerate(names) if n in names[:i]), None)
+            if dup is not None:
+                raise ChewcError(f"{what} '{dup}' defined twice")
+
+    def check_fits(self, machine: Machine) -> None:
+        """Every data block and tensor lies in DRAM; data blocks overlap nothing, inputs not each other."""
+        size = machine.memory.dram.words
+        spans = [("data", d.name, d.dram_addr, d.words.size) for d in self.data]
+        spans += [("input", t.name, t.dram_addr, t.words) for t in self.inputs]
+        spans += [("output", t.name, t.dram_addr, t.words) for t in self.outputs]
+        for kind, name, addr, n in spans:
+            if addr + n > size:
+                raise ChewcError(
+                    f"{kind} '{name}' at DRAM {addr:#x}..{addr + n - 1:#x} lies outside DRAM ({size} words)"
+                )
+        for i, (k1, n1, a1, s1) in enumerate(spans):
+            for k2, n2, a2, s2 in spans[:i]:
+                # An output may reuse an input's words (in-place); nothing else may overlap.
+                if {k1, k2} != {"input", "output"} and a1 < a2 + s2 and a2 < a1 + s1:
+                    raise ChewcError(f"{k1} '{n1}' overlaps {k2} '{n2}' in DRAM")
+
+    def to_bytes(self) -> bytes:
+        parts = [_HEADER.pack(MAGIC, FORMAT_VERSION, self._section_count(), self.machine_hash)]
+        parts.append(_section("code", "code", struct.pack(f"<{len(self.code)}Q", *self.code)))
+        for d in self.data:
+            parts.append(_section("data", d.name, struct.pack("<I", d.dram_addr) + d.payload))
+        for kind, tensors in (("input", self.inputs), ("output", self.outputs)):
+            for t in tensors:
+                head = _TENSOR.pack(DTYPES.index(t.dtype), LAYOUTS.index(t.layout), RANK, 0, t.dram_addr)
+                parts.append(_section(kind, t.name, head + struct.pack(f"<{RANK}I", *t.shape)))
+        for s in self.sections:
+            parts.append(_section(s.kind, s.name, s.payload))
+        body = b"".join(parts)
+        return body + _CRC.pack(zlib.crc32(body))
+
+    def _section_count(self) -> int:
+        return 1 + len(self.data) + len(self.inputs) + len(self.outputs) + len(self.sections)
+
+    @staticmethod
+    def from_bytes(blob: bytes, origin: str = "program") -> ChewProgram:
+        return _Reader(blob, origin).program()
+
+
+def _section(kind: str, name: str, payload: bytes) -> bytes:
+    k, n = kind.encode(), name.encode()
+    return _SECTION.pack(len(k), len(n), 0, len(payload)) + k + n + payload
+
+
+class _Reader:
+    def __init__(self, blob: bytes, origin: str) -> None:
+        self.blob, self.origin = blob, origin
+
+    def fail(self, message: str) -> ChewcError:
+        return ChewcError(f"{self.origin}: {message}")
+
+    def program(self) -> ChewProgram:
+        blob = self.blob
+        if len(blob) < 8 or blob[:8] != MAGIC:
+            raise self.fail("bad magic at offset 0 (not a .chew file)")
+        if len(blob) < _HEADER.size + _CRC.size:
+            raise self.fail(f"file ends at offset {len(blob):#x}, inside the header")
+        _, version, count, machine_hash = _HEADER.unpack_from(blob)
+        if version != FORMAT_VERSION:
+            raise self.fail(f"format version {version} at offset 0x8 (this chewc reads version {FORMAT_VERSION})")
+        (stored,) = _CRC.unpack_from(blob, len(blob) - _CRC.size)
+        body = blob[: -_CRC.size]
+        if zlib.crc32(body) != stored:
+            raise self.fail(f"checksum mismatch (stored {stored:#010x}, computed {zlib.crc32(body):#010x})")
+        parsed = [self.section(body, off) for off in self.offsets(body, count)]
+        order = ["code", "data", "input", "output"]
+        rank = [order.index(k) if k in order else len(order) for _, k, _, _ in parsed]
+        for i in range(1, len(rank)):
+            if rank[i] < rank[i - 1]:
+                raise self.fail(f"section '{parsed[i][1]}' at offset {parsed[i][0]:#x} is out of order")
+        if not parsed or parsed[0][1] != "code" or rank.count(0) != 1 or parsed[0][2] != "code":
+            raise self.fail("a program needs exactly one section 'code' named 'code', first")
+        try:
+            return self.build(parsed, machine_hash)
+        except ChewcError as e:
+            raise self.fail(str(e)) from e
+
+    def offsets(self, body: bytes, count: int) -> list[int]:
+        offsets, off = [], _HEADER.size
+        for _ in range(count):
+            if off + _SECTION.size > len(body):
+                raise self.fail(f"section header at offset {off:#x} runs past end of file")
+            klen, nlen, zero, plen = _SECTION.unpack_from(body, off)
+            if zero:
+                raise self.fail(f"section header at offset {off:#x}: reserved bytes are not zero")
+            offsets.append(off)
+            off += _SECTION.size + klen + nlen + plen
+            if off > len(body):
+                kind = body[offsets[-1] + _SECTION.size : offsets[-1] + _SECTION.size + klen]
+                raise self.fail(
+                    f"section '{kind.decode(errors='replace')}' at offset {offsets[-1]:#x} runs past end of file"
+                )
+        if off != len(body):
+            raise self.fail(f"{len(body) - off} stray bytes at offset {off:#x} after the last section")
+        return offsets
+
+    def section(self, body: bytes, off: int) -> tuple[int, str, str, bytes]:
+        klen, nlen, _, plen = _SECTION.unpack_from(body, off)
+        start = off + _SECTION.size
+        try:
+            kind = body[start : start + klen].decode("ascii")
+            name = body[start + klen : start + klen + nlen].decode("ascii")
+        except UnicodeDecodeError as e:
+            raise self.fail(f"section at offset {off:#x}: kind or name is not ASCII") from e
+        payload = body[start + klen + nlen : start + klen + nlen + plen]
+        return off, kind, name, payload
+
+    def build(self, parsed: list[tuple[int, str, str, bytes]], machine_hash: bytes) -> ChewProgram:
+        code: tuple[int, ...] = ()
+        data: list[DataBlock] = []
+        inputs: list[TensorDesc] = []
+        outputs: list[TensorDesc] = []
+        others: list[Section] = []
+        for off, kind, name, payload in parsed:
+            where = f"section '{kind}' at offset {off:#x}"
+            if kind == "code":
+                if len(payload) % 8:
+                    raise ChewcError(f"{where}: {len(payload)} bytes is not a whole number of instructions")
+                code = struct.unpack(f"<{len(payload) // 8}Q", payload)
+            elif kind == "data":
+                if len(payload) < 4 + WORD_BYTES or len(payload) % WORD_BYTES:
+                    raise ChewcError(f"{where}: payload of {len(payload)} bytes is not an address + words")
+                data.append(DataBlock(name, struct.unpack_from("<I", payload)[0], payload[4:]))
+            elif kind in ("input", "output"):
+                (inputs if kind == "input" else outputs).append(self.tensor(where, name, payload))
+            else:
+                others.append(Section(kind, name, payload))
+        return ChewProgram(machine_hash, code, tuple(data), tuple(inputs), tuple(outputs), tuple(others))
+
+    def tensor(self, where: str, name: str, payload: bytes) -> TensorDesc:
+        if len(payload) != _TENSOR.size + 4 * RANK:
+            raise ChewcError(f"{where}: tensor descriptor of {len(payload)} bytes (expected {_TENSOR.size + 4 * RANK})")
+        dtype, layout, rank, zero, addr = _TENSOR.unpack_from(payload)
+        if dtype >= len(DTYPES) or rank != RANK or zero:
+            raise ChewcError(f"{where}: bad dtype {dtype} or rank {rank}")
+        desc = TensorDesc(name, DTYPES[dtype], struct.unpack_from(f"<{RANK}I", payload, _TENSOR.size), addr)
+        if layout >= len(LAYOUTS) or LAYOUTS[layout] != desc.layout:
+            raise ChewcError(f"{where}: layout {layout} does not fit dtype {desc.dtype}")
+        return desc

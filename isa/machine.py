@@ -1,0 +1,319 @@
+"""Machine descriptions: every size, width, rate and energy of the accelerator, with provenance.
+
+A description is a TOML file (`isa/machines/*.toml`). Each parameter is a table
+`{ value = ..., tag = "S" | "D" | "A", source = "..." }`: S = stated by the authors, D = derived from
+stated figures, A = our assumption. S and D need a `source`; A may carry a `note`. A file may start
+with `extends = "other.toml"` and override single parameters. The schema (names, types, units,
+meanings) is the dataclass tree below; `load_machine` checks every file against it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import math
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from isa.errors import ChewcError
+from isa.table import CHANNELS_PER_WORD, address_limit, register_field
+
+MACHINES_DIR = Path(__file__).resolve().parent / "machines"
+DEFAULT_MACHINE = MACHINES_DIR / "chewbaccann.toml"
+TAGS = {"S": "stated", "D": "derived", "A": "assumed"}
+
+
+def _p(unit: str, doc: str) -> Any:
+    return field(metadata={"unit": unit, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Published:
+    peak_gops: float = _p("GOPS", "peak throughput (2 ops per binary MAC)")
+    peak_tops_per_watt: float = _p("TOPS/W", "peak core energy efficiency")
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    window_h: int = _p("rows", "rows of the xnor/popcount window")
+    window_w: int = _p("columns", "columns of the window")
+    lanes: int = _p("channels", "input channels per window position (one FMEM word)")
+    macs_per_cycle: int = _p("MAC/cycle", "binary MACs per cycle at full use (= window_h*window_w*lanes)")
+    row_buffers: int = _p("rows", "row buffers feeding the window (window rows + filling ones)")
+    row_buffer_words: int = _p("words", "longest input row (of one channel group) a row buffer holds")
+    cycle_energy: float = _p("J/cycle", "array clock and control energy per busy cycle")
+    mac_energy: float = _p("J/MAC", "energy per active binary MAC (xnor + popcount)")
+
+
+@dataclass(frozen=True)
+class OnChipMemory:
+    size_bytes: int = _p("bytes", "capacity")
+    word_bits: int = _p("bits", "word width (addresses count words)")
+    port_bits: int = _p("bits/cycle", "read (and separate write) port width")
+    read_energy: float = _p("J/bit", "energy per bit read")
+    write_energy: float = _p("J/bit", "energy per bit written")
+
+    @property
+    def words(self) -> int:
+        return self.size_bytes * 8 // self.word_bits
+
+
+@dataclass(frozen=True)
+class OffChipMemory:
+    size_bytes: int = _p("bytes", "capacity")
+    word_bits: int = _p("bits", "word width (addresses count words)")
+    read_energy: float = _p("J/bit", "off-chip I/O energy per bit read (system energy, not core)")
+    write_energy: float = _p("J/bit", "off-chip I/O energy per bit written (system energy, not core)")
+
+    @property
+    def words(self) -> int:
+        return self.size_bytes * 8 // self.word_bits
+
+
+@dataclass(frozen=True)
+class Memories:
+    fmem: OnChipMemory = _p("", "feature-map memory (binary maps)")
+    wmem: OnChipMemory = _p("", "weight memory")
+    tmem: OnChipMemory = _p("", "threshold memory")
+    acc: OnChipMemory = _p("", "accumulator memory (int16)")
+    dram: OffChipMemory = _p("", "off-chip memory")
+
+    def on_chip(self, name: str) -> OnChipMemory:
+        return typing.cast(OnChipMemory, getattr(self, name))
+
+    def words(self, name: str) -> int:
+        return typing.cast(OnChipMemory | OffChipMemory, getattr(self, name)).words
+
+
+@dataclass(frozen=True)
+class Units:
+    threshold_lanes: int = _p("values/cycle", "accumulator values THRESH binarises per cycle")
+    pool_lanes: int = _p("inputs/cycle", "window inputs (words or int16 values) POOL combines per cycle")
+    add_lanes: int = _p("values/cycle", "int16 additions ADD performs per cycle")
+    threshold_energy: float = _p("J/value", "energy per thresholded value")
+    pool_energy: float = _p("J/input", "energy per pooled window input")
+    add_energy: float = _p("J/value", "energy per int16 addition")
+
+
+@dataclass(frozen=True)
+class Dma:
+    bits_per_cycle: int = _p("bits/cycle", "DMA bandwidth between DRAM and the chip")
+    setup_cycles: int = _p("cycles", "latency of one DMA instruction before data flows")
+
+
+@dataclass(frozen=True)
+class Control:
+    issue_cycles: int = _p("cycles", "controller cycles to fetch and issue one instruction")
+    instruction_energy: float = _p("J", "energy to fetch and issue one instruction")
+
+
+@dataclass(frozen=True)
+class EnergyScaling:
+    reference_vdd: float = _p("V", "supply voltage at which every energy here is given")
+    voltage_exponent: float = _p("", "dynamic energy scales as (vdd / reference_vdd) ** exponent")
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    vdd: float = _p("V", "supply voltage")
+    freq: float = _p("Hz", "clock frequency")
+    leakage: float = _p("W", "leakage power")
+
+
+@dataclass(frozen=True)
+class Param:
+    """Provenance of one parameter value."""
+
+    path: str
+    value: int | float
+    tag: str
+    source: str
+    note: str
+    unit: str
+    doc: str
+
+
+@dataclass(frozen=True)
+class Machine:
+    name: str
+    description: str
+    published: Published
+    array: ArraySpec
+    memory: Memories
+    units: Units
+    dma: Dma
+    control: Control
+    energy: EnergyScaling
+    operating_points: tuple[OperatingPoint, ...]
+    params: tuple[Param, ...] = field(compare=False, repr=False)
+
+    def operating_point(self, vdd: float | None) -> OperatingPoint:
+        """The operating point at `vdd` (default: the reference voltage)."""
+        want = self.energy.reference_vdd if vdd is None else vdd
+        for op in self.operating_points:
+            if math.isclose(op.vdd, want, abs_tol=1e-9):
+                return op
+        have = ", ".join(f"{op.vdd:g}" for op in self.operating_points)
+        raise ChewcError(f"machine '{self.name}' has no operating point at {want:g} V (it has {have} V)")
+
+    def energy_scale(self, vdd: float) -> float:
+        return (vdd / self.energy.reference_vdd) ** self.energy.voltage_exponent
+
+    def hash(self) -> bytes:
+        """sha256 of the parameter values (not names, tags or sources): what a program depends on."""
+        return self._digest
+
+    @functools.cached_property
+    def _digest(self) -> bytes:
+        values = {
+            f.name: dataclasses.asdict(getattr(self, f.name))
+            if f.name != "operating_points"
+            else [dataclasses.asdict(op) for op in self.operating_points]
+            for f in dataclasses.fields(self)
+            if f.name not in ("name", "description", "params")
+        }
+        return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).digest()
+
+
+def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    if path in seen:
+        raise ChewcError(f"{path}: 'extends' loops back to itself")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise ChewcError(f"cannot read machine description {path}: {e.strerror}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ChewcError(f"{path}: invalid TOML: {e}") from e
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise ChewcError(f"{path}: 'extends' must be a file name")
+    return _merge(_read_toml(path.parent / base, (*seen, path)), raw)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge; a parameter table (one with `value`) and any non-table replaces what it overrides."""
+    out = dict(base)
+    for key, val in override.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(val, dict) and "value" not in val:
+            out[key] = _merge(old, val)
+        else:
+            out[key] = val
+    return out
+
+
+class _Loader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.params: list[Param] = []
+
+    def fail(self, where: str, message: str) -> typing.NoReturn:
+        raise ChewcError(f"{self.path}: {where}: {message}")
+
+    def section(self, cls: type, table: Any, where: str) -> Any:
+        if not isinstance(table, dict):
+            self.fail(where, "expected a table")
+        hints = typing.get_type_hints(cls)
+        unknown = sorted(set(table) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            self.fail(f"{where}.{unknown[0]}" if where else unknown[0], "unknown parameter")
+        values = {}
+        for f in dataclasses.fields(cls):
+            path = f"{where}.{f.name}" if where else f.name
+            if f.name not in table:
+                self.fail(path, "missing")
+            kind = hints[f.name]
+            if dataclasses.is_dataclass(kind):
+                values[f.name] = self.section(typing.cast(type, kind), table[f.name], path)
+            else:
+                values[f.name] = self.param(path, table[f.name], kind, f.metadata)
+        return cls(**values)
+
+    def param(self, path: str, entry: Any, kind: type, meta: typing.Mapping[str, str]) -> int | float:
+        if not isinstance(entry, dict) or "value" not in entry:
+            self.fail(path, "expected { value = ..., tag = ..., source = ... }")
+        unknown = sorted(set(entry) - {"value", "tag", "source", "note"})
+        if unknown:
+            self.fail(path, f"unknown key '{unknown[0]}'")
+        value, tag = entry["value"], entry.get("tag")
+        if tag not in TAGS:
+            self.fail(path, f"tag must be one of {', '.join(TAGS)} (got {tag!r})")
+        if tag in ("S", "D") and not entry.get("source"):
+            self.fail(path, f"a [{tag}] parameter needs a source")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            self.fail(path, f"expected an integer (got {value!r})")
+        if kind is float and (isinstance(value, bool) or not isinstance(value, int | float)):
+            self.fail(path, f"expected a number (got {value!r})")
+        if not value > 0:
+            self.fail(path, f"must be positive (got {value!r})")
+        value = kind(value)
+        self.params.append(
+            Param(path, value, tag, entry.get("source", ""), entry.get("note", ""), meta["unit"], meta["doc"])
+        )
+        return value
+
+    def machine(self, raw: dict[str, Any]) -> Machine:
+        for key in ("name", "description"):
+            if not isinstance(raw.get(key), str):
+                self.fail(key, "missing (a string)")
+        sections = {
+            f.name: self.section(typing.cast(type, hint), raw.get(f.name), f.name)
+            for f in dataclasses.fields(Machine)
+            for hint in [typing.get_type_hints(Machine)[f.name]]
+            if dataclasses.is_dataclass(hint)
+        }
+        points = raw.get("operating_point")
+        if not isinstance(points, list) or not points:
+            self.fail("operating_point", "need at least one [[operating_point]]")
+        ops = tuple(self.section(OperatingPoint, p, f"operating_point[{i}]") for i, p in enumerate(points))
+        known = {"name", "description", "operating_point", *sections}
+        extra = sorted(set(raw) - known)
+        if extra:
+            self.fail(extra[0], "unknown section")
+        m = Machine(raw["name"], raw["description"], operating_points=ops, params=tuple(self.params), **sections)
+        self.validate(m)
+        return m
+
+    def validate(self, m: Machine) -> None:
+        a = m.array
+        for name, limit in (("window_h", register_field("kh").hi), ("window_w", register_field("kw").hi)):
+            if getattr(a, name) > limit:
+                self.fail(f"array.{name}", f"the ISA encodes windows up to {limit}")
+        if a.macs_per_cycle != a.window_h * a.window_w * a.lanes:
+            self.fail("array.macs_per_cycle", f"{a.macs_per_cycle} != window_h*window_w*lanes")
+        if a.row_buffers <= a.window_h:
+            self.fail("array.row_buffers", "needs at least one buffer beyond the window rows")
+        for f in dataclasses.fields(Memories):
+            mem = getattr(m.memory, f.name)
+            if mem.word_bits != CHANNELS_PER_WORD:
+                self.fail(f"memory.{f.name}.word_bits", f"must be {CHANNELS_PER_WORD} (the ISA's data conventions)")
+            if mem.size_bytes * 8 % mem.word_bits:
+                self.fail(f"memory.{f.name}.size_bytes", "not a whole number of words")
+            if mem.words > address_limit(f.name):
+                self.fail(
+                    f"memory.{f.name}.size_bytes",
+                    f"{mem.words} words exceed the {address_limit(f.name)} words the ISA can address",
+                )
+        if a.lanes != CHANNELS_PER_WORD:
+            self.fail("array.lanes", f"must be {CHANNELS_PER_WORD}: one FMEM word holds one channel group")
+        vdds = [op.vdd for op in m.operating_points]
+        if len(set(vdds)) != len(vdds):
+            self.fail("operating_point", "two operating points share a voltage")
+        m.operating_point(m.energy.reference_vdd)
+
+
+def load_machine(path: str | Path | None = None) -> Machine:
+    """Load and validate a machine description: a file, the name of a bundled one, or None (default)."""
+    if path is None:
+        path = DEFAULT_MACHINE
+    path = Path(path)
+    if not path.exists() and (MACHINES_DIR / f"{path}.toml").is_file():
+        path = MACHINES_DIR / f"{path}.toml"
+    return _Loader(path).machine(_read_toml(path))

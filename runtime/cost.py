@@ -1,0 +1,188 @@
+"""Cycle and energy model of ChewBaccaNN, derived from the datapath (all rates from the machine file).
+
+Two engines run in parallel: the controller, which issues every instruction in order and runs compute
+instructions on the array and the threshold / pool / add units (one at a time), and the DMA engine,
+which executes queued DMAs in order. SYNC and END make the controller wait for the DMA engine, so the
+time of an interval between SYNCs is the longer of the two engines' work in it.
+
+CONV, with G = ceil(in_c / 16) channel groups, runs `for g: for row: for o: for x`: one 7x7x16 window
+per cycle (array_cycles = G * nrows * oc_count * out_w). Weights of (o, g) stay in the array while the
+window slides along a row; the next set loads into shadow registers meanwhile, so a load of
+ceil(kh*kw*16 / wmem port) cycles stalls only if it exceeds out_w. The row buffers hold the kh window
+rows plus `row_buffers - kh` spare ones, filled from FMEM at the FMEM port width while the previous row
+computes; rows beyond the spare buffers, and the first rows of the instruction, stall the array.
+Padding rows are never read. THRESH, POOL and ADD take as long as their busiest resource (unit lanes,
+memory ports). A DMA takes setup_cycles + bits / dma bits_per_cycle.
+
+Energy = events x per-event energy x (vdd / reference_vdd) ** voltage_exponent + leakage x time.
+Off-chip bits are system energy at a fixed I/O voltage: they do not scale with vdd and are not core.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from math import ceil
+
+import numpy as np
+
+from isa.machine import Machine
+
+ON_CHIP = ("fmem", "wmem", "tmem", "acc")
+
+
+@dataclass
+class KernelStats:
+    """CONV work of one window shape."""
+
+    count: int = 0
+    array_cycles: int = 0
+    macs: int = 0
+
+
+@dataclass
+class Counters:
+    """Every event the energy model prices, plus where the time went."""
+
+    instructions: Counter[str] = field(default_factory=Counter)  # by class
+    class_cycles: Counter[str] = field(default_factory=Counter)  # controller cycles by class
+    array_cycles: int = 0  # cycles computing one window each
+    array_stall_cycles: int = 0  # row-buffer fill and weight-load stalls inside CONV
+    macs: int = 0  # active binary MACs
+    read_bits: Counter[str] = field(default_factory=Counter)  # by memory, incl. dram
+    write_bits: Counter[str] = field(default_factory=Counter)
+    threshold_ops: int = 0
+    pool_ops: int = 0
+    add_ops: int = 0
+    kernels: dict[tuple[int, int], KernelStats] = field(default_factory=dict)  # by (kh, kw)
+
+
+@dataclass
+class Timeline:
+    """Controller and DMA engine clocks."""
+
+    now: int = 0  # controller
+    dma_free: int = 0  # when the DMA engine finishes its queue
+    dma_busy: int = 0
+    sync_wait: int = 0
+
+    def dma(self, cycles: int) -> None:
+        start = max(self.now, self.dma_free)
+        self.dma_free = start + cycles
+        self.dma_busy += cycles
+
+    def sync(self) -> None:
+        wait = max(0, self.dma_free - self.now)
+        self.sync_wait += wait
+        self.now += wait
+
+
+def _busiest(ops: int, lanes: int, *transfers: tuple[int, int]) -> int:
+    """Cycles of a unit doing `ops` on `lanes` while moving (bits, port_bits) through memory ports."""
+    return max([ceil(ops / lanes), *(ceil(bits / port) for bits, port in transfers)])
+
+
+def new_rows(iy: np.ndarray, in_h: int) -> tuple[int, np.ndarray]:
+    """Image rows the row buffers must load: (for the tile's first row, for each later row).
+
+    `iy[r, ky]` is the image row that window row ky of tile row r reads (distinct in ky); rows outside
+    the image are padding. E.g. a 3-row window, stride 1, inside the image: 3 rows first, then 1 per row.
+    """
+    inside = (iy >= 0) & (iy < in_h)
+    seen = (iy[1:, :, None] == iy[:-1, None, :]).any(axis=2)
+    return int(inside[0].sum()), (inside[1:] & ~seen).sum(axis=1)
+
+
+@dataclass(frozen=True)
+class ConvCost:
+    array_cycles: int
+    stall_cycles: int
+    fmem_rows: int  # rows of in_w words loaded into the row buffers
+    weight_loads: int
+
+    @property
+    def cycles(self) -> int:
+        return self.array_cycles + self.stall_cycles
+
+
+def conv_cost(
+    m: Machine,
+    *,
+    groups: int,
+    oc: int,
+    nrows: int,
+    out_w: int,
+    in_w: int,
+    kh: int,
+    kw: int,
+    first: int,
+    later: np.ndarray,
+) -> ConvCost:
+    fill = ceil(in_w * m.memory.fmem.word_bits / m.memory.fmem.port_bits)
+    spare = m.array.row_buffers - kh
+    row_compute = oc * out_w
+
+    def stall(rows: np.ndarray | int, overlap: int) -> np.ndarray | int:
+        hidden = np.minimum(rows, spare)
+        return np.maximum(0, hidden * fill - overlap) + (rows - hidden) * fill
+
+    per_group_rows = int(np.sum(stall(later, row_compute)))
+    fill_stall = int(stall(first, 0)) + (groups - 1) * int(stall(first, row_compute)) + groups * per_group_rows
+    load = ceil(kh * kw * m.memory.wmem.word_bits / m.memory.wmem.port_bits)  # one word per position
+    loads = groups * nrows * oc
+    weight_stall = load + (loads - 1) * max(0, load - out_w)
+    return ConvCost(
+        array_cycles=groups * nrows * oc * out_w,
+        stall_cycles=fill_stall + weight_stall,
+        fmem_rows=groups * (first + int(later.sum())),
+        weight_loads=loads,
+    )
+
+
+def unit_cycles(m: Machine, unit: str, ops: int, *transfers: tuple[str, int]) -> int:
+    """Cycles of THRESH / POOL / ADD: `ops` on the unit's lanes while (memory, bits) pass each port.
+
+    Reads and writes use separate ports, so each transfer is bounded on its own.
+    """
+    lanes = {"threshold": m.units.threshold_lanes, "pool": m.units.pool_lanes, "add": m.units.add_lanes}[unit]
+    return _busiest(ops, lanes, *((bits, m.memory.on_chip(mem).port_bits) for mem, bits in transfers))
+
+
+def dma_cycles(m: Machine, words: int) -> int:
+    return m.dma.setup_cycles + ceil(words * m.memory.dram.word_bits / m.dma.bits_per_cycle)
+
+
+@dataclass(frozen=True)
+class Energy:
+    """Joules by component; `core` excludes off-chip I/O, `system` includes it."""
+
+    parts: dict[str, float]
+
+    @property
+    def core(self) -> float:
+        return sum(v for k, v in self.parts.items() if k != "off-chip I/O")
+
+    @property
+    def system(self) -> float:
+        return sum(self.parts.values())
+
+
+def energy(m: Machine, c: Counters, vdd: float, seconds: float) -> Energy:
+    scale = m.energy_scale(vdd)
+    mem = m.memory
+    parts = {
+        "array": c.array_cycles * m.array.cycle_energy + c.macs * m.array.mac_energy,
+        **{
+            name.upper(): c.read_bits[name] * mem.on_chip(name).read_energy
+            + c.write_bits[name] * mem.on_chip(name).write_energy
+            for name in ON_CHIP
+        },
+        "threshold": c.threshold_ops * m.units.threshold_energy,
+        "pool": c.pool_ops * m.units.pool_energy,
+        "add": c.add_ops * m.units.add_energy,
+        "control": sum(c.instructions.values()) * m.control.instruction_energy,
+    }
+    parts = {k: v * scale for k, v in parts.items()}
+    parts["leakage"] = m.operating_point(vdd).leakage * seconds
+    parts["off-chip I/O"] = c.read_bits["dram"] * mem.dram.read_energy + c.write_bits["dram"] * mem.dram.write_energy
+    return Energy(parts)

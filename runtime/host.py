@@ -1,0 +1,62 @@
+"""Host side of a run: logical tensors <-> DRAM words, per the data conventions of docs/isa.md.
+
+A binary tensor [C, H, W] of +-1 is stored as [G][H][W] 16-bit words, G = ceil(C / 16); bit i of word
+(g, y, x) is channel 16g + i, 1 for +1 and 0 for -1, unused channel bits 0. An int16 tensor is stored
+as [C][H][W] words (two's complement).
+"""
+
+from __future__ import annotations
+
+from math import ceil
+
+import numpy as np
+
+from isa.container import TensorDesc
+from isa.errors import ChewcError
+from isa.table import CHANNELS_PER_WORD as LANES
+
+
+def word_bits(words: np.ndarray) -> np.ndarray:
+    """uint16 words (...) -> their bits (..., 16) as uint8, bit 0 first."""
+    as_bytes = np.ascontiguousarray(words, dtype="<u2").view(np.uint8).reshape(*words.shape, 2)
+    return np.unpackbits(as_bytes, axis=-1, bitorder="little")
+
+
+def bits_word(bits: np.ndarray) -> np.ndarray:
+    """Bits (..., 16), bit 0 first -> uint16 words (...)."""
+    packed = np.packbits(bits.astype(bool), axis=-1, bitorder="little")
+    return np.ascontiguousarray(packed).view("<u2")[..., 0].astype(np.uint16)
+
+
+def pack(desc: TensorDesc, value: np.ndarray) -> np.ndarray:
+    """The DRAM words of tensor `desc` holding `value`; checks shape and element values."""
+    arr = np.asarray(value)
+    if arr.shape != desc.shape:
+        raise ChewcError(f"input '{desc.name}' has shape {list(arr.shape)}, the program expects {list(desc.shape)}")
+    if arr.dtype.kind not in "biuf":
+        raise ChewcError(f"input '{desc.name}' has dtype {arr.dtype}, not a number")
+    if desc.dtype == "bits":
+        bad = np.argwhere((arr != 1) & (arr != -1))
+        if bad.size:
+            at = tuple(int(i) for i in bad[0])
+            raise ChewcError(f"input '{desc.name}' is binary: every element must be -1 or +1 ({arr[at]} at {at})")
+        c, h, w = desc.shape
+        groups = ceil(c / LANES)
+        bits = np.zeros((groups * LANES, h, w), np.uint8)
+        bits[:c] = arr > 0
+        return bits_word(bits.reshape(groups, LANES, h, w).transpose(0, 2, 3, 1)).ravel()
+    bad = np.argwhere((arr != np.round(arr)) | (arr < -(1 << 15)) | (arr >= 1 << 15))
+    if bad.size:
+        at = tuple(int(i) for i in bad[0])
+        raise ChewcError(f"input '{desc.name}' is int16: {arr[at]} at {at} is not an int16")
+    return arr.astype(np.int64).astype(np.int16).view(np.uint16).ravel()
+
+
+def unpack(desc: TensorDesc, words: np.ndarray) -> np.ndarray:
+    """The logical tensor of `desc` from its DRAM words: int8 -1/+1 for bits, int16 otherwise."""
+    c, h, w = desc.shape
+    if desc.dtype == "int16":
+        return words.view(np.int16).reshape(c, h, w).copy()
+    groups = ceil(c / LANES)
+    bits = word_bits(words.reshape(groups, h, w)).transpose(0, 3, 1, 2).reshape(groups * LANES, h, w)[:c]
+    return (bits.astype(np.int8) * 2 - 1).astype(np.int8)

@@ -1,0 +1,166 @@
+"""The cost report of one run: time, throughput, energy by component, traffic, array utilisation."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from isa.machine import Machine, OperatingPoint
+from runtime.cost import ON_CHIP, Counters, Timeline, energy
+
+
+@dataclass(frozen=True)
+class KernelRow:
+    """CONV work of one window shape; `window_use` = the share of the 7x7 window the kernel covers."""
+
+    count: int
+    array_cycles: int
+    macs: int
+    utilisation: float
+    window_use: float
+
+
+@dataclass(frozen=True)
+class Report:
+    machine: str
+    vdd: float
+    freq_hz: float
+    cycles: int
+    seconds: float
+    macs: int
+    ops: int  # 2 per binary MAC (xnor + add)
+    gops: float
+    core_energy_j: float  # excludes off-chip I/O
+    system_energy_j: float
+    core_tops_per_watt: float
+    system_tops_per_watt: float
+    utilisation: float  # active MACs / (array busy cycles * MACs per cycle)
+    idle_lane_cycles: int  # lane slots of busy array cycles left idle (small kernel, partial group, gating)
+    array_cycles: int
+    array_stall_cycles: int
+    dma_cycles: int
+    sync_wait_cycles: int
+    energy_j: dict[str, float]
+    instructions: dict[str, dict[str, int]]  # class -> count, controller cycles
+    traffic_bits: dict[str, dict[str, int]]  # memory -> read, write
+    unit_ops: dict[str, int]
+    kernels: dict[str, KernelRow]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_text(self, width: int = 100) -> str:
+        out = io.StringIO()
+        console = Console(file=out, width=width, color_system=None, force_terminal=False)
+        summary = Table(
+            title=f"run on {self.machine} at {self.vdd:g} V / {self.freq_hz / 1e6:g} MHz", show_header=False
+        )
+        summary.add_column(justify="left")
+        summary.add_column(justify="right")
+        for label, value in (
+            ("time", f"{self.cycles:,} cycles = {self.seconds * 1e6:,.3f} us"),
+            ("work", f"{self.macs:,} binary MACs = {self.ops:,} ops"),
+            ("throughput", f"{self.gops:,.2f} GOPS"),
+            ("array", f"{self.array_cycles:,} busy + {self.array_stall_cycles:,} stall cycles"),
+            (
+                "array utilisation",
+                f"{self.utilisation:.1%} ({self.macs:,} active, {self.idle_lane_cycles:,} idle lane-cycles)",
+            ),
+            ("units", ", ".join(f"{k} {v:,}" for k, v in self.unit_ops.items()) + " values"),
+            ("core energy", f"{_joules(self.core_energy_j)} -> {self.core_tops_per_watt:,.2f} TOPS/W"),
+            ("system energy", f"{_joules(self.system_energy_j)} -> {self.system_tops_per_watt:,.2f} TOPS/W (with I/O)"),
+            ("DMA engine", f"{self.dma_cycles:,} busy cycles, {self.sync_wait_cycles:,} cycles waited at SYNC/END"),
+        ):
+            summary.add_row(label, value)
+        console.print(summary)
+
+        parts = Table(title="energy")
+        for col in ("component", "energy", "share"):
+            parts.add_column(col, justify="left" if col == "component" else "right")
+        for name, joules in self.energy_j.items():
+            share = joules / self.system_energy_j if self.system_energy_j else 0.0
+            parts.add_row(name, _joules(joules), f"{share:.1%}")
+        console.print(parts)
+
+        traffic = Table(title="memory traffic")
+        for col in ("memory", "bits read", "bits written"):
+            traffic.add_column(col, justify="left" if col == "memory" else "right")
+        for name, t in self.traffic_bits.items():
+            traffic.add_row(name, f"{t['read']:,}", f"{t['write']:,}")
+        console.print(traffic)
+
+        ins = Table(title="instructions")
+        for col in ("class", "count", "controller cycles"):
+            ins.add_column(col, justify="left" if col == "class" else "right")
+        for name, counts in self.instructions.items():
+            ins.add_row(name, f"{counts['count']:,}", f"{counts['cycles']:,}")
+        console.print(ins)
+
+        if self.kernels:
+            k = Table(title="CONV by kernel (a kernel smaller than the window leaves lanes idle)")
+            for col in ("kernel", "CONVs", "array cycles", "MACs", "window use", "utilisation"):
+                k.add_column(col, justify="left" if col == "kernel" else "right")
+            for name, row in self.kernels.items():
+                k.add_row(
+                    name,
+                    f"{row.count:,}",
+                    f"{row.array_cycles:,}",
+                    f"{row.macs:,}",
+                    f"{row.window_use:.1%}",
+                    f"{row.utilisation:.1%}",
+                )
+            console.print(k)
+        return out.getvalue()
+
+
+def _joules(value: float) -> str:
+    for unit, scale in (("mJ", 1e-3), ("uJ", 1e-6), ("nJ", 1e-9)):
+        if value >= scale:
+            return f"{value / scale:,.3f} {unit}"
+    return f"{value / 1e-12:,.3f} pJ"
+
+
+def build_report(m: Machine, point: OperatingPoint, c: Counters, t: Timeline) -> Report:
+    seconds = t.now / point.freq
+    e = energy(m, c, point.vdd, seconds)
+    ops = 2 * c.macs
+    full = m.array.macs_per_cycle
+    return Report(
+        machine=m.name,
+        vdd=point.vdd,
+        freq_hz=point.freq,
+        cycles=t.now,
+        seconds=seconds,
+        macs=c.macs,
+        ops=ops,
+        gops=ops / seconds / 1e9 if seconds else 0.0,
+        core_energy_j=e.core,
+        system_energy_j=e.system,
+        core_tops_per_watt=ops / e.core / 1e12 if e.core else 0.0,
+        system_tops_per_watt=ops / e.system / 1e12 if e.system else 0.0,
+        utilisation=c.macs / (c.array_cycles * full) if c.array_cycles else 0.0,
+        idle_lane_cycles=c.array_cycles * full - c.macs,
+        array_cycles=c.array_cycles,
+        array_stall_cycles=c.array_stall_cycles,
+        dma_cycles=t.dma_busy,
+        sync_wait_cycles=t.sync_wait,
+        energy_j=e.parts,
+        instructions={k: {"count": c.instructions[k], "cycles": c.class_cycles[k]} for k in sorted(c.instructions)},
+        traffic_bits={name: {"read": c.read_bits[name], "write": c.write_bits[name]} for name in (*ON_CHIP, "dram")},
+        unit_ops={"threshold": c.threshold_ops, "pool": c.pool_ops, "add": c.add_ops},
+        kernels={
+            f"{kh}x{kw}": KernelRow(
+                count=k.count,
+                array_cycles=k.array_cycles,
+                macs=k.macs,
+                utilisation=k.macs / (k.array_cycles * full) if k.array_cycles else 0.0,
+                window_use=kh * kw / (m.array.window_h * m.array.window_w),
+            )
+            for (kh, kw), k in sorted(c.kernels.items())
+        },
+    )
