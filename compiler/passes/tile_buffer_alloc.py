@@ -1,0 +1,83 @@
+"""`tile-buffer-alloc`: place every buffer at an offset of its memory, reusing space of dead buffers.
+
+Liveness is measured on the top-level op sequence of each function: a buffer is live from its
+`tile.alloc`/`tile.const` to its last use (a use inside a loop keeps it live for the whole loop).  Each
+memory is packed first-fit in order of definition; constants are live for the whole program (they are
+loaded into DRAM with the program).  Failing to fit names the buffer, its layer and the sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp
+from xdsl.ir import Operation
+from xdsl.passes import ModulePass
+
+from dialects import tile
+from isa.errors import ChewcError
+from isa.machine import load_machine
+
+Buffer = tile.AllocOp | tile.ConstOp
+
+
+def top_level(op: Operation, block_ops: dict[Operation, int]) -> int:
+    while op not in block_ops:
+        parent = op.parent_op()
+        assert parent is not None
+        op = parent
+    return block_ops[op]
+
+
+def live_ranges(fn: func.FuncOp) -> list[tuple[Buffer, int, int]]:
+    ops = list(fn.body.block.ops)
+    index = {op: i for i, op in enumerate(ops)}
+    ranges = []
+    for op in ops:
+        if isinstance(op, Buffer):
+            uses = [top_level(u.operation, index) for u in op.buffer.uses]
+            end = len(ops) if isinstance(op, tile.ConstOp) else max(uses, default=index[op])
+            ranges.append((op, index[op], end))
+    return ranges
+
+
+def first_fit(intervals: list[tuple[int, int, int]], start: int, end: int, words: int) -> int:
+    """Lowest offset where `words` fit beside the (offset, size, end) blocks still live at `start`."""
+    live = sorted((o, o + s) for o, s, e in intervals if e >= start)
+    offset = 0
+    for lo, hi in live:
+        if offset + words <= lo:
+            break
+        offset = max(offset, hi)
+    return offset
+
+
+@dataclass(frozen=True)
+class TileBufferAllocPass(ModulePass):
+    """Give every `tile.alloc` and `tile.const` an `offset` in its memory."""
+
+    name = "tile-buffer-alloc"
+    machine: str = ""  # machine description file; "" = the default ChewBaccaNN model
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        m = load_machine(self.machine or None)
+        for fn in [f for f in op.ops if isinstance(f, func.FuncOp)]:
+            placed: dict[str, list[tuple[int, int, int]]] = {}
+            # constants first: they sit below everything else in DRAM for the whole run
+            ranges = sorted(live_ranges(fn), key=lambda r: (not isinstance(r[0], tile.ConstOp), r[1]))
+            for buf, start, end in ranges:
+                space = tile.space_of(buf.buffer)
+                words = tile.words_of(buf.buffer)
+                pool = placed.setdefault(space, [])
+                offset = first_fit(pool, start, end, words)
+                capacity = m.memory.words(space)
+                if offset + words > capacity:
+                    live = sum(s for o, s, e in pool if e >= start)
+                    raise ChewcError(
+                        f"buffer '{buf.label.data}' ({words * 2 / 1024:.1f} KiB) does not fit {space}: "
+                        f"{live * 2 / 1024:.1f} KiB already live, the machine has {capacity * 2 / 1024:.1f} KiB"
+                    )
+                pool.append((offset, words, end))
+                buf.offset = IntegerAttr(offset, 64)

@@ -1,0 +1,106 @@
+"""The `chewbacca` dialect: one op per machine instruction, generated from the ISA table.
+
+`chewbacca.conv {fmem = 0, wmem = 128, acc = 0, accumulate = 1}` is the instruction CONV with those
+fields; the op classes, their fields and their verifiers all come from `isa.table`, so the dialect can
+never disagree with the encoder.  Verifiers check every field's range and that addresses lie inside
+their memory of the machine description named by the module's `chewbacca.machine` attribute (the
+default ChewBaccaNN model otherwise).  The ops execute with the emulator's semantics
+(`dialects/chewbacca_interp.py`).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import ClassVar
+
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr
+from xdsl.ir import Attribute, Dialect, Operation
+from xdsl.irdl import IRDLOperation, ParsePropInAttrDict, irdl_op_definition, prop_def
+from xdsl.utils.exceptions import VerifyException
+
+from isa.errors import ChewcError
+from isa.instruction import Instruction
+from isa.machine import Machine, load_machine
+from isa.table import MEM_SELECT, OPS, Op
+
+MACHINE_ATTR = "chewbacca.machine"
+
+
+@functools.lru_cache(maxsize=8)
+def _machine(path: str) -> Machine:
+    return load_machine(path or None)
+
+
+def machine_of(op: Operation) -> Machine:
+    parent: Operation | None = op
+    while parent is not None:
+        if isinstance(parent, ModuleOp) and isinstance(attr := parent.attributes.get(MACHINE_ATTR), StringAttr):
+            return _machine(attr.data)
+        parent = parent.parent_op()
+    return _machine("")
+
+
+class InstructionOp(IRDLOperation):
+    """Base of the generated ops: converts to and from `isa.instruction.Instruction`."""
+
+    ISA: ClassVar[Op]
+
+    def instruction(self) -> Instruction:
+        fields: dict[str, int | str] = {}
+        for f in self.ISA.fields:
+            v = self.properties[f.name]
+            fields[f.name] = v.data if isinstance(v, StringAttr) else v.value.data  # type: ignore[union-attr]
+        return Instruction.make(self.ISA.mnemonic, **fields)
+
+    @classmethod
+    def from_instruction(cls, ins: Instruction) -> InstructionOp:
+        props: dict[str, Attribute] = {}
+        for f, v in zip(ins.op.fields, ins.values, strict=True):
+            props[f.name] = StringAttr(f.enum[v]) if f.enum else IntegerAttr(v, 64)
+        return BY_MNEMONIC[ins.op.mnemonic].build(properties=props)
+
+    def verify_(self) -> None:
+        try:
+            ins = self.instruction()
+        except ChewcError as e:
+            raise VerifyException(f"{self.name}: {e}") from e
+        m = machine_of(self)
+        for f, v in zip(ins.op.fields, ins.values, strict=True):
+            mem = ins["mem"] if f.memory == MEM_SELECT else f.memory
+            if mem is None:
+                continue
+            name = ins.op.field("mem").enum[mem] if isinstance(mem, int) else mem
+            if v >= m.memory.words(name):
+                raise VerifyException(
+                    f"{self.name}: field '{f.name}' = {v:#x} is outside {name} ({m.memory.words(name)} words on '{m.name}')"
+                )
+
+
+def op_name(mnemonic: str) -> str:
+    return "chewbacca." + mnemonic.lower()
+
+
+def class_name(mnemonic: str) -> str:
+    return "".join(p.capitalize() for p in mnemonic.replace(".", "_").split("_")) + "Op"
+
+
+def _define(isa_op: Op) -> type[InstructionOp]:
+    body: dict[str, object] = {
+        "name": op_name(isa_op.mnemonic),
+        "ISA": isa_op,
+        "__annotations__": {"ISA": ClassVar[Op]},
+        "__doc__": f"{isa_op.mnemonic} ({isa_op.cls}): {isa_op.doc}",
+        "assembly_format": "attr-dict",
+        "irdl_options": (ParsePropInAttrDict(),),
+        "__module__": __name__,
+    }
+    for f in isa_op.fields:
+        body[f.name] = prop_def(StringAttr if f.enum else IntegerAttr)
+    return irdl_op_definition(type(class_name(isa_op.mnemonic), (InstructionOp,), body))
+
+
+OP_CLASSES: tuple[type[InstructionOp], ...] = tuple(_define(o) for o in OPS)
+BY_MNEMONIC: dict[str, type[InstructionOp]] = {c.ISA.mnemonic: c for c in OP_CLASSES}
+globals().update({c.__name__: c for c in OP_CLASSES})
+
+Chewbacca = Dialect("chewbacca", list(OP_CLASSES), [])
