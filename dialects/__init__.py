@@ -20,9 +20,15 @@ def _tile() -> Dialect:
     return Tile
 
 
+def _chewbacca() -> Dialect:
+    from dialects.chewbacca import Chewbacca
+
+    return Chewbacca
+
+
 def get_all_dialects() -> dict[str, Callable[[], Dialect]]:
     """Our dialects by name."""
-    return {"bnn": _bnn, "tile": _tile}
+    return {"bnn": _bnn, "tile": _tile, "chewbacca": _chewbacca}
 
 
 def make_context() -> Context:

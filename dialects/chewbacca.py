@@ -11,11 +11,14 @@ default ChewBaccaNN model otherwise).  The ops execute with the emulator's seman
 from __future__ import annotations
 
 import functools
+import json
+from collections.abc import Sequence
 from typing import ClassVar
 
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr
-from xdsl.ir import Attribute, Dialect, Operation
-from xdsl.irdl import IRDLOperation, ParsePropInAttrDict, irdl_op_definition, prop_def
+import numpy as np
+from xdsl.dialects.builtin import ArrayAttr, IntegerAttr, ModuleOp, StringAttr, TensorType
+from xdsl.ir import Attribute, Dialect, Operation, SSAValue
+from xdsl.irdl import IRDLOperation, ParsePropInAttrDict, irdl_op_definition, operand_def, prop_def, result_def
 from xdsl.utils.exceptions import VerifyException
 
 from isa.errors import ChewcError
@@ -103,4 +106,95 @@ OP_CLASSES: tuple[type[InstructionOp], ...] = tuple(_define(o) for o in OPS)
 BY_MNEMONIC: dict[str, type[InstructionOp]] = {c.ISA.mnemonic: c for c in OP_CLASSES}
 globals().update({c.__name__: c for c in OP_CLASSES})
 
-Chewbacca = Dialect("chewbacca", list(OP_CLASSES), [])
+# ----------------------------------------------------------------------------------------------
+# What a program holds besides code: DRAM data, host steps, and the input/output tensors
+# ----------------------------------------------------------------------------------------------
+
+
+def _desc_props(name: str, dram: int, shape: Sequence[int], dtype: str) -> dict[str, Attribute]:
+    return {
+        "tensor": StringAttr(name), "dram": IntegerAttr(dram, 64),
+        "shape": ArrayAttr(IntegerAttr(int(d), 64) for d in shape), "dtype": StringAttr(dtype),
+    }
+
+
+def _check_dram(op: IRDLOperation, addr: int, words: int) -> None:
+    m = machine_of(op)
+    if addr < 0 or addr + words > m.memory.dram.words:
+        raise VerifyException(f"{op.name}: DRAM words {addr:#x}..{addr + words - 1:#x} lie outside DRAM ({m.memory.dram.words} words)")
+
+
+@irdl_op_definition
+class DataOp(IRDLOperation):
+    """Constant words (packed weights, thresholds) the loader places in DRAM at `dram`."""
+
+    name = "chewbacca.data"
+    label = prop_def(StringAttr)
+    dram = prop_def(IntegerAttr)
+    data = prop_def(StringAttr)  # little-endian 16-bit words, hex
+    assembly_format = "attr-dict"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def words(self) -> np.ndarray:
+        return np.frombuffer(bytes.fromhex(self.data.data), "<u2")
+
+    def verify_(self) -> None:
+        if len(self.data.data) % 4 or not self.data.data:
+            raise VerifyException(f"{self.name}: data must be whole 16-bit words")
+        _check_dram(self, self.dram.value.data, len(self.data.data) // 4)
+
+
+@irdl_op_definition
+class HostStepOp(IRDLOperation):
+    """Host step `step` (run by the HOST instruction): its JSON payload, as stored in the `.chew`."""
+
+    name = "chewbacca.host_step"
+    step = prop_def(IntegerAttr)
+    payload = prop_def(StringAttr)
+    assembly_format = "attr-dict"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def verify_(self) -> None:
+        try:
+            body = json.loads(self.payload.data)
+        except json.JSONDecodeError as e:
+            raise VerifyException(f"{self.name}: payload is not JSON ({e})") from e
+        if not isinstance(body, dict) or not {"reason", "onnx", "inputs", "outputs"} <= body.keys():
+            raise VerifyException(f"{self.name}: payload needs reason, onnx, inputs and outputs")
+
+
+@irdl_op_definition
+class InputOp(IRDLOperation):
+    """The host stores the program input `value` into DRAM (dtype f32: two words per element)."""
+
+    name = "chewbacca.input"
+    value = operand_def(TensorType)
+    tensor = prop_def(StringAttr)
+    dram = prop_def(IntegerAttr)
+    shape = prop_def(ArrayAttr[IntegerAttr])
+    dtype = prop_def(StringAttr)
+    assembly_format = "$value attr-dict `:` type($value)"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, value: SSAValue, name: str, dram: int, shape: Sequence[int], dtype: str):
+        super().__init__(operands=[value], properties=_desc_props(name, dram, shape, dtype))
+
+
+@irdl_op_definition
+class OutputOp(IRDLOperation):
+    """The host loads a program output from DRAM after END."""
+
+    name = "chewbacca.output"
+    value = result_def(TensorType)
+    tensor = prop_def(StringAttr)
+    dram = prop_def(IntegerAttr)
+    shape = prop_def(ArrayAttr[IntegerAttr])
+    dtype = prop_def(StringAttr)
+    assembly_format = "attr-dict `:` type($value)"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, result_type: Attribute, name: str, dram: int, shape: Sequence[int], dtype: str):
+        super().__init__(result_types=[result_type], properties=_desc_props(name, dram, shape, dtype))
+
+
+Chewbacca = Dialect("chewbacca", [*OP_CLASSES, DataOp, HostStepOp, InputOp, OutputOp], [])

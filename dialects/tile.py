@@ -49,7 +49,7 @@ from xdsl.utils.exceptions import VerifyException
 
 SPACES = ("dram", "fmem", "wmem", "tmem", "acc")
 LOOP_UNITS = ("rows", "ochannels", "cgroups")
-DTYPES = ("bits", "i16", "f32")
+DTYPES = ("bits", "int16", "f32")
 PAD_MODES = ("neg", "pos", "gate")
 
 # Geometry each compute op is configured with (the ISA register names).
@@ -470,7 +470,7 @@ def desc_words(d: DictionaryAttr) -> int:
     c, rest = shape[0], 1
     for s in shape[1:]:
         rest *= s
-    return {"bits": -(-c // 16) * rest, "i16": c * rest, "f32": 2 * c * rest}[dtype]
+    return {"bits": -(-c // 16) * rest, "int16": c * rest, "f32": 2 * c * rest}[dtype]
 
 
 def _check_desc(op: IRDLOperation, d: Attribute, buf: SSAValue) -> None:

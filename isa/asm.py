@@ -11,15 +11,23 @@ every field of the op named once (enum fields take their names, e.g. `pad_mode=g
     .bits "0110..."                     bits, 16 per word, the first character is bit 0
     .section KIND NAME                  an opaque section, followed by
     .hex "00ff..."                      its bytes
+    .host STEP "REASON"                 host step STEP (section host<STEP>, run by HOST step=STEP),
+    .host_in "NAME" DTYPE[C,H,W] @ADDR  followed by its input tensors ([K] for a vector),
+    .host_out "NAME" DTYPE[C,H,W] @ADDR [zero=plus|reject]   its output tensors, and
+    .onnx "base64..."                   its ONNX graph (the lines are joined; none: a copy)
     .inst 0x...                         a raw instruction word (objdump prints undecodable words so)
 
-Numbers are decimal, 0x hex or 0b binary. The grammar is generic; mnemonics, fields, ranges and
-address limits come from `isa.table` and the machine description.
+Numbers are decimal, 0x hex or 0b binary; strings are JSON strings (backslash escapes). The grammar
+is generic; mnemonics, fields, ranges and address limits come from `isa.table` and the machine
+description.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
+import json
 import re
 import typing
 from collections.abc import Iterator
@@ -27,7 +35,17 @@ from dataclasses import dataclass, field
 
 import lark
 
-from isa.container import DTYPES, LAYOUT_OF, ChewProgram, DataBlock, Section, TensorDesc
+from isa.container import (
+    DTYPES,
+    HOST_KIND,
+    LAYOUT_OF,
+    ChewProgram,
+    DataBlock,
+    HostStep,
+    HostTensor,
+    Section,
+    TensorDesc,
+)
 from isa.errors import ChewcError
 from isa.instruction import Instruction, decode, encode
 from isa.machine import Machine
@@ -36,7 +54,7 @@ from isa.table import BY_MNEMONIC, MEM_SELECT
 GRAMMAR = r"""
 start: _line*
 _line: _stmt? _NL
-_stmt: instr | data | word | bits | tensor | section | hex | machine | inst
+_stmt: instr | data | word | bits | tensor | section | hex | machine | inst | host | host_tensor | onnx
 instr: NAME operand*
 operand: NAME "=" (INT | NAME)
 data: ".data" NAME "@" INT
@@ -47,10 +65,14 @@ section: ".section" NAME NAME
 hex: ".hex" STRING
 machine: ".machine" STRING
 inst: ".inst" INT
+host: ".host" INT STRING
+host_tensor: HOST_TENSOR STRING NAME "[" INT ("," INT)* "]" "@" INT operand?
+onnx: ".onnx" STRING
 TENSOR: ".input" | ".output"
+HOST_TENSOR: ".host_in" | ".host_out"
 INT: /-?(0x[0-9a-fA-F]+|0b[01]+|[0-9]+)(?![A-Za-z0-9_.])/
 NAME: /[A-Za-z_][A-Za-z0-9_.]*/
-STRING: /"[^"\n]*"/
+STRING: /"(\\.|[^"\\\n])*"/
 COMMENT: /;[^\n]*/
 _NL: /\r?\n/
 %ignore COMMENT
@@ -58,6 +80,7 @@ _NL: /\r?\n/
 """
 
 COMMENT_COLUMN = 64
+ONNX_CHUNK = 96  # base64 characters per .onnx line
 
 
 @functools.cache
@@ -69,8 +92,16 @@ def _int(tok: lark.Token) -> int:
     return int(tok, 0) if not tok.startswith("-") else -int(tok[1:], 0)
 
 
-def _string(tok: lark.Token) -> str:
-    return str(tok)[1:-1]
+@dataclass
+class _Host:
+    """A host step being assembled: `.host` and the `.host_in` / `.host_out` / `.onnx` lines after it."""
+
+    node: lark.Tree[lark.Token]
+    step: int
+    reason: str
+    onnx: list[str] = field(default_factory=list)
+    inputs: list[HostTensor] = field(default_factory=list)
+    outputs: list[HostTensor] = field(default_factory=list)
 
 
 @dataclass
@@ -82,6 +113,7 @@ class _Builder:
     inputs: list[TensorDesc] = field(default_factory=list)
     outputs: list[TensorDesc] = field(default_factory=list)
     sections: list[tuple[str, str, bytearray]] = field(default_factory=list)
+    hosts: list[_Host] = field(default_factory=list)
     machine_hash: bytes | None = None
 
     def at(self, node: lark.Tree[lark.Token] | lark.Token, message: str, column: bool = False) -> ChewcError:
@@ -91,6 +123,12 @@ class _Builder:
 
     def statement(self, node: lark.Tree[lark.Token]) -> None:
         getattr(self, f"do_{node.data}")(node, *node.children)
+
+    def string(self, tok: lark.Token) -> str:
+        try:
+            return str(json.loads(str(tok), strict=False))
+        except ValueError as e:
+            raise self.at(tok, f"bad escape in string {tok}", column=True) from e
 
     def do_instr(self, node: lark.Tree[lark.Token], mnemonic: lark.Token, *operands: lark.Tree[lark.Token]) -> None:
         op = BY_MNEMONIC.get(mnemonic.upper())
@@ -141,7 +179,7 @@ class _Builder:
             target.append(v & 0xFFFF)
 
     def do_bits(self, node: lark.Tree[lark.Token], text: lark.Token) -> None:
-        bits = _string(text)
+        bits = self.string(text)
         if not re.fullmatch(r"[01]*", bits) or len(bits) % 16 or not bits:
             raise self.at(text, ".bits needs a multiple of 16 characters 0/1", column=True)
         target = self.words_target(node)
@@ -165,6 +203,8 @@ class _Builder:
         (self.inputs if kw == ".input" else self.outputs).append(desc)
 
     def do_section(self, node: lark.Tree[lark.Token], kind: lark.Token, name: lark.Token) -> None:
+        if kind == HOST_KIND:
+            raise self.at(node, 'host sections are written as .host STEP "REASON" with .host_in / .host_out / .onnx')
         try:
             Section(str(kind), str(name), b"")
         except ChewcError as e:
@@ -175,15 +215,57 @@ class _Builder:
         if not self.sections:
             raise self.at(node, ".hex outside a section (start one with .section KIND NAME)")
         try:
-            self.sections[-1][2].extend(bytes.fromhex(_string(text)))
+            self.sections[-1][2].extend(bytes.fromhex(self.string(text)))
         except ValueError as e:
             raise self.at(text, "not an even number of hex digits", column=True) from e
+
+    def do_host(self, node: lark.Tree[lark.Token], step: lark.Token, reason: lark.Token) -> None:
+        try:
+            BY_MNEMONIC["HOST"].field("step").check(_int(step))
+        except ChewcError as e:
+            raise self.at(step, str(e), column=True) from e
+        self.hosts.append(_Host(node, _int(step), self.string(reason)))
+
+    def current_host(self, node: lark.Tree[lark.Token], what: str) -> _Host:
+        if not self.hosts:
+            raise self.at(node, f'{what} outside a host step (start one with .host STEP "REASON")')
+        return self.hosts[-1]
+
+    def do_host_tensor(
+        self, node: lark.Tree[lark.Token], kw: lark.Token, name: lark.Token, dtype: lark.Token, *rest: lark.Tree
+    ) -> None:
+        host = self.current_host(node, str(kw))
+        zero = ""
+        if rest and isinstance(rest[-1], lark.Tree):
+            key, value = typing.cast(list[lark.Token], rest[-1].children)
+            if key != "zero" or value.type != "NAME":
+                raise self.at(key, f"{kw} takes only zero=plus or zero=reject", column=True)
+            zero, rest = str(value), rest[:-1]
+        *dims, addr = typing.cast(list[lark.Token], rest)
+        try:
+            t = HostTensor(self.string(name), str(dtype), tuple(_int(d) for d in dims), _int(addr), zero)
+        except ChewcError as e:
+            raise self.at(node, str(e)) from e
+        (host.inputs if kw == ".host_in" else host.outputs).append(t)
+
+    def do_onnx(self, node: lark.Tree[lark.Token], text: lark.Token) -> None:
+        self.current_host(node, ".onnx").onnx.append(self.string(text))
+
+    def host_section(self, host: _Host) -> Section:
+        try:
+            model = base64.b64decode("".join(host.onnx), validate=True)
+        except binascii.Error as e:
+            raise self.at(host.node, f"host step {host.step}: .onnx is not base64") from e
+        try:
+            return Section.host(host.step, HostStep(host.reason, model, tuple(host.inputs), tuple(host.outputs)))
+        except ChewcError as e:
+            raise self.at(host.node, f"host step {host.step}: {e}") from e
 
     def do_machine(self, node: lark.Tree[lark.Token], text: lark.Token) -> None:
         if self.machine_hash is not None:
             raise self.at(node, ".machine given twice")
         try:
-            digest = bytes.fromhex(_string(text))
+            digest = bytes.fromhex(self.string(text))
         except ValueError:
             digest = b""
         if len(digest) != 32:
@@ -197,6 +279,7 @@ class _Builder:
         self.machine_hash = digest
 
     def program(self) -> ChewProgram:
+        hosts = tuple(self.host_section(h) for h in self.hosts)
         try:
             data = tuple(DataBlock.of(name, addr, words) for name, addr, words in self.data)
             prog = ChewProgram(
@@ -205,7 +288,7 @@ class _Builder:
                 data,
                 tuple(self.inputs),
                 tuple(self.outputs),
-                tuple(Section(k, n, bytes(p)) for k, n, p in self.sections),
+                (*hosts, *(Section(k, n, bytes(p)) for k, n, p in self.sections)),
             )
             prog.check_fits(self.machine)
         except ChewcError as e:
@@ -241,6 +324,28 @@ def _tensor_line(kind: str, t: TensorDesc) -> str:
     return f".{kind} {t.name} {t.dtype}[{','.join(map(str, t.shape))}] {t.layout} @{t.dram_addr:#08x}"
 
 
+def _quote(text: str) -> str:
+    """A JSON string literal that keeps printable non-ASCII (e.g. ±) readable and escapes the rest."""
+    return "".join(ch if ch.isprintable() else json.dumps(ch)[1:-1] for ch in json.dumps(text, ensure_ascii=False))
+
+
+def _host_tensor_line(kind: str, t: HostTensor) -> str:
+    zero = f" zero={t.zero}" if t.zero else ""
+    name = _quote(t.name)
+    return f".host_{kind} {name} {t.dtype}[{','.join(map(str, t.shape))}] @{t.dram_addr:#08x}{zero}"
+
+
+def _host_lines(step: int, host: HostStep) -> Iterator[str]:
+    yield f".host {step} {_quote(host.reason)}"
+    for t in host.inputs:
+        yield _host_tensor_line("in", t)
+    for t in host.outputs:
+        yield _host_tensor_line("out", t)
+    text = base64.b64encode(host.onnx).decode("ascii")
+    for off in range(0, len(text), ONNX_CHUNK):
+        yield f'.onnx "{text[off : off + ONNX_CHUNK]}"'
+
+
 def disassemble(program: ChewProgram) -> str:
     """Assembly text for `program`; assembling it again gives the same bytes."""
     return "\n".join(_lines(program)) + "\n"
@@ -249,7 +354,8 @@ def disassemble(program: ChewProgram) -> str:
 def _lines(program: ChewProgram) -> Iterator[str]:
     yield (
         f"; {len(program.code)} instructions, {len(program.data)} data blocks, {len(program.inputs)} inputs, "
-        f"{len(program.outputs)} outputs, {len(program.sections)} other sections"
+        f"{len(program.outputs)} outputs, {len(program.host_steps)} host steps, "
+        f"{len(program.sections) - len(program.host_steps)} other sections"
     )
     yield f'.machine "{program.machine_hash.hex()}"'
     for t in program.inputs:
@@ -274,7 +380,12 @@ def _lines(program: ChewProgram) -> Iterator[str]:
             yield _commented(
                 ".word " + " ".join(f"{w:#06x}" for w in words[off : off + 8]), f"@{d.dram_addr + off:#08x}"
             )
+    for k, host in program.host_steps.items():
+        yield ""
+        yield from _host_lines(k, host)
     for s in program.sections:
+        if s.kind == HOST_KIND:
+            continue
         yield ""
         yield f".section {s.kind} {s.name}"
         for off in range(0, len(s.payload), 32):

@@ -3,7 +3,7 @@
 Layout (all integers little-endian):
 
     offset 0   magic  b"CHEWBNN\\0"
-    offset 8   u32    format version
+    offset 8   u32    format version (2; version 1 had no f32 tensors and no host sections)
     offset 12  u32    number of sections
     offset 16  32 B   sha256 of the machine description the program was built for (`Machine.hash()`)
     offset 48  sections, each: u8 kind length, u8 name length, u16 zero, u32 payload length,
@@ -12,18 +12,34 @@ Layout (all integers little-endian):
 
 Sections come in a fixed order, which makes the bytes of a program unique: one `code` section (named
 `code`: u64 instruction words), then `data` sections (u32 DRAM word address, then u16 words placed
-there at load), `input` and `output` tensor descriptors (u8 dtype, u8 layout, u8 rank = 3, u8 zero,
-u32 DRAM word address, rank x u32 dimensions [C, H, W]), then any other kinds (opaque bytes, e.g. a
-host program added by the compiler).
+there at load), `input` and `output` tensor descriptors (u8 dtype 0 bits / 1 int16 / 2 f32, u8 layout
+0 ghw / 1 chw, u8 rank = 3, u8 zero, u32 DRAM word address, rank x u32 dimensions [C, H, W]), then
+`host` sections in increasing step order, then any other kinds (opaque bytes).
+
+A host section named `host<k>` describes host step k, which `HOST step=k` runs. Its payload is JSON
+with sorted keys, no spaces and only ASCII (so the bytes are unique), e.g.
+
+    {"inputs":[{"dram":0,"dtype":"f32","name":"x","shape":[3,32,32]}],"onnx":"<base64>",
+     "outputs":[{"dram":6144,"dtype":"bits","name":"y","shape":[3,32,32],"zero":"plus"}],
+     "reason":"binarise the image"}
+
+`onnx` is a base64 ONNX ModelProto whose graph inputs and outputs the tensors name, or "" for a step
+that copies its one input to its one output of as many elements (a relayout or a binarisation).
+Shapes are [C, H, W] or [K] (stored as [K, 1, 1]); dtypes and DRAM layouts are those of program
+tensors. `zero` says what an exact 0 becomes in a bits output: "plus" +1; "reject" (or "", for
+values expected to be +-1 already) an error. Other outputs have zero "".
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import struct
 import zlib
 from dataclasses import dataclass
-from math import ceil
+from math import ceil, prod
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +48,7 @@ from isa.machine import Machine
 from isa.table import CHANNELS_PER_WORD
 
 MAGIC = b"CHEWBNN\0"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 HASH_BYTES = 32
 _HEADER = struct.Struct("<8sII32s")
 _SECTION = struct.Struct("<BBHI")
@@ -41,11 +57,20 @@ _CRC = struct.Struct("<I")
 RANK = 3
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 RESERVED_KINDS = ("code", "data", "input", "output")
-DTYPES = ("bits", "int16")
+HOST_KIND = "host"
+HOST_NAME_RE = re.compile(r"host(0|[1-9][0-9]*)")
+DTYPES = ("bits", "int16", "f32")
 # The only layout of each dtype (see the data conventions in docs/isa.md).
-LAYOUT_OF = {"bits": "ghw", "int16": "chw"}
-LAYOUTS = tuple(LAYOUT_OF.values())
+LAYOUT_OF = {"bits": "ghw", "int16": "chw", "f32": "chw"}
+LAYOUTS = ("ghw", "chw")
 WORD_BYTES = 2
+ZERO_RULES = ("plus", "reject", "")
+
+
+def tensor_words(dtype: str, shape: tuple[int, int, int]) -> int:
+    """DRAM words of a tensor [C, H, W]: 16 channels per word for bits, 1 word per int16, 2 per f32."""
+    c, h, w = shape
+    return {"bits": ceil(c / CHANNELS_PER_WORD), "int16": c, "f32": 2 * c}[dtype] * h * w
 
 
 def _check_name(what: str, name: str) -> None:
@@ -105,13 +130,141 @@ class TensorDesc:
 
     @property
     def words(self) -> int:
-        c, h, w = self.shape
-        return (ceil(c / CHANNELS_PER_WORD) if self.dtype == "bits" else c) * h * w
+        return tensor_words(self.dtype, self.shape)
+
+
+@dataclass(frozen=True)
+class HostTensor:
+    """A tensor a host step reads or writes: a graph input/output name, shape [C, H, W] or [K], DRAM place."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    dram_addr: int
+    zero: str = ""  # outputs of dtype bits: the rule for an exact 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(self.shape))
+        if not self.name:
+            raise ChewcError("host tensor names must not be empty")
+        if self.dtype not in DTYPES:
+            raise ChewcError(f"host tensor '{self.name}': dtype must be one of {', '.join(DTYPES)}")
+        if len(self.shape) not in (1, RANK) or any(not 0 < d < 1 << 32 for d in self.shape):
+            raise ChewcError(f"host tensor '{self.name}': shape must be [C, H, W] or [K] of positive sizes")
+        if not 0 <= self.dram_addr < 1 << 32:
+            raise ChewcError(f"host tensor '{self.name}': DRAM address {self.dram_addr} out of range")
+        if self.zero not in ZERO_RULES:
+            raise ChewcError(f"host tensor '{self.name}': zero rule '{self.zero}' is not plus, reject or empty")
+        if self.zero and self.dtype != "bits":
+            raise ChewcError(f"host tensor '{self.name}': a zero rule applies to bits outputs only")
+
+    @property
+    def chw(self) -> tuple[int, int, int]:
+        return (self.shape[0], 1, 1) if len(self.shape) == 1 else (self.shape[0], self.shape[1], self.shape[2])
+
+    @property
+    def elements(self) -> int:
+        return prod(self.shape)
+
+    @property
+    def words(self) -> int:
+        return tensor_words(self.dtype, self.chw)
+
+
+_HOST_KEYS = {"inputs", "onnx", "outputs", "reason"}
+_IN_KEYS = {"dram", "dtype", "name", "shape"}
+_OUT_KEYS = _IN_KEYS | {"zero"}
+
+
+@dataclass(frozen=True)
+class HostStep:
+    """What the host does at one HOST instruction (see the module doc for the JSON payload)."""
+
+    reason: str
+    onnx: bytes  # serialized ModelProto; empty: copy the one input to the one output
+    inputs: tuple[HostTensor, ...]
+    outputs: tuple[HostTensor, ...]
+
+    def __post_init__(self) -> None:
+        if not self.reason.strip():
+            raise ChewcError("a host step must say why it runs on the host (empty reason)")
+        for what, tensors in (("input", self.inputs), ("output", self.outputs)):
+            names = [t.name for t in tensors]
+            dup = next((n for i, n in enumerate(names) if n in names[:i]), None)
+            if dup is not None:
+                raise ChewcError(f"host {what} '{dup}' given twice")
+        if any(t.zero for t in self.inputs):
+            raise ChewcError("a zero rule applies to outputs only")
+        if not self.outputs:
+            raise ChewcError("a host step must write at least one output")
+        if not self.onnx:
+            if len(self.inputs) != 1 or len(self.outputs) != 1:
+                raise ChewcError("a host step without an ONNX graph copies exactly one input to one output")
+            if self.inputs[0].elements != self.outputs[0].elements:
+                raise ChewcError(
+                    f"a host copy needs as many elements in as out ({self.inputs[0].elements} vs "
+                    f"{self.outputs[0].elements})"
+                )
+
+    def payload(self) -> bytes:
+        def tensor(t: HostTensor, output: bool) -> dict[str, Any]:
+            fields = {"name": t.name, "dram": t.dram_addr, "shape": list(t.shape), "dtype": t.dtype}
+            return {**fields, "zero": t.zero} if output else fields
+
+        body = {
+            "reason": self.reason,
+            "onnx": base64.b64encode(self.onnx).decode("ascii"),
+            "inputs": [tensor(t, False) for t in self.inputs],
+            "outputs": [tensor(t, True) for t in self.outputs],
+        }
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+    @staticmethod
+    def parse(payload: bytes) -> HostStep:
+        """The step of a host section payload; anything but the canonical JSON of a valid step is an error."""
+        try:
+            body = json.loads(payload.decode("ascii"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise ChewcError(f"payload is not ASCII JSON ({e})") from e
+        _keys(body, _HOST_KEYS, "payload")
+        if not isinstance(body["reason"], str) or not isinstance(body["onnx"], str):
+            raise ChewcError("payload: 'reason' and 'onnx' must be strings")
+        try:
+            onnx = base64.b64decode(body["onnx"], validate=True)
+        except ValueError as e:
+            raise ChewcError("payload: 'onnx' is not base64") from e
+        step = HostStep(body["reason"], onnx, _host_tensors(body, "inputs"), _host_tensors(body, "outputs"))
+        if step.payload() != payload:
+            raise ChewcError("payload is not canonical JSON (sorted keys, no spaces, ASCII, canonical base64)")
+        return step
+
+
+def _keys(obj: object, keys: set[str], what: str) -> None:
+    if not isinstance(obj, dict) or set(obj) != keys:
+        got = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
+        raise ChewcError(f"{what} needs exactly the keys {', '.join(sorted(keys))} (got {got})")
+
+
+def _host_tensors(body: dict[str, Any], key: str) -> tuple[HostTensor, ...]:
+    items = body[key]
+    if not isinstance(items, list):
+        raise ChewcError(f"payload: '{key}' must be a list")
+    tensors = []
+    for i, t in enumerate(items):
+        where = f"payload: {key}[{i}]"
+        _keys(t, _OUT_KEYS if key == "outputs" else _IN_KEYS, where)
+        ints = [t["dram"], *t["shape"]] if isinstance(t["shape"], list) else None
+        if ints is None or any(type(v) is not int for v in ints):
+            raise ChewcError(f"{where}: 'dram' and 'shape' must be integers")
+        if not all(isinstance(t[k], str) for k in ("name", "dtype", *(["zero"] if key == "outputs" else []))):
+            raise ChewcError(f"{where}: 'name', 'dtype' and 'zero' must be strings")
+        tensors.append(HostTensor(t["name"], t["dtype"], tuple(t["shape"]), t["dram"], t.get("zero", "")))
+    return tuple(tensors)
 
 
 @dataclass(frozen=True)
 class Section:
-    """A named section of any other kind, kept as opaque bytes."""
+    """A named section of another kind: a host step (checked) or opaque bytes."""
 
     kind: str
     name: str
@@ -122,6 +275,22 @@ class Section:
         _check_name("section", self.name)
         if self.kind in RESERVED_KINDS:
             raise ChewcError(f"section kind '{self.kind}' is reserved")
+        if self.kind == HOST_KIND:
+            if not HOST_NAME_RE.fullmatch(self.name):
+                raise ChewcError(f"host section '{self.name}' must be named host<step>, e.g. host0")
+            try:
+                HostStep.parse(self.payload)
+            except ChewcError as e:
+                raise ChewcError(f"host section '{self.name}': {e}") from e
+
+    @property
+    def step(self) -> int:
+        """The host step index of a host section."""
+        return int(self.name[len(HOST_KIND) :])
+
+    @staticmethod
+    def host(step: int, host_step: HostStep) -> Section:
+        return Section(HOST_KIND, f"{HOST_KIND}{step}", host_step.payload())
 
 
 @dataclass(frozen=True)
@@ -146,14 +315,33 @@ class ChewProgram:
             dup = next((n for i, n in enumerate(names) if n in names[:i]), None)
             if dup is not None:
                 raise ChewcError(f"{what} '{dup}' defined twice")
+        hosts = [s.kind == HOST_KIND for s in self.sections]
+        if hosts != sorted(hosts, reverse=True):
+            raise ChewcError("host sections go before sections of other kinds")
+        steps = [s.step for s in self.sections if s.kind == HOST_KIND]
+        if steps != sorted(steps):
+            raise ChewcError(f"host sections go in step order (got steps {', '.join(map(str, steps))})")
+
+    @property
+    def host_steps(self) -> dict[int, HostStep]:
+        return {s.step: HostStep.parse(s.payload) for s in self.sections if s.kind == HOST_KIND}
 
     def check_fits(self, machine: Machine) -> None:
-        """Every data block and tensor lies in DRAM; data blocks overlap nothing, inputs not each other."""
+        """Every data block and tensor lies in DRAM; data blocks overlap nothing, inputs not each other.
+
+        Host tensors are scratch the host shares with the accelerator; they may only not overwrite data.
+        """
         size = machine.memory.dram.words
         spans = [("data", d.name, d.dram_addr, d.words.size) for d in self.data]
         spans += [("input", t.name, t.dram_addr, t.words) for t in self.inputs]
         spans += [("output", t.name, t.dram_addr, t.words) for t in self.outputs]
-        for kind, name, addr, n in spans:
+        scratch = [
+            (f"host{k} {what}", t.name, t.dram_addr, t.words)
+            for k, step in self.host_steps.items()
+            for what, tensors in (("input", step.inputs), ("output", step.outputs))
+            for t in tensors
+        ]
+        for kind, name, addr, n in spans + scratch:
             if addr + n > size:
                 raise ChewcError(
                     f"{kind} '{name}' at DRAM {addr:#x}..{addr + n - 1:#x} lies outside DRAM ({size} words)"
@@ -163,6 +351,10 @@ class ChewProgram:
                 # An output may reuse an input's words (in-place); nothing else may overlap.
                 if {k1, k2} != {"input", "output"} and a1 < a2 + s2 and a2 < a1 + s1:
                     raise ChewcError(f"{k1} '{n1}' overlaps {k2} '{n2}' in DRAM")
+        for k1, n1, a1, s1 in scratch:
+            for _, n2, a2, s2 in spans[: len(self.data)]:
+                if k1.endswith("output") and a1 < a2 + s2 and a2 < a1 + s1:
+                    raise ChewcError(f"{k1} '{n1}' overwrites data '{n2}' in DRAM")
 
     def to_bytes(self) -> bytes:
         parts = [_HEADER.pack(MAGIC, FORMAT_VERSION, self._section_count(), self.machine_hash)]
@@ -206,13 +398,14 @@ class _Reader:
             raise self.fail(f"file ends at offset {len(blob):#x}, inside the header")
         _, version, count, machine_hash = _HEADER.unpack_from(blob)
         if version != FORMAT_VERSION:
-            raise self.fail(f"format version {version} at offset 0x8 (this chewc reads version {FORMAT_VERSION})")
+            hint = "; rebuild the program" if version < FORMAT_VERSION else ""
+            raise self.fail(f"format version {version} at offset 0x8 (this chewc reads version {FORMAT_VERSION}{hint})")
         (stored,) = _CRC.unpack_from(blob, len(blob) - _CRC.size)
         body = blob[: -_CRC.size]
         if zlib.crc32(body) != stored:
             raise self.fail(f"checksum mismatch (stored {stored:#010x}, computed {zlib.crc32(body):#010x})")
         parsed = [self.section(body, off) for off in self.offsets(body, count)]
-        order = ["code", "data", "input", "output"]
+        order = ["code", "data", "input", "output", HOST_KIND]
         rank = [order.index(k) if k in order else len(order) for _, k, _, _ in parsed]
         for i in range(1, len(rank)):
             if rank[i] < rank[i - 1]:
@@ -273,7 +466,10 @@ class _Reader:
             elif kind in ("input", "output"):
                 (inputs if kind == "input" else outputs).append(self.tensor(where, name, payload))
             else:
-                others.append(Section(kind, name, payload))
+                try:
+                    others.append(Section(kind, name, payload))
+                except ChewcError as e:
+                    raise ChewcError(f"{where}: {e}") from e
         return ChewProgram(machine_hash, code, tuple(data), tuple(inputs), tuple(outputs), tuple(others))
 
     def tensor(self, where: str, name: str, payload: bytes) -> TensorDesc:

@@ -17,6 +17,7 @@ import isa.container
 import runtime.cost
 import runtime.emulator
 import runtime.host
+import runtime.host_steps
 from isa.machine import TAGS, load_machine
 from isa.table import CLASSES, MEM_SELECT, OPCODE_BITS, OPS, REGISTERS, WORD_BITS, Field, Op
 
@@ -127,6 +128,10 @@ def _lines() -> Iterator[str]:
     yield "```text"
     yield _module_doc(isa.container).split("\n\n", 1)[1]
     yield "```"
+    yield ""
+    yield "## Host steps"
+    yield ""
+    yield _module_doc(runtime.host_steps)
     yield ""
     yield "## Emulator checks"
     yield ""

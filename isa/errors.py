@@ -32,6 +32,12 @@ class MismatchError(ChewcError):
     exit_code = EXIT_MISMATCH
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of a foreign exception's message, for a one-line ChewcError."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 def cli_main(tool: str) -> Callable[[Callable[[Sequence[str] | None], int]], Callable[..., int]]:
     """Wrap a CLI entry point: errors become one stderr line and an exit code, never a traceback.
 

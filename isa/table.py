@@ -134,6 +134,16 @@ OPS: tuple[Op, ...] = (
         "instruction may not touch on-chip words that a DMA of the same interval moves.",
     ),
     _op(
+        "HOST",
+        0x03,
+        "control",
+        "Wait until every DMA issued so far has completed (as SYNC), then the host runs host step `step`: "
+        "the program's section `host<step>` reads DRAM tensors, computes what the accelerator cannot "
+        "(float layers, binarisation, relayouts) and writes DRAM tensors. The accelerator idles meanwhile; "
+        "host time is reported apart from accelerator cycles and energy.",
+        _f("step", 12, "index of the host section"),
+    ),
+    _op(
         "CFG.IN",
         0x08,
         "config",
@@ -157,13 +167,14 @@ OPS: tuple[Op, ...] = (
         "config",
         "Window of the next CONV / POOL. Output pixel (r, x) reads image rows r*stride - pad_top + "
         "ky*dilation and columns x*stride - pad_left + kx*dilation; positions outside the image read "
-        "the pad value.",
+        "the pad value. A negative pad starts the window inside the image (a sub-kernel of a "
+        "decomposed larger kernel).",
         _f("kh", 3, "window height", lo=1, hi=7),
         _f("kw", 3, "window width", lo=1, hi=7),
         _f("stride", 3, "stride in both directions", lo=1, hi=7),
         _f("dilation", 3, "dilation in both directions", lo=1, hi=7),
-        _f("pad_top", 6, "rows of padding above the image"),
-        _f("pad_left", 6, "columns of padding left of the image"),
+        _f("pad_top", 7, "rows of padding above the image (negative: rows skipped)", signed=True),
+        _f("pad_left", 7, "columns of padding left of the image (negative: columns skipped)", signed=True),
         _f(
             "pad_mode",
             2,

@@ -1,4 +1,9 @@
-"""`chewc-run`: run a .chew program on the emulator (or a .mlir file on the reference semantics)."""
+"""`chewc-run`: run a .chew program on the emulator (or a .mlir file on the reference semantics).
+
+A thin command line over `runtime.check.run_program`: inputs from files (a stack along a leading axis
+runs once per sample) or seeded random ones, outputs and the report of the last run, and an exact
+check against a reference .npy/.npz or an ONNX model.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ import numpy as np
 from isa.container import ChewProgram, TensorDesc
 from isa.errors import ChewcError, MismatchError, cli_main
 from isa.machine import load_machine
-from runtime.emulator import emulate, load_program
+from runtime.check import OnnxReference, run_program, same_shape
+from runtime.emulator import load_program
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
         "  chewc-run conv.chew --input x.npy --output y.npy --vdd 0.6\n"
         "  chewc-run res.chew --input x=x.npy --input s=s.npy --report json\n"
+        "  chewc-run net.chew --input images.npy --check net.onnx     # images: [N, 3, 32, 32]\n"
+        "  chewc-run net.chew --samples 10 --check net.onnx --report none\n"
         "  chewc-run model.bnn.mlir --input x.npy --check model.onnx\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -33,13 +41,15 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         metavar="[NAME=]FILE",
         help="input tensor from a .npy (NAME= picks the program input; optional for a single input) or "
-        "all inputs by name from a .npz; repeat for several inputs. Default: seeded random inputs",
+        "all inputs by name from a .npz; repeat for several inputs. A stack along a leading axis runs "
+        "once per sample. Default: seeded random inputs (f32 in [0, 1))",
     )
     parser.add_argument("--output", metavar="FILE", help="save the outputs: .npy (one output) or .npz (by name)")
     parser.add_argument(
         "--check",
         metavar="REF",
-        help="compare exactly: for .chew a reference .npy (one output) or .npz (by name); for .mlir an ONNX model",
+        help="compare exactly: a reference .npy (one output) or .npz (by name), or an ONNX model run on "
+        "the same inputs (.mlir: an ONNX model)",
     )
     parser.add_argument(
         "--vdd", type=float, help="supply voltage of an operating point of the machine (default: its reference voltage)"
@@ -49,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         "--report", choices=("text", "json", "none"), default="text", help="report format (default text)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs used without --input")
-    parser.add_argument("--samples", type=int, default=1, help=".mlir only: random inputs to check without --input")
+    parser.add_argument("--samples", type=int, default=1, help="random inputs to run (and check) without --input")
     return parser
 
 
@@ -65,11 +75,43 @@ def _load(path: Path) -> np.ndarray | dict[str, np.ndarray]:
     return loaded
 
 
-def _inputs(program: ChewProgram, specs: Sequence[str] | None, seed: int) -> dict[str, np.ndarray]:
-    names = [d.name for d in program.inputs]
+def _runs(program: ChewProgram, specs: Sequence[str] | None, seed: int, samples: int) -> list[dict[str, np.ndarray]]:
+    """One input set per run: seeded random ones, or the given tensors split along a leading stack axis."""
+    if samples < 1:
+        raise ChewcError(f"--samples {samples}: run at least one sample")
     if not specs:
         rng = np.random.default_rng(seed)
-        return {d.name: _random(rng, d) for d in program.inputs}
+        return [{d.name: _random(rng, d) for d in program.inputs} for _ in range(samples)]
+    given = _inputs(program, specs)
+    names = [d.name for d in program.inputs]
+    extra = sorted(set(given) - set(names))
+    if extra:
+        raise ChewcError(f"'{extra[0]}' is not an input of the program (inputs: {', '.join(names) or 'none'})")
+    stacks = {}
+    for d in program.inputs:
+        if d.name not in given:
+            raise ChewcError(f"input '{d.name}' not given")
+        arr = given[d.name]
+        if same_shape(arr.shape, d.shape):
+            stacks[d.name] = [arr]
+        elif arr.ndim > 1 and same_shape(arr.shape[1:], d.shape):
+            stacks[d.name] = list(arr)
+        else:
+            raise ChewcError(
+                f"input '{d.name}' has shape {list(arr.shape)}: the program expects {list(d.shape)} "
+                "or a stack of them along a leading axis"
+            )
+    counts = {name: len(stack) for name, stack in stacks.items()}
+    if len(set(counts.values())) > 1:
+        raise ChewcError(
+            "the inputs stack different numbers of samples: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+        )
+    total = next(iter(counts.values()), 1)
+    return [{name: stack[i] for name, stack in stacks.items()} for i in range(total)]
+
+
+def _inputs(program: ChewProgram, specs: Sequence[str]) -> dict[str, np.ndarray]:
+    names = [d.name for d in program.inputs]
     given: dict[str, np.ndarray] = {}
     for spec in specs:
         name, sep, file = spec.rpartition("=")
@@ -86,6 +128,8 @@ def _inputs(program: ChewProgram, specs: Sequence[str] | None, seed: int) -> dic
 
 
 def _random(rng: np.random.Generator, desc: TensorDesc) -> np.ndarray:
+    if desc.dtype == "f32":
+        return rng.random(desc.shape, dtype=np.float32)  # an image's value range, [0, 1)
     if desc.dtype == "bits":
         return np.where(rng.random(desc.shape) < 0.5, -1, 1).astype(np.int8)
     return rng.integers(-128, 128, desc.shape).astype(np.int16)
@@ -131,30 +175,50 @@ def main(argv: Sequence[str] | None) -> int:
         return run_mlir(args)
     machine = load_machine(args.machine)
     program = load_program(args.program)
-    inputs = _inputs(program, args.input, args.seed)
-    result = emulate(program, inputs, machine, args.vdd)
+    runs = _runs(program, args.input, args.seed, args.samples)
+    reference = OnnxReference(args.check) if args.check and args.check.endswith(".onnx") else None
+    results, mismatch = run_program(program, runs, machine, args.vdd, reference)
+    if mismatch is not None:
+        raise MismatchError(mismatch.message)
+    # Several runs: each output stacked along a leading axis, as the inputs were.
+    outputs = (
+        results[0].outputs
+        if len(results) == 1
+        else {name: np.stack([r.outputs[name] for r in results]) for name in results[0].outputs}
+    )
     if args.output:
         out = Path(args.output)
         if out.suffix == ".npz":
-            np.savez(out, **result.outputs)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
-        elif len(result.outputs) == 1:
-            np.save(out, next(iter(result.outputs.values())))
+            np.savez(out, **outputs)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
+        elif len(outputs) == 1:
+            np.save(out, next(iter(outputs.values())))
         else:
-            raise ChewcError(f"--output {out}: the program has {len(result.outputs)} outputs: use a .npz file")
-    checked = _check(result.outputs, Path(args.check)) if args.check else None
+            raise ChewcError(f"--output {out}: the program has {len(outputs)} outputs: use a .npz file")
+    checked: str | None
+    if reference is not None:
+        checked = f"bit-exact: {len(results)} input(s), every output equals the ONNX reference ({args.check})"
+    else:
+        checked = _check(outputs, Path(args.check)) if args.check else None
+    report = results[-1].report
     if args.report == "json":
-        outputs = {
-            k: {"dtype": str(v.dtype), "shape": list(v.shape), "min": int(v.min()), "max": int(v.max())}
-            for k, v in result.outputs.items()
+        summary = {
+            k: {"dtype": str(v.dtype), "shape": list(v.shape), "min": v.min().item(), "max": v.max().item()}
+            for k, v in outputs.items()
         }
-        print(json.dumps({"outputs": outputs, "check": checked, "report": result.report.to_dict()}, indent=2))
+        print(
+            json.dumps(
+                {"outputs": summary, "runs": len(results), "check": checked, "report": report.to_dict()}, indent=2
+            )
+        )
         return 0
     if program.inputs and not args.input:
-        print(f"inputs: random (seed {args.seed})")
-    for name, value in result.outputs.items():
+        print(f"inputs: random (seed {args.seed})" + (f", {len(results)} samples" if len(results) > 1 else ""))
+    if len(results) > 1:
+        print(f"{len(results)} runs; the outputs and report below are those of the last")
+    for name, value in results[-1].outputs.items():
         print(_describe(name, value))
     if checked:
         print(checked)
     if args.report == "text":
-        print(result.report.to_text(), end="")
+        print(report.to_text(), end="")
     return 0

@@ -9,8 +9,10 @@ that names the instruction index and the field:
 - addresses or 2-D regions outside a memory, DMA destination rows that overlap each other, a tile
   beyond out_h, an input row outside the FMEM buffer, a window larger than the array, an input row
   longer than a row buffer;
-- a read of a word never written (the host writes inputs and data blocks, instructions the rest;
-  outputs must be fully written by END);
+- a read of a word never written (the host writes inputs and data blocks, instructions and host
+  steps the rest; outputs must be fully written by END), by an instruction or a host step;
+- a HOST step with no host section, a host output that cannot take its value (an exact 0 a bits
+  output's zero rule rejects, a non-integer or out-of-range int16), an ONNX graph that fails;
 - int16 overflow in CONV accumulation and ADD (never a silent wrap), an invalid threshold mode, a
   POOL.I window entirely in gated padding;
 - a hazard: a compute instruction touching on-chip words that a DMA issued earlier in the same SYNC
@@ -20,6 +22,8 @@ that names the instruction index and the field:
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from math import ceil
@@ -27,14 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
-from isa.container import ChewProgram
+from isa.container import ChewProgram, HostStep
 from isa.errors import ChewcError
 from isa.instruction import Instruction, decode
 from isa.machine import Machine, load_machine
 from isa.table import CHANNELS_PER_WORD, REGISTERS
 from runtime.cost import ON_CHIP, Counters, KernelStats, Timeline, conv_cost, dma_cycles, new_rows, unit_cycles
 from runtime.host import bits_word, pack, unpack, word_bits
-from runtime.report import Report, build_report
+from runtime.host_steps import run_host_step
+from runtime.report import HostStepRow, Report, build_report
 
 MEMORIES = (*ON_CHIP, "dram")
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
@@ -88,7 +93,7 @@ def emulate(
     prog.check_fits(machine)
     point = machine.operating_point(vdd)
     named = _name_inputs(prog, inputs)
-    emu = _Emulator(machine, decode_program(prog))
+    emu = _Emulator(machine, decode_program(prog), prog.host_steps)
     for block in prog.data:
         emu.host_write(block.dram_addr, block.words)
     for desc in prog.inputs:
@@ -101,7 +106,7 @@ def emulate(
         if missing.size:
             raise ChewcError(f"output '{desc.name}': DRAM word {addrs[missing[0]]:#x} was never written by the program")
         outputs[desc.name] = unpack(desc, emu.mem["dram"][addrs])
-    return EmulationResult(outputs, build_report(machine, point, emu.counters, emu.timeline))
+    return EmulationResult(outputs, build_report(machine, point, emu.counters, emu.timeline, emu.host_rows))
 
 
 def _name_inputs(prog: ChewProgram, inputs: Mapping[str, np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
@@ -136,8 +141,9 @@ class _Marks:
 
 
 class _Emulator:
-    def __init__(self, machine: Machine, code: list[Instruction]) -> None:
-        self.m, self.code = machine, code
+    def __init__(self, machine: Machine, code: list[Instruction], host_steps: dict[int, HostStep]) -> None:
+        self.m, self.code, self.host_steps = machine, code, host_steps
+        self.host_rows: dict[int, HostStepRow] = {}
         self.size = {name: machine.memory.words(name) for name in MEMORIES}
         self.mem = {name: np.zeros(n, np.uint16) for name, n in self.size.items()}
         self.written = {name: np.zeros(n, bool) for name, n in self.size.items()}
@@ -149,6 +155,7 @@ class _Emulator:
         self.index, self.ins = 0, code[0] if code else None
         self.handlers: dict[str, Callable[[Instruction], int]] = {
             "SYNC": self.sync,
+            "HOST": self.host,
             "DMA.LD": self.dma,
             "DMA.ST": self.dma,
             "CONV": self.conv,
@@ -242,6 +249,25 @@ class _Emulator:
     def sync(self, ins: Instruction) -> int:
         self.timeline.sync()
         self.interval += 1
+        return 0
+
+    def host(self, ins: Instruction) -> int:
+        """Wait for the DMAs like SYNC, then run the host step; its wall time is kept apart from cycles."""
+        self.sync(ins)
+        k = ins["step"]
+        step = self.host_steps.get(k)
+        if step is None:
+            have = ", ".join(f"host{i}" for i in self.host_steps) or "none"
+            raise self.fail(f"the program has no host section 'host{k}' (host sections: {have})", "step")
+        start = time.perf_counter()
+        try:
+            ops = run_host_step(k, step, self.mem["dram"], self.written["dram"])
+        except ChewcError as e:
+            raise self.fail(str(e)) from e
+        row = self.host_rows.setdefault(k, HostStepRow(step.reason))
+        row.runs += 1
+        row.wall_seconds += time.perf_counter() - start
+        row.ops = dict(Counter(row.ops) + ops)
         return 0
 
     def dma(self, ins: Instruction) -> int:

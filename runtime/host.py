@@ -2,7 +2,8 @@
 
 A binary tensor [C, H, W] of +-1 is stored as [G][H][W] 16-bit words, G = ceil(C / 16); bit i of word
 (g, y, x) is channel 16g + i, 1 for +1 and 0 for -1, unused channel bits 0. An int16 tensor is stored
-as [C][H][W] words (two's complement).
+as [C][H][W] words (two's complement). An f32 tensor is stored as [C][H][W] IEEE-754 float32 values of
+two words each, little-endian: the low 16 bits first. A tensor of shape [K] is stored as [K, 1, 1].
 """
 
 from __future__ import annotations
@@ -33,14 +34,27 @@ def pack(desc: TensorDesc, value: np.ndarray) -> np.ndarray:
     arr = np.asarray(value)
     if arr.shape != desc.shape:
         raise ChewcError(f"input '{desc.name}' has shape {list(arr.shape)}, the program expects {list(desc.shape)}")
+    return to_words(desc.dtype, arr, f"input '{desc.name}'")
+
+
+def unpack(desc: TensorDesc, words: np.ndarray) -> np.ndarray:
+    """The logical tensor of `desc` from its DRAM words: int8 -1/+1 for bits, int16 or float32 otherwise."""
+    return from_words(desc.dtype, desc.shape, words)
+
+
+def to_words(dtype: str, arr: np.ndarray, what: str) -> np.ndarray:
+    """The words of a [C, H, W] tensor `arr` of `dtype`; `what` names it in errors."""
     if arr.dtype.kind not in "biuf":
-        raise ChewcError(f"input '{desc.name}' has dtype {arr.dtype}, not a number")
-    if desc.dtype == "bits":
+        raise ChewcError(f"{what} has dtype {arr.dtype}, not a number")
+    if dtype == "f32":
+        # float64 inputs (e.g. from numpy) round to float32, the precision the model computes in.
+        return np.ascontiguousarray(arr, "<f4").view("<u2").astype(np.uint16).ravel()
+    if dtype == "bits":
         bad = np.argwhere((arr != 1) & (arr != -1))
         if bad.size:
             at = tuple(int(i) for i in bad[0])
-            raise ChewcError(f"input '{desc.name}' is binary: every element must be -1 or +1 ({arr[at]} at {at})")
-        c, h, w = desc.shape
+            raise ChewcError(f"{what} is binary: every element must be -1 or +1 ({arr[at]} at {at})")
+        c, h, w = arr.shape
         groups = ceil(c / LANES)
         bits = np.zeros((groups * LANES, h, w), np.uint8)
         bits[:c] = arr > 0
@@ -48,15 +62,17 @@ def pack(desc: TensorDesc, value: np.ndarray) -> np.ndarray:
     bad = np.argwhere((arr != np.round(arr)) | (arr < -(1 << 15)) | (arr >= 1 << 15))
     if bad.size:
         at = tuple(int(i) for i in bad[0])
-        raise ChewcError(f"input '{desc.name}' is int16: {arr[at]} at {at} is not an int16")
+        raise ChewcError(f"{what} is int16: {arr[at]} at {at} is not an int16")
     return arr.astype(np.int64).astype(np.int16).view(np.uint16).ravel()
 
 
-def unpack(desc: TensorDesc, words: np.ndarray) -> np.ndarray:
-    """The logical tensor of `desc` from its DRAM words: int8 -1/+1 for bits, int16 otherwise."""
-    c, h, w = desc.shape
-    if desc.dtype == "int16":
+def from_words(dtype: str, shape: tuple[int, int, int], words: np.ndarray) -> np.ndarray:
+    """The [C, H, W] tensor of `dtype` in `words`: int8 -1/+1 for bits, int16, or float32."""
+    c, h, w = shape
+    if dtype == "int16":
         return words.view(np.int16).reshape(c, h, w).copy()
+    if dtype == "f32":
+        return np.ascontiguousarray(words, "<u2").view("<f4").reshape(c, h, w).astype(np.float32)
     groups = ceil(c / LANES)
     bits = word_bits(words.reshape(groups, h, w)).transpose(0, 3, 1, 2).reshape(groups * LANES, h, w)[:c]
     return (bits.astype(np.int8) * 2 - 1).astype(np.int8)

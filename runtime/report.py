@@ -1,10 +1,16 @@
-"""The cost report of one run: time, throughput, energy by component, traffic, array utilisation."""
+"""The cost report of one run: time, throughput, energy by component, traffic, array utilisation.
+
+Time, energy, GOPS and TOPS/W are the accelerator's; host steps (HOST) are reported apart, in wall-clock
+time of the computer running the emulator, since the accelerator idles while the host works.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import io
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
@@ -23,6 +29,26 @@ class KernelRow:
     macs: int
     utilisation: float
     window_use: float
+
+
+@dataclass
+class HostStepRow:
+    """One host step: why it runs on the host, how often it ran, its wall time and the ops it ran."""
+
+    reason: str
+    runs: int = 0
+    wall_seconds: float = 0.0
+    ops: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HostReport:
+    """Host steps of the run, apart from the accelerator: none of this is in its time or energy."""
+
+    steps: int  # HOST instructions executed
+    wall_seconds: float
+    ops: dict[str, int]  # ops run, by type ("copy" for a step without a graph)
+    by_step: dict[str, HostStepRow]  # by section name, host<k>
 
 
 @dataclass(frozen=True)
@@ -50,6 +76,7 @@ class Report:
     traffic_bits: dict[str, dict[str, int]]  # memory -> read, write
     unit_ops: dict[str, int]
     kernels: dict[str, KernelRow]
+    host: HostReport
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -58,7 +85,8 @@ class Report:
         out = io.StringIO()
         console = Console(file=out, width=width, color_system=None, force_terminal=False)
         summary = Table(
-            title=f"run on {self.machine} at {self.vdd:g} V / {self.freq_hz / 1e6:g} MHz", show_header=False
+            title=f"run on {self.machine} at {self.vdd:g} V / {self.freq_hz / 1e6:g} MHz (accelerator; host apart)",
+            show_header=False,
         )
         summary.add_column(justify="left")
         summary.add_column(justify="right")
@@ -74,7 +102,11 @@ class Report:
             ("units", ", ".join(f"{k} {v:,}" for k, v in self.unit_ops.items()) + " values"),
             ("core energy", f"{_joules(self.core_energy_j)} -> {self.core_tops_per_watt:,.2f} TOPS/W"),
             ("system energy", f"{_joules(self.system_energy_j)} -> {self.system_tops_per_watt:,.2f} TOPS/W (with I/O)"),
-            ("DMA engine", f"{self.dma_cycles:,} busy cycles, {self.sync_wait_cycles:,} cycles waited at SYNC/END"),
+            (
+                "DMA engine",
+                f"{self.dma_cycles:,} busy cycles, {self.sync_wait_cycles:,} cycles waited at SYNC/END/HOST",
+            ),
+            ("host", self._host_summary()),
         ):
             summary.add_row(label, value)
         console.print(summary)
@@ -115,7 +147,21 @@ class Report:
                     f"{row.utilisation:.1%}",
                 )
             console.print(k)
+
+        if self.host.steps:
+            h = Table(title="host steps (wall time; not in the accelerator's time, energy, GOPS or TOPS/W)")
+            for col in ("step", "reason", "runs", "ops", "wall time"):
+                h.add_column(col, justify="right" if col in ("runs", "wall time") else "left")
+            for name, step in self.host.by_step.items():
+                ops = ", ".join(f"{op} {n}" for op, n in step.ops.items())
+                h.add_row(name, step.reason, f"{step.runs:,}", ops, f"{step.wall_seconds * 1e3:,.3f} ms")
+            console.print(h)
         return out.getvalue()
+
+    def _host_summary(self) -> str:
+        if not self.host.steps:
+            return "no host steps"
+        return f"{self.host.steps:,} steps, {self.host.wall_seconds * 1e3:,.3f} ms wall time (not in the figures above)"
 
 
 def _joules(value: float) -> str:
@@ -125,7 +171,9 @@ def _joules(value: float) -> str:
     return f"{value / 1e-12:,.3f} pJ"
 
 
-def build_report(m: Machine, point: OperatingPoint, c: Counters, t: Timeline) -> Report:
+def build_report(
+    m: Machine, point: OperatingPoint, c: Counters, t: Timeline, host: Mapping[int, HostStepRow]
+) -> Report:
     seconds = t.now / point.freq
     e = energy(m, c, point.vdd, seconds)
     ops = 2 * c.macs
@@ -163,4 +211,10 @@ def build_report(m: Machine, point: OperatingPoint, c: Counters, t: Timeline) ->
             )
             for (kh, kw), k in sorted(c.kernels.items())
         },
+        host=HostReport(
+            steps=sum(row.runs for row in host.values()),
+            wall_seconds=sum(row.wall_seconds for row in host.values()),
+            ops=dict(sum((Counter(row.ops) for row in host.values()), Counter())),
+            by_step={f"host{k}": row for k, row in sorted(host.items())},
+        ),
     )

@@ -13,6 +13,7 @@ PASSES: dict[str, tuple[str, str]] = {
     "bnn-dense-to-conv": ("bnn_dense_to_conv", "BnnDenseToConvPass"),
     "tile-loops": ("tile_loops", "TileLoopsPass"),
     "tile-buffer-alloc": ("tile_buffer_alloc", "TileBufferAllocPass"),
+    "convert-tile-to-chewbacca": ("convert_tile_to_chewbacca", "ConvertTileToChewbaccaPass"),
 }
 
 

@@ -194,7 +194,7 @@ class Lowering:
         t = tiling.choose_conv_tiling(shape, self.machine)
         n_rt, n_ob = t.tiles(shape)
         g, rows_in, blk = shape.g, shape.rows_in(t.rows), t.block
-        out = self.dram((o, oh, ow), "bits" if th else "i16", name)
+        out = self.dram((o, oh, ow), "bits" if th else "int16", name)
 
         # constants: per channel block, the sub-kernels' weights [blk][G][kh][kw] one after the other
         per_block = [pack_bits_words(cv.weights.to_array()) for cv in convs]  # [O][G][kh][kw] words
@@ -343,7 +343,7 @@ class Lowering:
         name = f"add{len(self.values)}"
         shape = MapShape(name, c, h, w, h, w, 1, 1, 0)
         rows = tiling.choose_rows(shape, self.machine, "acc", 2 * c * w, 0)
-        out = self.dram((c, h, w), "i16", name)
+        out = self.dram((c, h, w), "int16", name)
         abuf = self.alloc("acc", c * rows * w, f"{name}.a")
         bbuf = self.alloc("acc", c * rows * w, f"{name}.b")
         zero = self.idx(0)

@@ -11,7 +11,7 @@ from tests.helpers import EXAMPLES, pm1, run_cli, save_model
 
 
 def fails(*args: str) -> str:
-    code, out, err = run_cli(chewc, *args)
+    code, out, err = run_cli(chewc, *args, "--emit=bnn")
     assert code == 2, (code, err)
     assert out == ""
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err

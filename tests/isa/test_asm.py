@@ -49,6 +49,33 @@ def asm(text: str, machine: Machine = MACHINE) -> ChewProgram:
         (".data w @0\n.word 1\n.data w @4\n.word 2", "prog.s: data block 'w' defined twice"),
         (".input x int16[1,1,4] chw @0x7ffffe", "prog.s: input 'x' at DRAM 0x7ffffe..0x800001 lies outside DRAM"),
         (".section code x", "prog.s:1: section kind 'code' is reserved"),
+        (".section host host0", "prog.s:1: host sections are written as .host STEP"),
+        ('.host_in "x" bits[1] @0', "prog.s:1: .host_in outside a host step"),
+        ('.host 4096 "x"', "prog.s:1:7: field 'step' = 4096 out of range 0..4095"),
+        ('.host 0 "a\\q"', "prog.s:1:9: bad escape in string"),
+        (
+            '.host 0 "x"\n.host_out "y" bits[1] @0 mode=plus',
+            "prog.s:2:26: .host_out takes only zero=plus or zero=reject",
+        ),
+        (
+            '.host 0 "x"\n.host_in "a" bits[1] @0 zero=plus',
+            "prog.s:1: host step 0: a zero rule applies to outputs only",
+        ),
+        ('.host 0 "x"\n.host_in "a" int16[2] @0\n.onnx "@@"', "prog.s:1: host step 0: .onnx is not base64"),
+        (
+            '.host 0 "x"\n.host_in "a" int16[2] @0\n.host_out "b" int16[3] @9',
+            r"prog.s:1: host step 0: a host copy needs as many elements in as out \(2 vs 3\)",
+        ),
+        ('.host 0 "x"\n.host_in "a" f32[2,2] @0', r"prog.s:2: host tensor 'a': shape must be \[C, H, W\] or \[K\]"),
+        (
+            '.host 1 "x"\n.host_in "a" int16[2] @0\n.host_out "b" int16[2] @9\n'
+            '.host 0 "y"\n.host_in "a" int16[2] @0\n.host_out "b" int16[2] @9',
+            "prog.s: host sections go in step order",
+        ),
+        (
+            '.host 0 "x"\n.host_in "a" int16[2] @0\n.host_out "b" f32[2] @0x7ffffe',
+            "prog.s: host0 output 'b' at DRAM 0x7ffffe..0x800001 lies outside DRAM",
+        ),
     ],
 )
 def test_errors_name_the_line(text: str, message: str) -> None:
@@ -68,11 +95,12 @@ def test_directives() -> None:
     prog = asm(
         """
         .input x bits[20,2,3] ghw @0x10      ; two groups
+        .input img f32[3,2,2] chw @0x200     ; two words per value
         .output y int16[4,1,1] chw @0x40
         .data w @0x100
         .word 1 -1 0x8000 0b101
         .bits "1000000000000001" ; bits 0 and 15
-        .section host main
+        .section debug main
         .hex "00ff"
         .hex "10"
         cfg.tile row0=0 nrows=1 oc_count=2  ; mnemonics are case-insensitive
@@ -80,7 +108,7 @@ def test_directives() -> None:
         """
     )
     assert prog.data[0].words.tolist() == [1, 0xFFFF, 0x8000, 5, 0x8001]
-    assert prog.inputs[0].words == 12 and prog.outputs[0].dram_addr == 0x40
+    assert prog.inputs[0].words == 12 and prog.inputs[1].words == 24 and prog.outputs[0].dram_addr == 0x40
     assert prog.sections[0].payload == b"\x00\xff\x10"
     assert len(prog.code) == 2 and prog.code[1] == 1
 

@@ -32,11 +32,19 @@ def test_fields_are_disjoint_and_fit() -> None:
 
 
 def test_known_encoding() -> None:
-    # CFG.K: kh [8:6], kw [11:9], stride [14:12], dilation [17:15], pad_top [23:18], pad_left [29:24], mode [31:30]
+    # CFG.K: kh [8:6], kw [11:9], stride [14:12], dilation [17:15], pad_top [24:18], pad_left [31:25], mode [33:32]
     ins = Instruction.make("CFG.K", kh=3, kw=5, stride=2, dilation=1, pad_top=1, pad_left=2, pad_mode="gate")
-    want = 0x0A | 3 << 6 | 5 << 9 | 2 << 12 | 1 << 15 | 1 << 18 | 2 << 24 | 2 << 30
+    want = 0x0A | 3 << 6 | 5 << 9 | 2 << 12 | 1 << 15 | 1 << 18 | 2 << 25 | 2 << 32
     assert encode(ins) == want
     assert ins.text() == "CFG.K kh=3 kw=5 stride=2 dilation=1 pad_top=1 pad_left=2 pad_mode=gate"
+    # Pads are signed (a negative pad starts the window inside the image): -1 is 7 one bits.
+    neg = Instruction.make("CFG.K", kh=4, kw=4, stride=1, dilation=1, pad_top=-1, pad_left=-64, pad_mode="neg")
+    assert encode(neg) >> 18 & 0x3FFF == 0x7F | 0x40 << 7 and decode(encode(neg)) == neg
+    with pytest.raises(ChewcError, match=r"field 'pad_top' = 64 out of range -64\.\.63"):
+        Instruction.make("CFG.K", kh=1, kw=1, stride=1, dilation=1, pad_top=64, pad_left=0, pad_mode="neg")
+    # HOST: step [17:6].
+    host = Instruction.make("HOST", step=4095)
+    assert encode(host) == 0x03 | 4095 << 6 and host.op.cls == "control" and host.text() == "HOST step=4095"
     # Signed fields are two's complement.
     dma = Instruction.make("CFG.DMA", count=1, dram_stride=-1, chip_stride=-2)
     assert decode(encode(dma))["dram_stride"] == -1 and decode(encode(dma))["chip_stride"] == -2
@@ -48,7 +56,8 @@ def test_known_encoding() -> None:
         (0x3F, "unknown opcode 0x3f"),
         (0x00, "unknown opcode 0x00"),
         (0x0A, "field 'kh' = 0 out of range 1..7"),
-        (0x0A | 1 << 6 | 1 << 9 | 1 << 12 | 1 << 15 | 3 << 30, "field 'pad_mode' = 3 out of range 0..2"),
+        (0x0A | 1 << 6 | 1 << 9 | 1 << 12 | 1 << 15 | 3 << 32, "field 'pad_mode' = 3 out of range 0..2"),
+        (0x03 | 1 << 18, "HOST: unused bits set"),
         (0x01 | 1 << 40, "END: unused bits set"),
         (1 << 64, "does not fit in 64 bits"),
     ],
@@ -71,7 +80,7 @@ def test_registers_and_uses() -> None:
     assert set(REGISTERS) >= {"in_h", "in_w", "in_c", "buf_row0", "buf_rows", "kh", "kw", "stride", "dilation"}
     assert {"pad_top", "pad_left", "pad_mode", "out_h", "out_w", "row0", "nrows", "oc_count"} <= set(REGISTERS)
     assert all(r in REGISTERS for op in OPS for r in op.uses)
-    assert {"SYNC", "END", "DMA.LD", "DMA.ST", "CONV", "THRESH", "POOL.B", "POOL.I", "ADD"} <= set(BY_MNEMONIC)
+    assert {"SYNC", "END", "HOST", "DMA.LD", "DMA.ST", "CONV", "THRESH", "POOL.B", "POOL.I", "ADD"} <= set(BY_MNEMONIC)
 
 
 @pytest.mark.parametrize("machine_name", ["chewbaccann", "quarter"])

@@ -19,6 +19,7 @@ from isa.machine import DEFAULT_MACHINE, Machine, load_machine
 from isa.table import OPS
 from runtime.emulator import emulate
 from tests.runtime.reference import ASM
+from tests.runtime.test_host_steps import CENTRE, HEAD, NETWORK, b64, conv_weight_words
 
 PROGRAMS = ["conv3x3.s", "conv7x7.s", "dense.s", "thresh_pool.s", "residual_add.s"]
 
@@ -83,6 +84,22 @@ def test_mutated_container_bytes(machine: Machine) -> None:
         crc = zlib.crc32(bytes(body)) if trial % 4 else 0xDEADBEEF
         kinds[outcome(bytes(body) + struct.pack("<I", crc), inputs, machine)] += 1
     assert kinds["program:"] > 100 and kinds["ok"] > 0  # "program: ..." = container errors
+
+
+def test_mutated_host_program_bytes(machine: Machine) -> None:
+    """Host sections (JSON, base64 ONNX graphs) survive corruption as ChewcErrors too."""
+    rng = np.random.default_rng(11)
+    text = NETWORK.format(centre=b64(CENTRE), head=b64(HEAD), weights=conv_weight_words())
+    blob = assemble(text, machine, "network.s").to_bytes()
+    start = blob.index(b'{"inputs"')  # mutate the host sections and what follows them
+    image = rng.random((3, 4, 4), dtype=np.float32)
+    kinds: Counter[str] = Counter()
+    for _ in range(400):
+        body = bytearray(blob[:-4])
+        for _ in range(rng.integers(1, 3)):
+            body[int(rng.integers(start, len(body)))] = int(rng.integers(256))
+        kinds[outcome(bytes(body) + struct.pack("<I", zlib.crc32(bytes(body))), {"img": image}, machine)] += 1
+    assert kinds["program:"] > 100 and kinds["ok"] + kinds["instruction"] > 0
 
 
 def small_values(f_lo: int, f_hi: int) -> st.SearchStrategy[int]:

@@ -37,6 +37,17 @@ def test_round_trip(c: int, h: int, w: int, seed: int) -> None:
     ints = TensorDesc("s", "int16", (c, h, w), 0)
     s = rng.integers(-32768, 32768, (c, h, w))
     np.testing.assert_array_equal(unpack(ints, pack(ints, s)), s)
+    floats = TensorDesc("f", "f32", (c, h, w), 0)
+    f = rng.integers(0, 1 << 32, (c, h, w), dtype=np.uint32).view(np.float32)  # any bit pattern, NaNs too
+    words = pack(floats, f)
+    assert words.size == floats.words == 2 * c * h * w
+    assert unpack(floats, words).tobytes() == f.tobytes()
+
+
+def test_f32_layout() -> None:
+    # IEEE-754 float32, two words per value, the low 16 bits first.
+    words = pack(TensorDesc("f", "f32", (1, 1, 2), 0), np.array([[[1.0, -2.5]]]))
+    assert words.tolist() == [0x0000, 0x3F80, 0x0000, 0xC020]
 
 
 def test_word_bits_inverse() -> None:

@@ -1,0 +1,43 @@
+"""Emission: a `chewbacca` module -> the `.chew` container (through the ISA encoder)."""
+
+from __future__ import annotations
+
+import json
+
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp
+
+from dialects import chewbacca
+from isa.container import ChewProgram, DataBlock, Section, TensorDesc
+from isa.errors import ChewcError
+from isa.instruction import encode
+from isa.machine import Machine
+
+
+def chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    return (shape[0], shape[1], shape[2]) if len(shape) == 3 else (int(shape[0]) if shape else 1, 1, 1)
+
+
+def emit_program(module: ModuleOp, machine: Machine) -> ChewProgram:
+    fns = [f for f in module.ops if isinstance(f, func.FuncOp)]
+    if len(fns) != 1:
+        raise ChewcError(f"a program is one function, the module has {len(fns)}")
+    code, data, inputs, outputs, sections = [], [], [], [], []
+    for op in fns[0].body.block.ops:
+        if isinstance(op, chewbacca.InstructionOp):
+            code.append(encode(op.instruction()))
+        elif isinstance(op, chewbacca.DataOp):
+            data.append(DataBlock.of(op.label.data, op.dram.value.data, op.words()))
+        elif isinstance(op, chewbacca.HostStepOp):
+            payload = json.loads(op.payload.data)
+            sections.append(Section("host", f"host{op.step.value.data}",
+                                    json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()))
+        elif isinstance(op, chewbacca.InputOp | chewbacca.OutputOp):
+            shape = chw(tuple(a.value.data for a in op.shape.data))
+            desc = TensorDesc(op.tensor.data, op.dtype.data, shape, op.dram.value.data)
+            (inputs if isinstance(op, chewbacca.InputOp) else outputs).append(desc)
+        elif not isinstance(op, func.ReturnOp):
+            raise ChewcError(f"emit: {op.name} is not a chewbacca instruction (lower the module fully first)")
+    program = ChewProgram(machine.hash(), tuple(code), tuple(data), tuple(inputs), tuple(outputs), tuple(sections))
+    program.check_fits(machine)
+    return program

@@ -1,0 +1,150 @@
+"""`convert-tile-to-chewbacca`: unroll the tile loops and emit one `chewbacca` op per instruction.
+
+The ISA has no loops: every `tile.for` is unrolled and its index arithmetic folded to constants.
+Each tile op then becomes its instructions (`dialects/tile_to_isa.py`, shared with the tile
+interpreter); configuration instructions that would rewrite registers with the values they already
+hold are dropped.  Buffers become addresses (their `tile-buffer-alloc` offsets); constants become
+`chewbacca.data`, host steps `chewbacca.host_step` + HOST, and the program ends with END.
+
+Semantics preserved: executing the instruction stream leaves in DRAM exactly what the tile program
+leaves in its buffers, since each op maps to instructions whose semantics define the op's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from xdsl.builder import Builder
+from xdsl.context import Context
+from xdsl.dialects import arith, func
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr
+from xdsl.ir import Block, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from dialects import chewbacca, tile
+from dialects.tile_to_isa import host_payload, instructions
+from isa.errors import ChewcError
+from isa.instruction import Instruction
+
+ARITH = {
+    arith.AddiOp: lambda a, b: a + b,
+    arith.SubiOp: lambda a, b: a - b,
+    arith.MuliOp: lambda a, b: a * b,
+    arith.DivSIOp: lambda a, b: int(a / b),
+    arith.RemSIOp: lambda a, b: a - b * int(a / b),
+    arith.MinSIOp: min,
+    arith.MaxSIOp: max,
+}
+
+
+def index_value(v: SSAValue) -> int:
+    """The value of an index computed from constants (after unrolling every loop)."""
+    op = v.owner
+    if isinstance(op, arith.ConstantOp):
+        assert isinstance(op.value, IntegerAttr)
+        return op.value.value.data
+    fn = ARITH.get(type(op))  # type: ignore[arg-type]
+    if fn is None:
+        raise ChewcError(f"convert-tile-to-chewbacca: cannot compute the index {v} (defined by {getattr(op, 'name', 'a block argument')})")
+    return fn(index_value(op.operands[0]), index_value(op.operands[1]))
+
+
+def unroll(loop: tile.ForOp) -> None:
+    """Replace a loop by one copy of its body per iteration, the induction variable a constant."""
+    for iv in range(loop.lb.value.data, loop.ub.value.data, loop.step.value.data):
+        const = arith.ConstantOp(IntegerAttr.from_index_int_value(iv))
+        Rewriter.insert_op(const, InsertPoint.before(loop))
+        mapping: dict[SSAValue, SSAValue] = {loop.iv: const.result}
+        for op in loop.body.block.ops:
+            if not isinstance(op, tile.YieldOp):
+                Rewriter.insert_op(op.clone(value_mapper=mapping), InsertPoint.before(loop))
+    Rewriter.erase_op(loop)
+
+
+def base_address(buf: SSAValue) -> int:
+    op = buf.owner
+    assert isinstance(op, tile.AllocOp | tile.ConstOp)
+    if op.offset is None:
+        raise ChewcError(f"buffer '{op.label.data}' has no address: run tile-buffer-alloc before convert-tile-to-chewbacca")
+    return op.offset.value.data
+
+
+@dataclass
+class Emitter:
+    builder: Builder
+    registers: dict[str, int]
+    host_steps: int = 0
+
+    def instruction(self, ins: Instruction) -> None:
+        if ins.op.cls == "config":
+            values = ins.as_dict()
+            if all(self.registers.get(k) == v for k, v in values.items()):
+                return  # the registers already hold these values
+            self.registers.update(values)
+        self.builder.insert(chewbacca.InstructionOp.from_instruction(ins))
+
+    def host_step(self, op: tile.HostOp) -> int:
+        step = self.host_steps
+        self.host_steps += 1
+        payload = json.dumps(host_payload(op, base_address), sort_keys=True, separators=(",", ":"))
+        self.builder.insert(chewbacca.HostStepOp.build(
+            properties={"step": IntegerAttr(step, 64), "payload": StringAttr(payload)}))
+        return step
+
+
+def convert_function(fn: func.FuncOp) -> None:
+    while loops := [op for op in fn.walk() if isinstance(op, tile.ForOp)]:
+        unroll(loops[0])
+    old = fn.body.block
+    new = Block(arg_types=[a.type for a in old.args])
+    emit = Emitter(Builder(InsertPoint.at_end(new)), {})
+    results: dict[SSAValue, SSAValue] = {}
+    for op in old.ops:
+        if isinstance(op, tile.ConstOp):
+            emit.builder.insert(chewbacca.DataOp.build(properties={
+                "label": op.label, "dram": IntegerAttr(base_address(op.buffer), 64), "data": op.data}))
+        elif isinstance(op, tile.WriteOp):
+            emit.builder.insert(chewbacca.InputOp(new.args[old.args.index(op.value)], _tensor_name(fn, 0, "bnn.inputs"),
+                                                  base_address(op.buffer), tile.desc_shape(op.desc), tile.desc_dtype(op.desc)))
+        elif isinstance(op, tile.ReadOp):
+            n = len(results)
+            out = emit.builder.insert(chewbacca.OutputOp(op.value.type, _tensor_name(fn, n, "bnn.outputs"),
+                                                         base_address(op.buffer), tile.desc_shape(op.desc),
+                                                         tile.desc_dtype(op.desc)))
+            results[op.value] = out.value
+        elif isinstance(op, func.ReturnOp):
+            emit.instruction(Instruction.make("END"))
+            emit.builder.insert(func.ReturnOp(*[results[v] for v in op.arguments]))
+        elif isinstance(op, tile.AllocOp) or op.dialect_name() == "arith":
+            continue  # buffers became addresses, index arithmetic became numbers
+        else:
+            for ins in instructions(op, index_value, base_address, emit.host_step):
+                emit.instruction(ins)
+    fn.body.detach_block(old)
+    fn.body.add_block(new)
+    for op in old.ops:
+        op.drop_all_references()
+    old.erase(safe_erase=False)
+
+
+def _tensor_name(fn: func.FuncOp, i: int, attr: str) -> str:
+    """The ONNX tensor name, made a valid .chew name (e.g. '60' -> 't60')."""
+    names = fn.attributes.get(attr)
+    raw = names.data[i].data if names is not None and i < len(names.data) else f"t{i}"  # type: ignore[union-attr]
+    clean = "".join(c if c.isalnum() or c in "_." else "_" for c in raw)
+    return clean if clean[:1].isalpha() or clean[:1] == "_" else f"t{clean}"
+
+
+@dataclass(frozen=True)
+class ConvertTileToChewbaccaPass(ModulePass):
+    """Lower every function from `tile` (buffers placed) to `chewbacca` instructions."""
+
+    name = "convert-tile-to-chewbacca"
+    machine: str = ""  # the machine description the program is for (checked by the op verifiers)
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for fn in [f for f in op.ops if isinstance(f, func.FuncOp)]:
+            convert_function(fn)
+        op.attributes[chewbacca.MACHINE_ATTR] = StringAttr(self.machine)

@@ -1,0 +1,112 @@
+"""What each `tile` op is in machine instructions: the single definition shared by the conversion
+pass (`convert-tile-to-chewbacca`) and the `tile` interpreter, so both agree by construction.
+
+Given the values of the op's index operands and the base address of each buffer, an op becomes the
+configuration instructions it needs (CFG.*: the registers its instruction reads) and the instruction
+itself.  The conversion pass drops configuration that repeats the registers' current values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from xdsl.ir import SSAValue
+
+from dialects import tile
+from isa.instruction import Instruction
+
+Value = Callable[[SSAValue], int]
+
+
+def _cfg(mnemonic: str, **fields: int | str) -> Instruction:
+    return Instruction.make(mnemonic, **fields)
+
+
+def window_config(g: dict[str, int], buf_row0: int, dilation: int, pad_mode: str) -> list[Instruction]:
+    return [
+        _cfg("CFG.IN", in_h=g["in_h"], in_w=g["in_w"], in_c=g["in_c"]),
+        _cfg("CFG.BUF", buf_row0=buf_row0, buf_rows=g["buf_rows"]),
+        _cfg("CFG.K", kh=g["kh"], kw=g["kw"], stride=g["stride"], dilation=dilation, pad_top=g["pad_top"],
+             pad_left=g["pad_left"], pad_mode=pad_mode),
+    ]
+
+
+def geom(op: tile.ConvOp | tile.ThresholdOp | tile.PoolOp | tile.AddOp) -> dict[str, int]:
+    return {k: tile.geom_get(op.geom, k) for k in op.geom.data}
+
+
+def instructions(op: object, value: Value, addr: Value, host_step: Callable[[tile.HostOp], int]) -> list[Instruction]:
+    """The instructions of one tile op; `addr(buffer)` is its base address, `value(index)` an index's value."""
+    def at(buf: SSAValue, off: SSAValue) -> int:
+        return addr(buf) + value(off)
+
+    if isinstance(op, tile.DmaOp):
+        load = tile.space_of(op.src) == "dram"
+        dram_buf, dram_off, chip_buf, chip_off = (
+            (op.src, op.src_off, op.dst, op.dst_off) if load else (op.dst, op.dst_off, op.src, op.src_off)
+        )
+        d_stride, c_stride = (op.src_stride, op.dst_stride) if load else (op.dst_stride, op.src_stride)
+        return [
+            _cfg("CFG.DMA", count=op.count.value.data, dram_stride=d_stride.value.data, chip_stride=c_stride.value.data),
+            _cfg("DMA.LD" if load else "DMA.ST", mem=tile.space_of(chip_buf), dram=at(dram_buf, dram_off),
+                 chip=at(chip_buf, chip_off), length=op.length.value.data),
+        ]
+    if isinstance(op, tile.SyncOp):
+        return [_cfg("SYNC")]
+    if isinstance(op, tile.ConvOp):
+        g = geom(op)
+        return [
+            *window_config(g, value(op.buf_row0), g["dilation"], tile.PAD_MODES[g["pad_mode"]]),
+            _cfg("CFG.OUT", out_h=g["out_h"], out_w=g["out_w"], obuf_rows=g["nrows"]),
+            _cfg("CFG.TILE", row0=value(op.row0), nrows=g["nrows"], oc_count=g["oc_count"]),
+            _cfg("CONV", fmem=at(op.input, op.in_off), wmem=at(op.weights, op.w_off), acc=at(op.acc, op.acc_off),
+                 accumulate=g["accumulate"]),
+        ]
+    if isinstance(op, tile.ThresholdOp):
+        g = geom(op)
+        return [
+            _cfg("CFG.OUT", out_h=g["nrows"], out_w=g["out_w"], obuf_rows=g["obuf_rows"]),
+            _cfg("CFG.TILE", row0=0, nrows=g["nrows"], oc_count=g["oc_count"]),
+            _cfg("THRESH", acc=at(op.acc, op.acc_off), fmem=at(op.output, op.out_off), tmem=at(op.thresholds, op.t_off),
+                 c0=value(op.c0)),
+        ]
+    if isinstance(op, tile.PoolOp):
+        g = geom(op)
+        bits = tile.space_of(op.input) == "fmem"
+        return [
+            *window_config(g, value(op.buf_row0), 1, "gate"),
+            _cfg("CFG.OUT", out_h=g["out_h"], out_w=g["out_w"], obuf_rows=g["obuf_rows"]),
+            _cfg("CFG.TILE", row0=value(op.row0), nrows=g["nrows"], oc_count=g["in_c"]),
+            _cfg("POOL.B" if bits else "POOL.I", src=at(op.input, op.in_off), dst=at(op.output, op.out_off)),
+        ]
+    if isinstance(op, tile.AddOp):
+        g = geom(op)
+        return [
+            _cfg("CFG.OUT", out_h=g["nrows"], out_w=g["out_w"], obuf_rows=g["nrows"]),
+            _cfg("CFG.TILE", row0=0, nrows=g["nrows"], oc_count=g["oc_count"]),
+            _cfg("ADD", a=at(op.lhs, op.lhs_off), b=at(op.rhs, op.rhs_off), dst=at(op.output, op.out_off)),
+        ]
+    if isinstance(op, tile.HostOp):
+        return [_cfg("HOST", step=host_step(op))]
+    raise AssertionError(f"no instructions for {op}")
+
+
+def host_payload(op: tile.HostOp, addr: Value) -> dict[str, object]:
+    """The host step's description as stored in a `.chew` host section (JSON)."""
+
+    def tensors(names, descs, bufs, outputs: bool) -> list[dict[str, object]]:  # noqa: ANN001
+        out = []
+        for n, d, b in zip(names.data, descs.data, bufs, strict=True):
+            t: dict[str, object] = {"name": n.data, "dram": addr(b), "shape": list(tile.desc_shape(d)),
+                                    "dtype": tile.desc_dtype(d)}
+            if outputs:  # how a bits output binarises a 0 ("" for other dtypes)
+                t["zero"] = tile.desc_zero(d)
+            out.append(t)
+        return out
+
+    return {
+        "reason": op.reason.data,
+        "onnx": op.onnx.data,
+        "inputs": tensors(op.in_names, op.in_descs, op.ins, False),
+        "outputs": tensors(op.out_names, op.out_descs, op.outs, True),
+    }

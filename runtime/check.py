@@ -1,0 +1,138 @@
+"""Run a `.chew` program on several inputs and check it against its ONNX model, bit for bit.
+
+Shared by `chewc-run PROG.chew --check MODEL.onnx` and the compiler's tests. The model's one
+non-initializer input takes each input (reshaped to its declared shape, batch 1); every program output
+is compared with the model output of the same name (a single output with the single model output),
+exactly, as float64 values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from math import prod
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from isa.container import ChewProgram, TensorDesc
+from isa.errors import ChewcError, first_line
+from isa.machine import Machine, load_machine
+from runtime.emulator import EmulationResult, emulate, load_program
+from runtime.onnx_ref import OnnxExecutor, first_input_name
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """The first difference found: which input (0-based), which output, where, and a one-line message."""
+
+    input: int
+    output: str
+    index: tuple[int, ...] | None  # in the reference's shape; None when the sizes differ
+    message: str
+
+
+class OnnxReference:
+    """An ONNX model run on one program input at a time."""
+
+    def __init__(self, model_path: str | Path) -> None:
+        path = Path(model_path)
+        if not path.is_file():
+            raise ChewcError(f"cannot read {path}: no such file")
+        try:
+            self.model = onnx.load(str(path))
+        except Exception as e:  # protobuf and onnx raise their own error types for a bad file
+            raise ChewcError(f"{path}: not an ONNX model ({first_line(e)})") from e
+        self.path = path
+        self.executor = OnnxExecutor(self.model)
+        self.input_name = first_input_name(self.model)
+        declared = next(i for i in self.model.graph.input if i.name == self.input_name).type.tensor_type
+        # A symbolic batch dimension is 1: one sample per run; no declared shape: the sample's, batch 1.
+        dims = [d.dim_value if d.HasField("dim_value") else 1 for d in declared.shape.dim]
+        self.input_shape = dims if declared.HasField("shape") else None
+
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        shape = self.input_shape or [1, *x.shape]
+        if prod(shape) != x.size:
+            raise ChewcError(f"{self.path}: input of {x.size} values does not fit the model input {shape}")
+        return self.executor.run({self.input_name: np.asarray(x, np.float32).reshape(shape)})
+
+
+def same_shape(a: Sequence[int], b: Sequence[int]) -> bool:
+    """Equal up to dimensions of size 1: a model's [1, C, H, W] is [C, H, W], its [1, K] is [K, 1, 1]."""
+    return [d for d in a if d != 1] == [d for d in b if d != 1]
+
+
+def fit(desc: TensorDesc, value: np.ndarray) -> np.ndarray:
+    """`value` in the shape of program input `desc`, if it has that shape up to dimensions of size 1."""
+    arr = np.asarray(value)
+    if not same_shape(arr.shape, desc.shape):
+        raise ChewcError(f"input '{desc.name}' has shape {list(arr.shape)}, the program expects {list(desc.shape)}")
+    return arr.reshape(desc.shape)
+
+
+def compare(i: int, got: Mapping[str, np.ndarray], want: Mapping[str, np.ndarray]) -> Mismatch | None:
+    """The first program output of input #i that differs from the reference outputs, if any."""
+    if len(got) == 1 and len(want) == 1:
+        pairs = [(next(iter(got)), next(iter(got.values())), next(iter(want.values())))]
+    else:
+        missing = [name for name in got if name not in want]
+        if missing:
+            raise ChewcError(f"program output '{missing[0]}' is not an output of the model ({', '.join(want)})")
+        pairs = [(name, value, want[name]) for name, value in got.items()]
+    for name, g, w in pairs:
+        g64, w64 = np.asarray(g, np.float64), np.asarray(w, np.float64)
+        if g64.size != w64.size:
+            message = f"output '{name}' has {g64.size} values, the reference {w64.size}"
+            return Mismatch(i, name, None, f"input #{i}: {message}")
+        g64 = g64.reshape(w64.shape)
+        diff = np.argwhere((g64 != w64) & ~(np.isnan(g64) & np.isnan(w64)))
+        if diff.size:
+            at = tuple(int(k) for k in diff[0])
+            message = (
+                f"output '{name}' differs at index {at}: got {g64[at]!r}, reference {w64[at]!r} "
+                f"({len(diff)} of {w64.size} elements differ)"
+            )
+            return Mismatch(i, name, at, f"input #{i}: {message}")
+    return None
+
+
+def run_program(
+    program: ChewProgram | bytes | str | Path,
+    runs: Sequence[Mapping[str, np.ndarray]],
+    machine: Machine | None = None,
+    vdd: float | None = None,
+    reference: OnnxReference | None = None,
+) -> tuple[list[EmulationResult], Mismatch | None]:
+    """Emulate `program` once per input set; with a reference, stop at the first output that differs."""
+    prog = load_program(program)
+    machine = machine or load_machine()
+    if reference is not None and len(prog.inputs) != 1:
+        raise ChewcError(f"checking against an ONNX model needs a one-input program; this one has {len(prog.inputs)}")
+    results = []
+    for i, feeds in enumerate(runs):
+        missing = [d.name for d in prog.inputs if d.name not in feeds]
+        if missing:
+            raise ChewcError(f"input '{missing[0]}' not given")
+        fitted = {d.name: fit(d, feeds[d.name]) for d in prog.inputs}
+        results.append(emulate(prog, fitted, machine, vdd))
+        if reference is not None:
+            mismatch = compare(i, results[-1].outputs, reference.run(fitted[prog.inputs[0].name]))
+            if mismatch is not None:
+                return results, mismatch
+    return results, None
+
+
+def check_program(
+    program: ChewProgram | bytes | str | Path,
+    model_path: str | Path,
+    inputs: Sequence[np.ndarray],
+    machine: Machine | None = None,
+    vdd: float | None = None,
+) -> tuple[int, Mismatch | None]:
+    """Check a one-input program against an ONNX model on each input: (inputs that matched, first mismatch)."""
+    prog = load_program(program)
+    runs = [{d.name: x for d in prog.inputs} for x in inputs]
+    results, mismatch = run_program(prog, runs, machine, vdd, OnnxReference(model_path))
+    return len(results) - (mismatch is not None), mismatch

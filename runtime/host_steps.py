@@ -1,0 +1,105 @@
+"""Host steps: what the host computes between accelerator phases, at a `HOST` instruction.
+
+A host step reads each input tensor from DRAM (bits as +-1, int16 and f32 as their values, all as
+float32); a word never written is an error, as for the accelerator. With an ONNX graph, it reshapes
+each input to the declared shape of the graph input of the same name (batch 1 included) and runs the
+graph with the reference executor (`runtime.onnx_ref`), taking the outputs by name; without one, its
+one output takes the values of its one input (a relayout or a binarisation). Then it writes each
+output: bits binarise (x > 0: +1, x < 0: -1, an exact 0 by the output's zero rule: +1 for `plus`, an
+error otherwise, since ONNX Sign(0) = 0 is not +-1), int16 values must be integers in range, f32
+values are stored as float32. Host steps take wall-clock time, reported apart from the accelerator's
+cycles and energy.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+
+import numpy as np
+from onnx import helper
+
+from isa.container import HostStep, HostTensor
+from isa.errors import ChewcError, first_line
+from runtime.host import from_words, to_words
+from runtime.onnx_ref import OnnxExecutor
+
+
+def run_host_step(k: int, step: HostStep, dram: np.ndarray, written: np.ndarray) -> Counter[str]:
+    """Run host step `k` on the DRAM words (marking the words it writes); the ops it ran, by type."""
+    where = f"host step {k}"
+    values = {t.name: _read(where, t, dram, written) for t in step.inputs}
+    if step.onnx:
+        results, ops = _run_graph(where, step, values)
+    else:
+        results, ops = {step.outputs[0].name: values[step.inputs[0].name]}, Counter({"copy": 1})
+    for t in step.outputs:
+        words = to_words(t.dtype, _output(where, t, results[t.name]), f"{where}: output '{t.name}'")
+        dram[t.dram_addr : t.dram_addr + t.words] = words
+        written[t.dram_addr : t.dram_addr + t.words] = True
+    return ops
+
+
+def _read(where: str, t: HostTensor, dram: np.ndarray, written: np.ndarray) -> np.ndarray:
+    addrs = np.arange(t.dram_addr, t.dram_addr + t.words)
+    unwritten = np.flatnonzero(~written[addrs])
+    if unwritten.size:
+        raise ChewcError(f"{where}: input '{t.name}' reads DRAM word {addrs[unwritten[0]]:#x}, which was never written")
+    return from_words(t.dtype, t.chw, dram[addrs]).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=64)
+def _executor(model_bytes: bytes) -> OnnxExecutor:
+    return OnnxExecutor(model_bytes)
+
+
+def _run_graph(where: str, step: HostStep, values: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Counter[str]]:
+    try:
+        executor = _executor(step.onnx)
+    except Exception as e:  # protobuf's DecodeError and onnx's own errors have no common ChewcError-like base
+        raise ChewcError(f"{where}: the embedded ONNX model does not load ({first_line(e)})") from e
+    graph_inputs = {i.name: i.type.tensor_type for i in executor.model.graph.input}
+    feeds = {}
+    for t in step.inputs:
+        declared = graph_inputs.get(t.name)
+        if declared is None:
+            raise ChewcError(f"{where}: input '{t.name}' is not an input of the step's ONNX graph")
+        # Symbolic dimensions (a batch named N) are 1: the host runs one sample.
+        shape = [d.dim_value if d.HasField("dim_value") else 1 for d in declared.shape.dim]
+        if not declared.HasField("shape"):
+            shape = [1, *t.shape]
+        if int(np.prod(shape)) != t.elements:
+            raise ChewcError(f"{where}: input '{t.name}' has {t.elements} values, the graph declares shape {shape}")
+        dtype = helper.tensor_dtype_to_np_dtype(declared.elem_type) if declared.elem_type else np.float32
+        feeds[t.name] = values[t.name].reshape(shape).astype(dtype)
+    try:
+        results = executor.run(feeds, [t.name for t in step.outputs])
+    except ChewcError as e:
+        raise ChewcError(f"{where}: {e}") from e
+    except Exception as e:  # onnxruntime and qonnx raise untyped errors, e.g. building an invalid graph
+        raise ChewcError(f"{where}: the ONNX graph does not run ({first_line(e)})") from e
+    return results, Counter(node.op_type for node in executor.model.graph.node)
+
+
+def _output(where: str, t: HostTensor, value: np.ndarray) -> np.ndarray:
+    """`value` as the [C, H, W] tensor of output `t`, binarised for bits."""
+    arr = np.asarray(value)
+    if arr.size != t.elements:
+        raise ChewcError(
+            f"{where}: output '{t.name}' has {arr.size} values, its shape {list(t.shape)} needs {t.elements}"
+        )
+    arr = arr.reshape(t.shape)
+    if t.dtype == "bits":
+        nan = np.argwhere(np.isnan(arr))
+        zero = np.argwhere(arr == 0)
+        if nan.size:
+            raise ChewcError(
+                f"{where}: output '{t.name}' is NaN at {tuple(int(i) for i in nan[0])}: no sign to binarise"
+            )
+        if zero.size and t.zero != "plus":
+            raise ChewcError(
+                f"{where}: output '{t.name}' is exactly 0 at {tuple(int(i) for i in zero[0])}, which its zero "
+                f"rule '{t.zero or 'none'}' rejects (ONNX Sign(0) = 0 is not representable as +-1)"
+            )
+        arr = np.where(arr < 0, -1, 1).astype(np.int8)
+    return arr.reshape(t.chw)
