@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.parser import Parser
 from xdsl.utils.exceptions import ParseError, VerifyException
 
 from dialects import make_context
 from dialects.bnn_interp import input_shape, run_module
 from isa.errors import ChewcError, MismatchError
+from isa.machine import Machine, load_machine
 from runtime.onnx_ref import OnnxExecutor, first_input_name
 
 
@@ -90,6 +91,33 @@ def compare(names: Sequence[str], got: Sequence[np.ndarray], want: Sequence[np.n
     return None
 
 
+def level_of(module: ModuleOp) -> str:
+    """The lowest dialect level present: chewbacca, tile or bnn."""
+    names = {op.dialect_name() for op in module.walk()}
+    return "chewbacca" if "chewbacca" in names else "tile" if "tile" in names else "bnn"
+
+
+def execute(module: ModuleOp, inputs: Sequence[np.ndarray], machine: Machine | None = None) -> tuple[np.ndarray, ...]:
+    """Run @main of a module at any level with that level's reference semantics."""
+    level = level_of(module)
+    if level == "bnn":
+        return run_module(module, inputs)
+    m = machine or machine_for(module)
+    if level == "tile":
+        from dialects.tile_interp import run_tile
+
+        return run_tile(module, inputs, m)
+    from dialects.chewbacca_interp import run_chewbacca
+
+    return run_chewbacca(module, inputs, m)
+
+
+def machine_for(module: ModuleOp) -> Machine:
+    """The machine a lowered module names (chewbacca.machine), else the default."""
+    attr = module.attributes.get("chewbacca.machine")
+    return load_machine(attr.data if isinstance(attr, StringAttr) and attr.data else None)
+
+
 def output_names(module: ModuleOp) -> list[str]:
     from dialects.bnn_interp import find_function
 
@@ -99,7 +127,8 @@ def output_names(module: ModuleOp) -> list[str]:
     return [s.data for s in attr.data] if attr is not None else [f"result{i}" for i in range(n)]
 
 
-def check_module(module: ModuleOp, model_path: str, inputs: Sequence[np.ndarray]) -> tuple[int, Comparison | None]:
+def check_module(module: ModuleOp, model_path: str, inputs: Sequence[np.ndarray],
+                 machine: Machine | None = None) -> tuple[int, Comparison | None]:
     """Run module and reference on each input; (inputs that matched, first mismatch)."""
     from compiler.onnx_loader import read_model
 
@@ -108,7 +137,7 @@ def check_module(module: ModuleOp, model_path: str, inputs: Sequence[np.ndarray]
     in_name = first_input_name(model)
     names = output_names(module)
     for i, x in enumerate(inputs):
-        got = run_module(module, [x])
+        got = execute(module, [x], machine)
         want = reference.run({in_name: x})
         mismatch = compare(names, got, [want[n] for n in names] if set(names) <= want.keys() else list(want.values()))
         if mismatch is not None:
@@ -124,12 +153,13 @@ def run_mlir(args: argparse.Namespace) -> int:
     module = parse_module(path.read_text(), str(path))
     raw_inputs = args.input if isinstance(args.input, list) or args.input is None else [args.input]
     inputs = load_inputs(raw_inputs, input_shape(module), getattr(args, "seed", 0), getattr(args, "samples", 1) or 1)
+    machine = load_machine(args.machine) if getattr(args, "machine", None) else None
     if args.check:
-        done, mismatch = check_module(module, args.check, inputs)
+        done, mismatch = check_module(module, args.check, inputs, machine)
         if mismatch is not None:
             raise MismatchError(f"input #{done}: {mismatch.describe()}")
         print(f"bit-exact: {done} input(s), every output equals the ONNX reference ({args.check})")
-    results = [run_module(module, [x]) for x in inputs] if args.output or not args.check else []
+    results = [execute(module, [x], machine) for x in inputs] if args.output or not args.check else []
     if results and not args.check:
         for name, value in zip(output_names(module), results[-1], strict=True):
             print(f"{name} = {np.array2string(np.asarray(value), threshold=64)}")

@@ -18,7 +18,7 @@ from xdsl.passes import ModulePass
 
 from dialects import tile
 from isa.errors import ChewcError
-from isa.machine import load_machine
+from isa.machine import Machine, load_machine
 
 Buffer = tile.AllocOp | tile.ConstOp
 
@@ -54,6 +54,26 @@ def first_fit(intervals: list[tuple[int, int, int]], start: int, end: int, words
     return offset
 
 
+def allocate(fn: func.FuncOp, m: Machine) -> None:
+    """Set the `offset` of every buffer of `fn` (first fit by liveness, constants first)."""
+    placed: dict[str, list[tuple[int, int, int]]] = {}
+    ranges = sorted(live_ranges(fn), key=lambda r: (not isinstance(r[0], tile.ConstOp), r[1]))
+    for buf, start, end in ranges:
+        space = tile.space_of(buf.buffer)
+        words = tile.words_of(buf.buffer)
+        pool = placed.setdefault(space, [])
+        offset = first_fit(pool, start, end, words)
+        capacity = m.memory.words(space)
+        if offset + words > capacity:
+            live = sum(s for o, s, e in pool if e >= start)
+            raise ChewcError(
+                f"buffer '{buf.label.data}' ({words * 2 / 1024:.1f} KiB) does not fit {space}: "
+                f"{live * 2 / 1024:.1f} KiB already live, the machine has {capacity * 2 / 1024:.1f} KiB"
+            )
+        pool.append((offset, words, end))
+        buf.offset = IntegerAttr(offset, 64)
+
+
 @dataclass(frozen=True)
 class TileBufferAllocPass(ModulePass):
     """Give every `tile.alloc` and `tile.const` an `offset` in its memory."""
@@ -64,20 +84,4 @@ class TileBufferAllocPass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         m = load_machine(self.machine or None)
         for fn in [f for f in op.ops if isinstance(f, func.FuncOp)]:
-            placed: dict[str, list[tuple[int, int, int]]] = {}
-            # constants first: they sit below everything else in DRAM for the whole run
-            ranges = sorted(live_ranges(fn), key=lambda r: (not isinstance(r[0], tile.ConstOp), r[1]))
-            for buf, start, end in ranges:
-                space = tile.space_of(buf.buffer)
-                words = tile.words_of(buf.buffer)
-                pool = placed.setdefault(space, [])
-                offset = first_fit(pool, start, end, words)
-                capacity = m.memory.words(space)
-                if offset + words > capacity:
-                    live = sum(s for o, s, e in pool if e >= start)
-                    raise ChewcError(
-                        f"buffer '{buf.label.data}' ({words * 2 / 1024:.1f} KiB) does not fit {space}: "
-                        f"{live * 2 / 1024:.1f} KiB already live, the machine has {capacity * 2 / 1024:.1f} KiB"
-                    )
-                pool.append((offset, words, end))
-                buf.offset = IntegerAttr(offset, 64)
+            allocate(fn, m)
