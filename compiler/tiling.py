@@ -7,6 +7,7 @@ on chip), then prefers fewer, larger tiles.  Sizes are in 16-bit words, as the m
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from isa.errors import ChewcError
@@ -57,20 +58,21 @@ class ConvShape:
 class ConvTiling:
     rows: int  # output rows per tile (divides oh)
     block: int  # output channels per block (divides o)
+    chunk: int  # input channel groups whose weights are on chip at once (divides g)
     double_buffer: bool  # two input buffers: the next tile's DMA overlaps this tile's compute
     traffic: int  # off-chip words moved
 
-    def tiles(self, s: ConvShape) -> tuple[int, int]:
-        return s.oh // self.rows, s.o // self.block
+    def tiles(self, s: ConvShape) -> tuple[int, int, int]:
+        return s.oh // self.rows, s.o // self.block, s.g // self.chunk
 
 
-def need(s: ConvShape, rows: int, block: int, double: bool) -> dict[str, int]:
-    """Words of each on-chip memory one (row tile, channel block) step needs."""
+def need(s: ConvShape, rows: int, block: int, chunk: int, double: bool) -> dict[str, int]:
+    """Words of each on-chip memory one (row tile, channel block, group chunk) step needs."""
     in_buf = s.g * s.rows_in(rows) * s.w
-    out_buf = groups(block) * rows * s.ow if s.thresholded else 0
+    out_buf = groups(s.o) * rows * s.ow if s.thresholded else 0  # every channel of the row tile
     return {
         "fmem": in_buf * (2 if double else 1) + out_buf,
-        "wmem": block * s.weight_words_per_oc,
+        "wmem": block * chunk * sum(kh * kw for kh, kw in s.kernels),
         "tmem": 2 * block if s.thresholded else 0,
         "acc": block * rows * s.ow,
     }
@@ -85,24 +87,23 @@ def choose_conv_tiling(s: ConvShape, m: Machine) -> ConvTiling:
         raise ChewcError(
             f"layer {s.name}: input rows of {s.w} pixels exceed the row buffers ({m.array.row_buffer_words} words)"
         )
-    blocks = [b for b in divisors(s.o) if b % LANES_WORD == 0 or b == s.o]
+    blocks = divisors(s.o)
+    chunks = divisors(s.g)
     best: ConvTiling | None = None
-    for rows in divisors(s.oh):
+    for rows, block, chunk in itertools.product(divisors(s.oh), blocks, chunks):
         n_rt = s.oh // rows
-        for block in blocks:
-            for double in (True, False) if n_rt > 1 else (False,):
-                if not fits(m, need(s, rows, block, double)):
-                    continue
-                n_ob = s.o // block
-                inputs = n_rt * s.g * s.rows_in(rows) * s.w
-                weights = s.o * s.weight_words_per_oc * (1 if n_ob == 1 else n_rt)
-                t = ConvTiling(rows, block, double, inputs + weights)
-                if best is None or (t.traffic, -t.rows * t.block, not t.double_buffer) < (
-                    best.traffic, -best.rows * best.block, not best.double_buffer
-                ):
-                    best = t
+        for double in (True, False) if n_rt > 1 else (False,):
+            if not fits(m, need(s, rows, block, chunk, double)):
+                continue
+            streamed = s.o // block > 1 or s.g // chunk > 1  # weights do not stay on chip
+            inputs = n_rt * s.g * s.rows_in(rows) * s.w
+            weights = s.o * s.weight_words_per_oc * (n_rt if streamed else 1)
+            t = ConvTiling(rows, block, chunk, double, inputs + weights)
+            key = (t.traffic, -t.rows * t.block * t.chunk, not t.double_buffer)
+            if best is None or key < (best.traffic, -best.rows * best.block * best.chunk, not best.double_buffer):
+                best = t
     if best is None:
-        smallest = need(s, 1, min(blocks), False)
+        smallest = need(s, 1, min(blocks), min(chunks), False)
         over = [k for k in smallest if smallest[k] > m.memory.words(k)]
         k = over[0]
         raise ChewcError(

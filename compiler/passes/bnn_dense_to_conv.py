@@ -85,6 +85,31 @@ class DenseAsConv(RewritePattern):
         rewriter.replace(op, [view, conv, out], [out.output])
 
 
+def squeeze_trailing(shape: tuple[int, ...]) -> tuple[int, ...]:
+    while len(shape) > 2 and shape[-1] == 1:
+        shape = shape[:-1]
+    return shape
+
+
+class ThresholdBeforeReshape(RewritePattern):
+    """threshold(reshape(acc)) -> reshape(threshold(acc)) when the reshape only drops trailing 1s.
+
+    The threshold then reads the convolution's sums directly, so the two fuse into one layer.
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: bnn.ThresholdOp, rewriter: PatternRewriter, /):
+        src = op.input.owner
+        if not isinstance(src, bnn.ReshapeOp):
+            return
+        inner, outer = bnn.shape_of(src.input.type), bnn.shape_of(src.output.type)
+        if squeeze_trailing(inner) != squeeze_trailing(outer):
+            return
+        th = bnn.ThresholdOp(src.input, bnn.ints(op.thresholds), op.modes.data)
+        out = bnn.ReshapeOp(th.output, outer)
+        rewriter.replace(op, [th, out], [out.output])
+
+
 class FoldReshapes(RewritePattern):
     """reshape(reshape(x)) -> reshape(x); a reshape to the same type -> x."""
 
@@ -107,6 +132,6 @@ class BnnDenseToConvPass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         PatternRewriteWalker(
             GreedyRewritePatternApplier(
-                [DenseOfFlatten(self.window), DenseAsConv(self.window, self.lanes), FoldReshapes()]
+                [DenseOfFlatten(self.window), DenseAsConv(self.window, self.lanes), ThresholdBeforeReshape(), FoldReshapes()]
             )
         ).rewrite_module(op)

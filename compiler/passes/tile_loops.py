@@ -192,18 +192,19 @@ class Lowering:
                                  f"{self.machine.array.window_w} window (run bnn-decompose-kernels)")
         shape = ConvShape(name, c, h, w, o, oh, ow, s, d, kernels, (lo, hi), th is not None)
         t = tiling.choose_conv_tiling(shape, self.machine)
-        n_rt, n_ob = t.tiles(shape)
-        g, rows_in, blk = shape.g, shape.rows_in(t.rows), t.block
+        n_rt, n_ob, n_ch = t.tiles(shape)
+        g, rows_in, blk, ch = shape.g, shape.rows_in(t.rows), t.block, t.chunk
         out = self.dram((o, oh, ow), "bits" if th else "int16", name)
 
-        # constants: per channel block, the sub-kernels' weights [blk][G][kh][kw] one after the other
-        per_block = [pack_bits_words(cv.weights.to_array()) for cv in convs]  # [O][G][kh][kw] words
+        # constants: per (channel block, group chunk), the sub-kernels' weights [blk][ch][kh][kw] in turn
+        packed = [pack_bits_words(cv.weights.to_array()) for cv in convs]  # [O][G][kh][kw] words
         wwords = np.concatenate([
-            np.concatenate([pb[b * blk:(b + 1) * blk].reshape(-1) for pb in per_block]) for b in range(n_ob)
+            pw[b * blk:(b + 1) * blk, j * ch:(j + 1) * ch].reshape(-1)
+            for b in range(n_ob) for j in range(n_ch) for pw in packed
         ])
         wconst = self.const(f"{name}.weights", wwords)
-        w_block = blk * shape.weight_words_per_oc
-        sub_off = np.cumsum([0] + [blk * g * kh * kw for kh, kw in kernels])
+        w_block = blk * ch * sum(kh * kw for kh, kw in kernels)  # one (block, chunk) step
+        sub_off = np.cumsum([0] + [blk * ch * kh * kw for kh, kw in kernels])
         wbuf = self.alloc("wmem", w_block, f"{name}.w")
         abuf = self.alloc("acc", blk * t.rows * ow, f"{name}.acc")
         ibuf = self.alloc("fmem", g * rows_in * w * (2 if t.double_buffer else 1), f"{name}.in")
@@ -214,11 +215,15 @@ class Lowering:
                 raise ChewcError(f"layer {name}: a threshold does not fit the int16 threshold memory")
             tconst = self.const(f"{name}.thresholds", tw.astype(np.int64).reshape(-1) & 0xFFFF)
             tbuf = self.alloc("tmem", 2 * blk, f"{name}.t")
-            obuf = self.alloc("fmem", groups(blk) * t.rows * ow, f"{name}.out")
+            obuf = self.alloc("fmem", groups(o) * t.rows * ow, f"{name}.out")  # THRESH fills it block by block
         zero = self.idx(0)
 
-        def load_weights(ob: SSAValue) -> None:
-            self.dma(wconst, self.mul(ob, shape.weight_words_per_oc), wbuf, zero, 1, w_block, 0, 0)
+        def load_weights(ob: SSAValue, j: SSAValue) -> None:
+            # (block ob/blk, chunk j) is step (ob/blk)*n_ch + j of w_block words each
+            at = self.add(arith.AddiOp(self.mul(ob, n_ch * w_block // blk), self.mul(j, w_block))).result
+            self.dma(wconst, at, wbuf, zero, 1, w_block, 0, 0)
+
+        def load_thresholds(ob: SSAValue) -> None:
             if th is not None:
                 self.dma(tconst, self.mul(ob, 2), tbuf, zero, 1, 2 * blk, 0, 0)
 
@@ -231,30 +236,45 @@ class Lowering:
             return self.clamp(self.plus(self.mul(rt, s), lo), 0, h - rows_in)
 
         def compute(rt: SSAValue, start: SSAValue, slot: SSAValue) -> None:
+            def chunk(ob: SSAValue, j: SSAValue, first: bool, lanes: int) -> None:
+                if streamed:
+                    load_weights(ob, j)
+                    self.sync()
+                # the chunk's channel groups are consecutive planes of the input buffer
+                at = self.add(arith.AddiOp(slot, self.mul(j, ch * rows_in * w))).result
+                for i, (cv, (kh, kw), p) in enumerate(zip(convs, kernels, pads)):
+                    geom = dict(in_h=h, in_w=w, in_c=lanes, buf_rows=rows_in, kh=kh, kw=kw, stride=s,
+                                dilation=d, pad_top=p[0], pad_left=p[1], pad_mode=PAD_MODE[cv.pad_value.data],
+                                out_h=oh, out_w=ow, nrows=t.rows, oc_count=blk, accumulate=int(i > 0 or not first))
+                    self.add(tile.ConvOp(ibuf, at, wbuf, self.idx(int(sub_off[i])), abuf, zero, rt, start, geom))
+
             def block(ob: SSAValue) -> None:
                 if n_ob > 1:
-                    load_weights(ob)
-                    self.sync()
-                for i, (cv, (kh, kw), p) in enumerate(zip(convs, kernels, pads)):
-                    geom = dict(in_h=h, in_w=w, in_c=c, buf_rows=rows_in, kh=kh, kw=kw, stride=s, dilation=d,
-                                pad_top=p[0], pad_left=p[1], pad_mode=PAD_MODE[cv.pad_value.data], out_h=oh,
-                                out_w=ow, nrows=t.rows, oc_count=blk, accumulate=int(i > 0))
-                    self.add(tile.ConvOp(ibuf, slot, wbuf, self.idx(int(sub_off[i])), abuf, zero, rt, start, geom))
+                    load_thresholds(ob)
+                chunk(ob, zero, True, min(c, 16 * ch))  # peeled: it starts the sums, the others add to them
+                if n_ch > 1 and c % 16 == 0:
+                    self.loop(n_ch - 1, 1, "cgroups", lambda j: chunk(ob, self.plus(j, 1), False, 16 * ch))
+                else:  # the last chunk has fewer real channels: unrolled, each with its lane count
+                    for j in range(1, n_ch):
+                        chunk(ob, self.idx(j), False, min(16 * ch, c - 16 * ch * j))
                 if th is not None:
-                    self.add(tile.ThresholdOp(abuf, zero, tbuf, zero, obuf, zero, zero,
+                    self.add(tile.ThresholdOp(abuf, zero, tbuf, zero, obuf, zero, ob,
                                               dict(out_w=ow, obuf_rows=t.rows, nrows=t.rows, oc_count=blk)))
-                    group0 = self.add(arith.DivSIOp(ob, self.idx(16))).result
-                    dst = self.add(arith.AddiOp(self.mul(rt, ow), self.mul(group0, oh * ow))).result
-                    self.dma(obuf, zero, out.buffer, dst, groups(blk), t.rows * ow, t.rows * ow, oh * ow)
                 else:
                     dst = self.add(arith.AddiOp(self.mul(rt, ow), self.mul(ob, oh * ow))).result
                     self.dma(abuf, zero, out.buffer, dst, blk, t.rows * ow, t.rows * ow, oh * ow)
-                self.sync()
+                    self.sync()
 
             self.loop(o, blk, "ochannels", block)
+            if th is not None:  # the row tile of every channel, in one transfer
+                self.dma(obuf, zero, out.buffer, self.mul(rt, ow), groups(o), t.rows * ow, t.rows * ow, oh * ow)
+                self.sync()
 
+        streamed = n_ob > 1 or n_ch > 1  # else the weights stay on chip for the whole layer
+        if not streamed:
+            load_weights(zero, zero)
         if n_ob == 1:
-            load_weights(zero)
+            load_thresholds(zero)
         if t.double_buffer:
             load_rows(zero, zero)
             self.sync()
@@ -283,27 +303,38 @@ class Lowering:
         src = self.values[op.input]
         c, h, w = src.shape
         name = f"threshold{len(self.values)}"
-        shape = MapShape(name, c, h, w, h, w, 1, 1, 0)
-        blk = c
-        rows = tiling.choose_rows(shape, self.machine, "acc", c * w, 0)
+        tmem, acc = self.machine.memory.words("tmem"), self.machine.memory.words("acc")
+        # the largest channel block whose thresholds fit TMEM and one row of whose sums fits ACC
+        fitting = [b for b in tiling.divisors(c) if (b % 16 == 0 or b == c) and 2 * b <= tmem and b * w <= acc]
+        if not fitting:
+            raise ChewcError(f"layer {name}: 16 channels of thresholds or one row of sums do not fit on chip")
+        blk = max(fitting)
+        rows = max(r for r in tiling.divisors(h) if blk * r * w <= acc and groups(blk) * r * w <= self.machine.memory.words("fmem"))
         out = self.dram((c, h, w), "bits", name)
         tw = np.stack([np.asarray(bnn.ints(op.thresholds)), np.array(["gl+-".index(m) for m in op.modes.data])], 1)
         tconst = self.const(f"{name}.thresholds", tw.astype(np.int64).reshape(-1) & 0xFFFF)
         tbuf = self.alloc("tmem", 2 * blk, f"{name}.t")
-        abuf = self.alloc("acc", c * rows * w, f"{name}.acc")
-        obuf = self.alloc("fmem", groups(c) * rows * w, f"{name}.out")
+        abuf = self.alloc("acc", blk * rows * w, f"{name}.acc")
+        obuf = self.alloc("fmem", groups(blk) * rows * w, f"{name}.out")
         zero = self.idx(0)
-        self.dma(tconst, zero, tbuf, zero, 1, 2 * blk, 0, 0)
 
-        def body(rt: SSAValue) -> None:
-            self.dma(src.buffer, self.mul(rt, w), abuf, zero, c, rows * w, h * w, rows * w)
-            self.sync()
-            self.add(tile.ThresholdOp(abuf, zero, tbuf, zero, obuf, zero, zero,
-                                      dict(out_w=w, obuf_rows=rows, nrows=rows, oc_count=c)))
-            self.dma(obuf, zero, out.buffer, self.mul(rt, w), groups(c), rows * w, rows * w, h * w)
-            self.sync()
+        def block(ob: SSAValue) -> None:
+            self.dma(tconst, self.mul(ob, 2), tbuf, zero, 1, 2 * blk, 0, 0)
 
-        self.loop(h, rows, "rows", body)
+            def row_tile(rt: SSAValue) -> None:
+                at = self.add(arith.AddiOp(self.mul(ob, h * w), self.mul(rt, w))).result
+                self.dma(src.buffer, at, abuf, zero, blk, rows * w, h * w, rows * w)
+                self.sync()
+                self.add(tile.ThresholdOp(abuf, zero, tbuf, zero, obuf, zero, zero,
+                                          dict(out_w=w, obuf_rows=rows, nrows=rows, oc_count=blk)))
+                group0 = self.add(arith.DivSIOp(ob, self.idx(16))).result
+                dst = self.add(arith.AddiOp(self.mul(group0, h * w), self.mul(rt, w))).result
+                self.dma(obuf, zero, out.buffer, dst, groups(blk), rows * w, rows * w, h * w)
+                self.sync()
+
+            self.loop(h, rows, "rows", row_tile)
+
+        self.loop(c, blk, "ochannels", block)
         self.values[op.output] = out
 
     def lower_maxpool(self, op: bnn.MaxPoolOp) -> None:
