@@ -111,11 +111,15 @@ class TileFunctions(InterpreterFunctions):
     def run_alloc(self, interp: Interpreter, op: tile.AllocOp, args: PythonValues) -> PythonValues:
         return (self.place(op),)
 
+    def load_constants(self, module: ModuleOp) -> None:
+        """Constants are in DRAM before the program starts, as the loader places a .chew's data."""
+        for op in module.walk():
+            if isinstance(op, tile.ConstOp):
+                self.emu.host_write(self.place(op), np.frombuffer(bytes.fromhex(op.data.data), "<u2"))
+
     @impl(tile.ConstOp)
     def run_const(self, interp: Interpreter, op: tile.ConstOp, args: PythonValues) -> PythonValues:
-        addr = self.place(op)
-        self.emu.host_write(addr, np.frombuffer(bytes.fromhex(op.data.data), "<u2"))
-        return (addr,)
+        return (self.place(op),)
 
     @impl(tile.ForOp)
     def run_for(self, interp: Interpreter, op: tile.ForOp, args: PythonValues) -> PythonValues:
@@ -189,6 +193,8 @@ def run_tile(module: ModuleOp, inputs: Sequence[np.ndarray], machine: Machine | 
              symbol: str = "main") -> tuple[np.ndarray, ...]:
     module, m = placed_module(module, machine or load_machine())
     interp = Interpreter(module)
-    for f in (FuncFunctions(), ArithFunctions(), TileFunctions(m)):
+    functions = TileFunctions(m)
+    functions.load_constants(module)
+    for f in (FuncFunctions(), ArithFunctions(), functions):
         interp.register_implementations(f)
     return tuple(interp.call_op(symbol, tuple(inputs)))
