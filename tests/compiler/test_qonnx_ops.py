@@ -1,0 +1,58 @@
+"""QONNX ops as exporters write them: MultiThreshold with bipolar output, BipolarQuant in both domains."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper
+
+from compiler.importer import import_model
+from dialects import bnn
+from dialects.bnn_interp import run_module
+from runtime.onnx_ref import OnnxExecutor
+from tests.helpers import pm1, save_model
+
+
+def test_multithreshold_bipolar(tmp_path):
+    rng = np.random.default_rng(5)
+    k, c = 48, 24
+    nodes = [
+        helper.make_node("Sign", ["x"], ["xb"]),
+        helper.make_node("MatMul", ["xb", "w"], ["acc"]),
+        helper.make_node("MultiThreshold", ["acc", "thr"], ["y"], domain="qonnx.custom_op.general",
+                         out_dtype="BIPOLAR", out_scale=2.0, out_bias=-1.0),
+    ]
+    thr = rng.integers(-20, 20, (c, 1)).astype(np.float32) + 0.5
+    path = save_model(tmp_path / "mt.onnx", nodes, [("x", [1, k])], [("y", [1, c])],
+                      {"w": pm1(rng, (k, c)), "thr": thr}, extra_opsets=[("qonnx.custom_op.general", 1)])
+    module = import_model(path)
+    th = next(op for op in module.walk() if isinstance(op, bnn.ThresholdOp))
+    assert set(th.modes.data) <= {"g", "+", "-"}
+    ref = OnnxExecutor(onnx.load(path))
+    for _ in range(20):
+        x = rng.uniform(-1, 1, (1, k)).astype(np.float32)
+        assert np.array_equal(run_module(module, [x])[0], ref.run({"x": x})["y"])
+
+
+@pytest.mark.parametrize("domain", ["qonnx.custom_op.general", "onnx.brevitas"])
+def test_bipolar_quant_weights_and_activations(tmp_path, domain):
+    rng = np.random.default_rng(6)
+    nodes = [
+        helper.make_node("BipolarQuant", ["x", "one"], ["xb"], domain=domain),
+        helper.make_node("BipolarQuant", ["wf", "one"], ["w"], domain=domain),  # real-valued weights, quantised in the graph
+        helper.make_node("Conv", ["xb", "w"], ["acc"], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["acc", "g", "b", "m", "v"], ["bn"]),
+        helper.make_node("BipolarQuant", ["bn", "one"], ["y"], domain=domain),
+    ]
+    inits = {"one": np.ones(1), "wf": rng.normal(0, 1, (8, 4, 3, 3)), "g": rng.normal(0, 1, 8), "b": rng.normal(0, 1, 8),
+             "m": rng.normal(0, 2, 8), "v": rng.uniform(0.5, 4, 8)}
+    path = save_model(tmp_path / "bq.onnx", nodes, [("x", [1, 4, 6, 6])], [("y", [1, 8, 6, 6])], inits,
+                      extra_opsets=[(domain, 1)])
+    module = import_model(path)
+    conv = next(op for op in module.walk() if isinstance(op, bnn.Conv2dOp))
+    assert conv.pad_value.data == "zero" and isinstance(module.body.block.first_op, object)
+    ref = OnnxExecutor(onnx.load(path))
+    for _ in range(20):
+        x = rng.uniform(-1, 1, (1, 4, 6, 6)).astype(np.float32)
+        assert np.array_equal(run_module(module, [x])[0], ref.run({"x": x})["y"])
