@@ -13,6 +13,8 @@ from isa.errors import ChewcError
 from isa.instruction import encode
 from isa.machine import Machine
 
+PROBE_KIND = "debug"
+
 
 def chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
     return (shape[0], shape[1], shape[2]) if len(shape) == 3 else (int(shape[0]) if shape else 1, 1, 1)
@@ -22,7 +24,7 @@ def emit_program(module: ModuleOp, machine: Machine) -> ChewProgram:
     fns = [f for f in module.ops if isinstance(f, func.FuncOp)]
     if len(fns) != 1:
         raise ChewcError(f"a program is one function, the module has {len(fns)}")
-    code, data, inputs, outputs, sections = [], [], [], [], []
+    code, data, inputs, outputs, sections, probes = [], [], [], [], [], []
     for op in fns[0].body.block.ops:
         if isinstance(op, chewbacca.InstructionOp):
             code.append(encode(op.instruction()))
@@ -36,8 +38,13 @@ def emit_program(module: ModuleOp, machine: Machine) -> ChewProgram:
             shape = chw(tuple(a.value.data for a in op.shape.data))
             desc = TensorDesc(op.tensor.data, op.dtype.data, shape, op.dram.value.data)
             (inputs if isinstance(op, chewbacca.InputOp) else outputs).append(desc)
+        elif isinstance(op, chewbacca.ProbeOp):
+            probes.append({"after": len(code) - 1, "name": op.tensor.data, "dram": op.dram.value.data,
+                           "shape": [a.value.data for a in op.shape.data], "dtype": op.dtype.data})
         elif not isinstance(op, func.ReturnOp):
             raise ChewcError(f"emit: {op.name} is not a chewbacca instruction (lower the module fully first)")
+    if probes:  # where each layer's result lies, for chewc-run --check-layers
+        sections.append(Section(PROBE_KIND, "probes", json.dumps(probes, sort_keys=True, separators=(",", ":")).encode()))
     program = ChewProgram(machine.hash(), tuple(code), tuple(data), tuple(inputs), tuple(outputs), tuple(sections))
     program.check_fits(machine)
     return program

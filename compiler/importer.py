@@ -21,7 +21,7 @@ import onnx
 from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr, TensorType, f32
-from xdsl.ir import SSAValue
+from xdsl.ir import Operation, SSAValue
 
 from compiler.onnx_loader import Graph, describe, load_graph
 from compiler.threshold_folding import AFFINE_OPS, SHAPE_OPS, Reach, fold_thresholds
@@ -74,8 +74,18 @@ class Importer:
         fn.function_type = func.FunctionType.from_lists([in_type], [r.type for r in results])
         fn.attributes["bnn.inputs"] = ArrayAttr([StringAttr(g.input_name)])
         fn.attributes["bnn.outputs"] = ArrayAttr([StringAttr(n) for n in g.output_names])
+        self.name_values()
         module.verify()
         return module
+
+    def name_values(self) -> None:
+        """Mark each op whose result equals an ONNX tensor (so layers can be compared one by one)."""
+        real = {o for n in self.g.nodes for o in n.output}
+        for name, v in self.values.items():
+            owner = v.ssa.owner if v.ssa is not None else None
+            if name in real and not (v.kind == "int" and v.chain) and isinstance(owner, Operation):
+                if bnn.ONNX_NAME not in owner.attributes:
+                    owner.attributes[bnn.ONNX_NAME] = StringAttr(name)
 
     # -- node dispatch -------------------------------------------------------------------------
 

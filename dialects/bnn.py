@@ -141,6 +141,8 @@ AnyTensor = base(TensorType)
 IntOrBits = AnyOf((base(BitsType), base(TensorType)))
 
 PAD_VALUES = ("+1", "-1", "zero")
+# Attribute naming the ONNX tensor an op's result equals (kept by rewrites; used to compare layers).
+ONNX_NAME = "onnx.name"
 THRESHOLD_MODES = "gl+-"  # ge, le, constant +1, constant -1
 SIGN_ZERO_RULES = ("plus", "reject")
 
@@ -169,6 +171,14 @@ def conv_output_hw(
         extent = dilations[ax] * (kernel[ax] - 1) + 1
         out.append((hw[ax] + pads[ax] + pads[ax + 2] - extent) // strides[ax] + 1)
     return out[0], out[1]
+
+
+def carry_onnx_name(old: IRDLOperation, value: SSAValue) -> None:
+    """A rewrite replacing `old` by `value` keeps the ONNX tensor name on the op defining `value`."""
+    name = old.attributes.get(ONNX_NAME)
+    owner = value.owner
+    if name is not None and isinstance(owner, IRDLOperation) and ONNX_NAME not in owner.attributes:
+        owner.attributes[ONNX_NAME] = name
 
 
 def _check(op: IRDLOperation, cond: bool, msg: str) -> None:

@@ -197,4 +197,17 @@ class OutputOp(IRDLOperation):
         super().__init__(result_types=[result_type], properties=_desc_props(name, dram, shape, dtype))
 
 
-Chewbacca = Dialect("chewbacca", [*OP_CLASSES, DataOp, HostStepOp, InputOp, OutputOp], [])
+@irdl_op_definition
+class ProbeOp(IRDLOperation):
+    """Debug marker: after the preceding instruction, ONNX tensor `tensor` lies complete in DRAM."""
+
+    name = "chewbacca.probe"
+    tensor = prop_def(StringAttr)
+    dram = prop_def(IntegerAttr)
+    shape = prop_def(ArrayAttr[IntegerAttr])
+    dtype = prop_def(StringAttr)
+    assembly_format = "attr-dict"
+    irdl_options = (ParsePropInAttrDict(),)
+
+
+Chewbacca = Dialect("chewbacca", [*OP_CLASSES, DataOp, HostStepOp, InputOp, OutputOp, ProbeOp], [])

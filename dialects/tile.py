@@ -549,8 +549,28 @@ class HostOp(IRDLOperation):
             _fail(self, "without an ONNX subgraph a host step moves exactly one tensor")
 
 
+@irdl_op_definition
+class ProbeOp(IRDLOperation):
+    """Debug marker: the ONNX tensor `tensor` is complete in `buffer` at this point (no effect on the
+    computation; `chewc-run --check-layers` compares it with the reference)."""
+
+    name = "tile.probe"
+    buffer = operand_def(BufferType)
+    tensor = prop_def(StringAttr)
+    desc = prop_def(DictionaryAttr)
+    assembly_format = "$buffer attr-dict `:` type($buffer)"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, buffer: SSAValue, tensor: str, desc: DictionaryAttr):
+        super().__init__(operands=[buffer], properties={"tensor": StringAttr(tensor), "desc": desc})
+
+    def verify_(self) -> None:
+        _check_desc(self, self.desc, self.buffer)
+
+
 Tile = Dialect(
     "tile",
-    [AllocOp, ConstOp, ForOp, YieldOp, DmaOp, SyncOp, ConvOp, ThresholdOp, PoolOp, AddOp, WriteOp, ReadOp, HostOp],
+    [AllocOp, ConstOp, ForOp, YieldOp, DmaOp, SyncOp, ConvOp, ThresholdOp, PoolOp, AddOp, WriteOp, ReadOp, HostOp,
+     ProbeOp],
     [BufferType],
 )

@@ -179,6 +179,10 @@ class TileFunctions(InterpreterFunctions):
         words = self.emu.mem["dram"][addr : addr + desc.words]
         return (unpack(desc, words).reshape(op.value.type.get_shape()),)  # type: ignore[union-attr]
 
+    @impl(tile.ProbeOp)
+    def run_probe(self, interp: Interpreter, op: tile.ProbeOp, args: PythonValues) -> PythonValues:
+        return ()
+
     # index arithmetic the upstream interpreter lacks
     @impl(arith.MinSIOp)
     def run_minsi(self, interp: Interpreter, op: arith.MinSIOp, args: PythonValues) -> PythonValues:

@@ -88,6 +88,7 @@ class DecomposeLargeConv2d(RewritePattern):
                 add = bnn.AddOp(total, part.output)
                 new_ops.append(add)
                 total = add.output
+        bnn.carry_onnx_name(op, total)
         rewriter.replace(op, new_ops, [total])
 
 

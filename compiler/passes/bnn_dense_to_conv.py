@@ -62,6 +62,7 @@ class DenseOfFlatten(RewritePattern):
         w = op.weights.to_array().reshape(-1, *shape[1:])
         conv = bnn.Conv2dOp(src.input, w)
         out = bnn.ReshapeOp(conv.output, bnn.shape_of(op.output.type))
+        bnn.carry_onnx_name(op, conv.output)  # the same values, with trailing 1s
         rewriter.replace(op, [conv, out], [out.output])
 
 
@@ -82,6 +83,7 @@ class DenseAsConv(RewritePattern):
         view = bnn.ReshapeOp(op.input, (n, c, h, w))
         conv = bnn.Conv2dOp(view.output, op.weights.to_array().reshape(-1, c, h, w))
         out = bnn.ReshapeOp(conv.output, bnn.shape_of(op.output.type))
+        bnn.carry_onnx_name(op, conv.output)
         rewriter.replace(op, [view, conv, out], [out.output])
 
 
@@ -107,6 +109,7 @@ class ThresholdBeforeReshape(RewritePattern):
             return
         th = bnn.ThresholdOp(src.input, bnn.ints(op.thresholds), op.modes.data)
         out = bnn.ReshapeOp(th.output, outer)
+        bnn.carry_onnx_name(op, th.output)
         rewriter.replace(op, [th, out], [out.output])
 
 
@@ -118,7 +121,9 @@ class FoldReshapes(RewritePattern):
         if op.input.type == op.output.type:
             rewriter.replace(op, [], [op.input])
         elif isinstance(op.input.owner, bnn.ReshapeOp):
-            rewriter.replace(op, [new := bnn.ReshapeOp(op.input.owner.input, bnn.shape_of(op.output.type))], [new.output])
+            new = bnn.ReshapeOp(op.input.owner.input, bnn.shape_of(op.output.type))
+            bnn.carry_onnx_name(op, new.output)
+            rewriter.replace(op, [new], [new.output])
 
 
 @dataclass(frozen=True)

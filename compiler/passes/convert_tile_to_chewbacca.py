@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from xdsl.builder import Builder
 from xdsl.context import Context
 from xdsl.dialects import arith, func
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr
+from xdsl.dialects.builtin import ArrayAttr, IntegerAttr, ModuleOp, StringAttr
 from xdsl.ir import Block, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
@@ -114,6 +114,11 @@ def convert_function(fn: func.FuncOp) -> None:
                                                          base_address(op.buffer), tile.desc_shape(op.desc),
                                                          tile.desc_dtype(op.desc)))
             results[op.value] = out.value
+        elif isinstance(op, tile.ProbeOp):
+            emit.builder.insert(chewbacca.ProbeOp.build(properties={
+                "tensor": op.tensor, "dram": IntegerAttr(base_address(op.buffer), 64),
+                "shape": ArrayAttr(IntegerAttr(d, 64) for d in tile.desc_shape(op.desc)),
+                "dtype": StringAttr(tile.desc_dtype(op.desc))}))
         elif isinstance(op, func.ReturnOp):
             emit.instruction(Instruction.make("END"))
             emit.builder.insert(func.ReturnOp(*[results[v] for v in op.arguments]))

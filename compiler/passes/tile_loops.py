@@ -165,6 +165,13 @@ class Lowering:
         self.host(f"relayout of a ±1 map {src.shape} -> {shape} ({op.name})", [src], [out])
         self.values[op.output] = out
 
+    def probe(self, op: Operation) -> None:
+        """After the layer producing an ONNX tensor, mark where it now lies complete in DRAM."""
+        name = op.attributes.get(bnn.ONNX_NAME)
+        if isinstance(name, StringAttr) and op.results and op.results[0] in self.values:
+            t = self.values[op.results[0]]
+            self.add(tile.ProbeOp(t.buffer, name.data, t.desc()))
+
     def lower_return(self, op: func.ReturnOp) -> None:
         results = []
         for v in op.arguments:
@@ -466,6 +473,7 @@ class TileLoopsPass(ModulePass):
                 lw.lower_return(o)
             else:
                 raise ChewcError(f"tile-loops: {o.name} has no lowering (run bnn-dense-to-conv first for bnn.dense)")
+            lw.probe(o)
         fn.body.detach_block(old)
         fn.body.add_block(new)
         for o in old.ops:
