@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from compiler.driver import EMIT_LEVELS, compile_model, render
 from compiler.passes import get_all_passes
+from compiler.pipeline_debug import add_debug_arguments, describe_passes, load_pass_plugins, runner_from_args
 from isa.errors import ChewcError, cli_main
 
 
@@ -22,44 +22,53 @@ def build_parser() -> argparse.ArgumentParser:
         "  chewc model.onnx -o model.chew\n"
         "  chewc model.onnx --emit=bnn            # the imported network, printed\n"
         "  chewc model.onnx --emit=asm --machine isa/machines/quarter.toml\n"
-        "exit codes: 0 ok, 2 bad input or usage, 3 internal error",
+        "  chewc model.onnx --stop-after=tile-loops --print-ir-after-all 2>passes.log\n"
+        "  chewc model.onnx --bisect              # name the first pass that changes the result\n"
+        "exit codes: 0 ok, 1 --bisect found a wrong pass, 2 bad input or usage, 3 internal error",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", nargs="?", help="the .onnx model")
     p.add_argument("-o", "--output", help="write the result here (required for --emit=chew)")
-    p.add_argument("--emit", choices=EMIT_LEVELS, default="chew",
+    p.add_argument("--emit", choices=EMIT_LEVELS,
                    help="stop at this level: bnn (imported), tile (loops and buffers placed), chewbacca "
                    "(instructions), asm (disassembly) or chew (the binary, default)")
     p.add_argument("--machine", metavar="FILE", help="machine description (.toml); default: isa/machines/chewbaccann.toml")
     p.add_argument("--generic", action="store_true", help="print IR in MLIR's generic op form")
     p.add_argument("--list-passes", action="store_true", help="list every pass with its options and exit")
+    g = add_debug_arguments(p, ["--dump-dir", "--ir-dump-dir"])
+    g.add_argument("--pipeline", metavar="SPEC",
+                   help="replace the default pipeline, e.g. 'bnn-decompose-kernels{max-kernel=5},tile-loops,...'")
+    g.add_argument("--stop-after", metavar="PASS", help="run the pipeline through PASS and print the IR")
+    g.add_argument("--bisect", action="store_true",
+                   help="execute the IR after every pass on one input (--seed/--input), compare with the ONNX "
+                   "reference, name the first pass that differs and write its reproducer (exit 1)")
     return p
-
-
-def list_passes() -> str:
-    lines = []
-    for name, factory in sorted(get_all_passes().items()):
-        cls = factory()
-        doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
-        opts = ", ".join(f"{f.name.replace('_', '-')}={f.default!r}" for f in dataclasses.fields(cls))
-        lines.append(f"{name:28} {doc}" + (f"\n{'':28}   options: {opts}" if opts else ""))
-    return "\n".join(lines) + "\n"
 
 
 @cli_main("chewc")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    passes = get_all_passes()
+    passes |= load_pass_plugins(args.load_pass_plugin, passes)
     if args.list_passes:
-        sys.stdout.write(list_passes())
+        sys.stdout.write(describe_passes(passes))
         return 0
     if not args.model:
         raise ChewcError("no model given (usage: chewc model.onnx -o model.chew)")
-    if args.emit == "chew" and not args.output:
+    if args.stop_after and args.emit in ("asm", "chew"):
+        raise ChewcError(f"--stop-after prints IR; it cannot be combined with --emit={args.emit}")
+    # with --stop-after the output is the IR that pass leaves, whatever its level ("tile" only says "IR")
+    emit = args.emit or ("tile" if args.stop_after else "chew")
+    if emit == "chew" and not args.output and not args.bisect:
         raise ChewcError("--emit=chew writes a binary program: give -o FILE (or --emit=asm to print it)")
-    result = render(compile_model(args.model, args.emit, args.machine), args.emit, args.generic)
+    runner = runner_from_args(args, passes, generic=args.generic, machine_path=args.machine,
+                              check_model=args.model if args.bisect else None)
+    c = compile_model(args.model, emit, args.machine, args.pipeline, stop_after=args.stop_after,
+                      runner=runner, available=passes)
+    result = render(c, emit, args.generic)
     if args.output:
         out = Path(args.output)
         out.write_bytes(result) if isinstance(result, bytes) else out.write_text(result)
-    else:
-        sys.stdout.write(result if isinstance(result, str) else "")
+    elif isinstance(result, str):
+        sys.stdout.write(result)
     return 0

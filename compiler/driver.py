@@ -9,19 +9,15 @@ and emission through the ISA encoder.  Every pass reads sizes from the machine d
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.passes import ModulePass, PassPipeline
-from xdsl.printer import Printer
-from xdsl.utils.arg_spec import ArgSpecParseError
 
 from compiler.emit import emit_program
 from compiler.importer import import_model
-from compiler.passes import get_all_passes
+from compiler.pipeline_debug import PassFactory, PassRunner, format_ir, parse_pipeline
 from dialects import make_context
 from isa.asm import disassemble
 from isa.container import ChewProgram
@@ -45,53 +41,43 @@ def default_pipeline(machine: Machine, machine_path: str = "") -> str:
     ])
 
 
-def parse_pipeline(spec: str, callback: Callable[..., None] | None = None) -> tuple[ModulePass, ...]:
-    try:
-        return PassPipeline.parse_spec(get_all_passes(), spec, callback).passes
-    except (ValueError, ArgSpecParseError) as e:  # ArgSpecParseError is a BaseException
-        raise ChewcError(f"bad pass pipeline '{spec}': {e}") from e
-
-
-def print_module(module: ModuleOp, generic: bool = False) -> str:
-    out = io.StringIO()
-    Printer(stream=out, print_generic_format=generic).print_op(module)
-    out.write("\n")
-    return out.getvalue()
-
-
 @dataclass
 class Compilation:
     module: ModuleOp
     machine: Machine
-    program: ChewProgram | None = None
+    program: ChewProgram | None = None  # None when compilation stopped at an IR level
 
 
 def compile_model(path: str | Path, emit: str = "chew", machine_path: str | None = None,
-                  pipeline: str | None = None) -> Compilation:
-    """Import `path` and lower it as far as `emit` needs."""
+                  pipeline: str | None = None, *, stop_after: str | None = None,
+                  runner: PassRunner | None = None,
+                  available: Mapping[str, PassFactory] | None = None) -> Compilation:
+    """Import `path` and lower it as far as `emit` needs (or through `stop_after`, giving IR).
+
+    `runner` instruments the pipeline (printing, dumps, timing, bisection); `available` is the pass
+    registry `pipeline` is parsed against (the chewc passes plus any plugins).
+    """
+    if stop_after is not None and emit not in LEVEL_END:
+        raise ChewcError(f"--stop-after gives IR, not --emit={emit}")
     machine = load_machine(machine_path or None)
     module = import_model(path)
-    if emit == "bnn":
-        return Compilation(module, machine)
     spec = pipeline if pipeline is not None else default_pipeline(machine, machine_path or "")
-    passes = parse_pipeline(spec)
-    stop = LEVEL_END.get(emit)
-    ctx = make_context()
-    for p in passes:
-        p.apply(ctx, module)
-        module.verify()
-        if stop is not None and p.name == stop:
-            return Compilation(module, machine)
-    if emit in LEVEL_END:
+    passes = parse_pipeline(spec, available)
+    stop = stop_after if stop_after is not None else LEVEL_END.get(emit)
+    names = [p.name for p in passes]
+    if stop_after is not None and stop_after not in names:
+        raise ChewcError(f"--stop-after={stop_after}: the pipeline has no such pass ({', '.join(names) or 'empty'})")
+    if emit == "bnn" and stop_after is None:
+        passes = ()
+    elif stop in names:
+        passes = passes[: names.index(stop) + 1]
+    (runner or PassRunner()).run(make_context(), module, passes)
+    if emit in LEVEL_END or stop_after is not None:
         return Compilation(module, machine)
     return Compilation(module, machine, emit_program(module, machine))
 
 
 def render(c: Compilation, emit: str, generic: bool = False) -> str | bytes:
-    if emit == "chew":
-        assert c.program is not None
-        return c.program.to_bytes()
-    if emit == "asm":
-        assert c.program is not None
-        return disassemble(c.program)
-    return print_module(c.module, generic)
+    if c.program is None:
+        return format_ir(c.module, generic)
+    return c.program.to_bytes() if emit == "chew" else disassemble(c.program)

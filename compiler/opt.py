@@ -1,19 +1,76 @@
-"""`chewc-opt`: the pass-pipeline debugger, xDSL's opt driver with the chewc dialects and passes."""
+"""`chewc-opt`: the pass-pipeline debugger, xDSL's opt driver with the chewc dialects and passes.
+
+Every upstream xdsl-opt flag keeps its meaning; `compiler.pipeline_debug` adds MLIR's IR printing,
+per-pass dumps and timing, verify-each, crash reproducers and numeric bisection (--check-against).
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
 from xdsl.dialects import get_all_dialects as upstream_dialects
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import PassPipeline
+from xdsl.printer import Printer
 from xdsl.transforms import get_all_passes as upstream_passes
+from xdsl.utils.exceptions import DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from compiler.passes import get_all_passes
+from compiler.pipeline_debug import (
+    PassHook,
+    Step,
+    add_debug_arguments,
+    describe_passes,
+    load_pass_plugins,
+    one_line,
+    parse_pipeline,
+    runner_from_args,
+)
 from dialects import get_all_dialects
+from isa.errors import ChewcError, cli_main
+
+DESCRIPTION = """chewc-opt: run a pass pipeline on .mlir (bnn, tile or chewbacca IR; a file, or - for stdin)
+and debug it.
+Examples:
+  chewc-opt in.mlir -p 'tile-loops,tile-buffer-alloc' --print-ir-after=tile-loops --timing
+  chewc-opt in.mlir -p 'tile-loops,tile-buffer-alloc' --check-against model.onnx   # numeric bisection
+Exit codes: 0 ok, 1 --check-against found a wrong pass, 2 bad input or a pass failed, 3 a pass crashed
+(a reproducer is written).  xdsl-opt's flags all work as upstream."""
+
+
+@dataclass
+class XdslPassFlags(PassHook):
+    """xdsl-opt's --print-between-passes and --time-passes, printed as upstream prints them (stdout)."""
+
+    print_between: bool
+    time_passes: bool
+
+    def after_pass(self, step: Step) -> None:
+        if self.time_passes:
+            print(f"Pass {step.name} took {step.seconds} seconds")
+        if self.print_between and step.index < step.total:
+            print(f"IR after {step.name}:")
+            Printer(stream=sys.stdout).print_op(step.module)
+            print("\n\n\n")
 
 
 class ChewcOptMain(xDSLOptMain):
     version_format = "chewc-opt built on xdsl {xdsl_version}"
+
+    def __init__(self, args: Sequence[str] | None = None):
+        # plugins must be known before xDSL builds its argument parser (the -p help lists every pass)
+        pre = argparse.ArgumentParser(add_help=False)
+        pre.add_argument("--load-pass-plugin", action="append", default=[])
+        plugins = pre.parse_known_args(args)[0].load_pass_plugin
+        self.plugin_passes = load_pass_plugins(plugins, {*upstream_passes(), *get_all_passes()})
+        self.chunks = 0
+        super().__init__(description=DESCRIPTION, args=args)
 
     def register_all_dialects(self) -> None:
         # registered explicitly (not via the entry-point multiverse) so nothing registers twice
@@ -21,9 +78,72 @@ class ChewcOptMain(xDSLOptMain):
             self.ctx.register_dialect(name, factory)
 
     def register_all_passes(self) -> None:
-        for name, factory in {**upstream_passes(), **get_all_passes()}.items():
+        for name, factory in {**upstream_passes(), **get_all_passes(), **self.plugin_passes}.items():
             self.register_pass(name, factory)
 
+    def register_all_arguments(self, arg_parser: argparse.ArgumentParser) -> None:
+        arg_parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep DESCRIPTION's lines
+        super().register_all_arguments(arg_parser)
+        g = add_debug_arguments(arg_parser, ["--ir-dump-dir", "--dump-dir"])
+        g.add_argument("--list-passes", action="store_true",
+                       help="list every pass with its options and a one-line description, and exit")
+        g.add_argument("--check-against", metavar="MODEL.onnx",
+                       help="execute the input IR and the IR after every pass on one input (--seed/--input), "
+                       "compare with this model's ONNX reference, and name the first pass that differs (exit 1, "
+                       "with a reproducer)")
+        g.add_argument("--machine", metavar="FILE",
+                       help="machine description for executing tile/chewbacca IR with --check-against "
+                       "(default: the machine option of the pipeline's passes, else the module's)")
 
-def main(argv: Sequence[str] | None = None) -> None:
+    def setup_pipeline(self) -> None:
+        self.pipeline = PassPipeline(parse_pipeline(self.args.passes, self.available_passes))
+
+    def get_input_stream(self) -> tuple[IO[bytes], str]:
+        if self.args.input_file in (None, "-"):
+            return sys.stdin.buffer, "mlir"
+        path = Path(self.args.input_file)
+        if not path.is_file():
+            raise ChewcError(f"cannot read {path}: no such file")
+        return path.open("rb"), path.suffix.lstrip(".")
+
+    def get_input_name(self) -> str:
+        return "stdin" if self.args.input_file in (None, "-") else self.args.input_file
+
+    def prepare_input(self) -> tuple[list[tuple[IO[bytes], int]], str]:
+        try:
+            return super().prepare_input()
+        except ValueError as e:  # an unknown file extension
+            raise ChewcError(f"{self.get_input_name()}: {e} (chewc-opt reads .mlir; compile ONNX with chewc)") from e
+
+    def apply_passes(self, prog: ModuleOp) -> None:
+        self.chunks += 1
+        args = self.args
+        passes = self.pipeline.passes
+        machine = args.machine or next((m for p in passes if (m := getattr(p, "machine", ""))), None)
+        dump = Path(args.dump_dir) / f"chunk{self.chunks}" if args.dump_dir and args.split_input_file else None
+        runner = runner_from_args(
+            args, self.available_passes, generic=args.print_op_generic, debuginfo=args.print_debuginfo,
+            check_model=args.check_against, machine_path=machine, dump_dir=dump,
+            extra_hooks=[XdslPassFlags(args.print_between_passes, args.time_passes)],
+            verify=not args.disable_verify,
+            raw_diagnostics=args.verify_diagnostics,  # xDSL prints them and exits 0
+        )
+        runner.run(self.ctx, prog, passes)
+
+    def run(self) -> None:
+        if self.args.list_passes:
+            ours = {**get_all_passes(), **self.plugin_passes}
+            sys.stdout.write(describe_passes(ours, set(self.available_passes) - set(ours)))
+            return
+        try:
+            super().run()
+        except ParseError as e:
+            raise ChewcError(one_line(str(e))) from e
+        except DiagnosticException as e:
+            raise ChewcError(f"{self.get_input_name()}: {one_line(str(e))}") from e
+
+
+@cli_main("chewc-opt")
+def main(argv: Sequence[str] | None = None) -> int:
     ChewcOptMain(args=argv).run()
+    return 0
