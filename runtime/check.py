@@ -30,7 +30,14 @@ class Mismatch:
     input: int
     output: str
     index: tuple[int, ...] | None  # in the reference's shape; None when the sizes differ
-    message: str
+    detail: str  # what differs, e.g. "output 'y' differs at index (0, 3): got 1.0, reference -1.0 (...)"
+
+    @property
+    def message(self) -> str:
+        return f"input #{self.input}: {self.detail}"
+
+    def describe(self) -> str:
+        return self.detail
 
 
 class OnnxReference:
@@ -85,16 +92,16 @@ def compare(i: int, got: Mapping[str, np.ndarray], want: Mapping[str, np.ndarray
         g64, w64 = np.asarray(g, np.float64), np.asarray(w, np.float64)
         if g64.size != w64.size:
             message = f"output '{name}' has {g64.size} values, the reference {w64.size}"
-            return Mismatch(i, name, None, f"input #{i}: {message}")
+            return Mismatch(i, name, None, message)
         g64 = g64.reshape(w64.shape)
         diff = np.argwhere((g64 != w64) & ~(np.isnan(g64) & np.isnan(w64)))
         if diff.size:
             at = tuple(int(k) for k in diff[0])
             message = (
-                f"output '{name}' differs at index {at}: got {g64[at]!r}, reference {w64[at]!r} "
+                f"output '{name}' differs at index {at}: got {g64[at]:g}, reference {w64[at]:g} "
                 f"({len(diff)} of {w64.size} elements differ)"
             )
-            return Mismatch(i, name, at, f"input #{i}: {message}")
+            return Mismatch(i, name, at, message)
     return None
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,8 @@ from dialects import make_context
 from dialects.bnn_interp import input_shape, run_module
 from isa.errors import ChewcError, MismatchError
 from isa.machine import Machine, load_machine
+from runtime import check
+from runtime.check import Mismatch
 from runtime.onnx_ref import OnnxExecutor, first_input_name
 
 
@@ -65,30 +66,9 @@ def load_inputs(paths: Sequence[str] | None, shape: tuple[int, ...], seed: int, 
     return out
 
 
-@dataclass
-class Comparison:
-    name: str
-    index: tuple[int, ...] | None  # first differing index, None when equal
-    got: float = 0.0
-    want: float = 0.0
-
-    def describe(self) -> str:
-        return f"output '{self.name}' differs at index {self.index}: got {self.got:g}, reference {self.want:g}"
-
-
-def compare(names: Sequence[str], got: Sequence[np.ndarray], want: Sequence[np.ndarray]) -> Comparison | None:
-    """The first output that differs from the reference, or None if all are equal (exactly)."""
-    for name, g, w in zip(names, got, want, strict=True):
-        g64, w64 = np.asarray(g, np.float64), np.asarray(w, np.float64)
-        if g64.shape != w64.shape:
-            g64 = g64.reshape(w64.shape) if g64.size == w64.size else g64
-        if g64.shape != w64.shape:
-            return Comparison(name, (), float("nan"), float("nan"))
-        diff = np.argwhere(g64 != w64)
-        if len(diff):
-            idx = tuple(int(i) for i in diff[0])
-            return Comparison(name, idx, float(g64[idx]), float(w64[idx]))
-    return None
+def compare(names: Sequence[str], got: Sequence[np.ndarray], want: Sequence[np.ndarray]) -> Mismatch | None:
+    """The first output that differs from the reference (exactly), or None."""
+    return check.compare(0, dict(zip(names, got, strict=True)), dict(zip(names, want, strict=True)))
 
 
 def level_of(module: ModuleOp) -> str:
@@ -128,7 +108,7 @@ def output_names(module: ModuleOp) -> list[str]:
 
 
 def check_module(module: ModuleOp, model_path: str, inputs: Sequence[np.ndarray],
-                 machine: Machine | None = None) -> tuple[int, Comparison | None]:
+                 machine: Machine | None = None) -> tuple[int, Mismatch | None]:
     """Run module and reference on each input; (inputs that matched, first mismatch)."""
     from compiler.onnx_loader import read_model
 
