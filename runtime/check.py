@@ -8,6 +8,7 @@ exactly, as float64 values.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from math import prod
@@ -20,7 +21,8 @@ from isa.container import ChewProgram, TensorDesc
 from isa.errors import ChewcError, first_line
 from isa.machine import Machine, load_machine
 from runtime.emulator import EmulationResult, emulate, load_program
-from runtime.onnx_ref import OnnxExecutor, first_input_name
+from runtime.host import unpack
+from runtime.onnx_ref import OnnxExecutor, first_input_name, is_qonnx
 
 
 @dataclass(frozen=True)
@@ -143,3 +145,74 @@ def check_program(
     runs = [{d.name: x for d in prog.inputs} for x in inputs]
     results, mismatch = run_program(prog, runs, machine, vdd, OnnxReference(model_path))
     return len(results) - (mismatch is not None), mismatch
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Where a layer's result (an ONNX tensor) lies complete in DRAM: after instruction `after`."""
+
+    after: int
+    name: str
+    desc: TensorDesc
+
+
+def probes_of(prog: ChewProgram) -> list[Probe]:
+    section = next((s for s in prog.sections if s.kind == "debug" and s.name == "probes"), None)
+    if section is None:
+        raise ChewcError("the program has no layer probes to compare (a .chew compiled by chewc has them)")
+    out = []
+    for p in json.loads(section.payload):
+        shape = tuple(p["shape"]) + (1,) * (3 - len(p["shape"]))
+        out.append(Probe(p["after"], p["name"], TensorDesc("probe", p["dtype"], shape, p["dram"])))
+    return out
+
+
+def with_outputs(model: onnx.ModelProto, names: Sequence[str]) -> onnx.ModelProto:
+    """The model with intermediate tensors `names` exposed as graph outputs (onnxruntime only returns those;
+    qonnx's executor returns every tensor already)."""
+    if is_qonnx(model):
+        return model
+    extended = onnx.ModelProto()
+    extended.CopyFrom(model)
+    have = {o.name for o in extended.graph.output}
+    extended.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names if n not in have)
+    return extended
+
+
+def check_layers(
+    program: ChewProgram | bytes | str | Path,
+    model_path: str | Path,
+    x: np.ndarray,
+    machine: Machine | None = None,
+) -> tuple[list[tuple[Probe, np.ndarray]], Mismatch | None]:
+    """Compare every layer boundary of one run with the ONNX model's tensor of the same name.
+
+    Returns the probes compared (with their values) up to the first that differs, and that mismatch.
+    """
+    prog = load_program(program)
+    probes = probes_of(prog)
+    reference = OnnxReference(model_path)
+    by_step: dict[int, list[Probe]] = {}
+    for p in probes:
+        by_step.setdefault(p.after, []).append(p)
+    seen: dict[str, np.ndarray] = {}
+
+    def snapshot(index: int, dram: np.ndarray) -> None:
+        for p in by_step.get(index, []):
+            seen[p.name] = unpack(p.desc, dram[p.desc.dram_addr : p.desc.dram_addr + p.desc.words].copy())
+
+    feeds = {d.name: fit(d, x) for d in prog.inputs}
+    emulate(prog, feeds, machine or load_machine(), observe=(set(by_step), snapshot))
+    names = [p.name for p in probes]
+    executor = OnnxExecutor(with_outputs(reference.model, names))
+    shape = reference.input_shape or [1, *np.shape(x)]
+    want = executor.run({reference.input_name: np.asarray(x, np.float32).reshape(shape)}, names)
+    compared = []
+    for p in probes:
+        got, ref = seen[p.name], want[p.name]
+        mismatch = compare(0, {p.name: got}, {p.name: ref})
+        if mismatch is not None:
+            detail = mismatch.detail.replace("output", f"layer tensor (after instruction {p.after})", 1)
+            return compared, Mismatch(0, p.name, mismatch.index, detail)
+        compared.append((p, got))
+    return compared, None

@@ -17,7 +17,7 @@ import numpy as np
 from isa.container import ChewProgram, TensorDesc
 from isa.errors import ChewcError, MismatchError, cli_main
 from isa.machine import load_machine
-from runtime.check import OnnxReference, run_program, same_shape
+from runtime.check import OnnxReference, check_layers, run_program, same_shape
 from runtime.emulator import load_program
 
 
@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs used without --input")
     parser.add_argument("--samples", type=int, default=1, help="random inputs to run (and check) without --input")
+    parser.add_argument(
+        "--check-layers",
+        action="store_true",
+        help="with --check MODEL.onnx: also compare every layer boundary of the first input with the model's "
+        "tensor of the same name",
+    )
     return parser
 
 
@@ -177,6 +183,14 @@ def main(argv: Sequence[str] | None) -> int:
     program = load_program(args.program)
     runs = _runs(program, args.input, args.seed, args.samples)
     reference = OnnxReference(args.check) if args.check and args.check.endswith(".onnx") else None
+    if args.check_layers:
+        if reference is None:
+            raise ChewcError("--check-layers needs --check MODEL.onnx")
+        compared, layer_mismatch = check_layers(program, args.check, next(iter(runs[0].values())), machine)
+        if layer_mismatch is not None:
+            raise MismatchError(layer_mismatch.message)
+        print(f"layers: all {len(compared)} layer tensors equal the ONNX reference "
+              f"({', '.join(p.name for p, _ in compared)})")
     results, mismatch = run_program(program, runs, machine, args.vdd, reference)
     if mismatch is not None:
         raise MismatchError(mismatch.message)

@@ -22,19 +22,22 @@ that names the instruction index and the field:
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from math import ceil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from isa.container import ChewProgram, HostStep
 from isa.errors import ChewcError
 from isa.instruction import Instruction, decode
-from isa.machine import Machine, load_machine
+from isa.machine import Machine, OperatingPoint, load_machine
 from isa.table import CHANNELS_PER_WORD, REGISTERS
 from runtime.cost import ON_CHIP, Counters, KernelStats, Timeline, conv_cost, dma_cycles, new_rows, unit_cycles
 from runtime.host import bits_word, pack, unpack, word_bits
@@ -43,8 +46,16 @@ from runtime.report import HostStepRow, Report, build_report
 
 MEMORIES = (*ON_CHIP, "dram")
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
-# Elements of the unpacked CONV window tensor per chunk of output rows: bounds host memory (~64 MiB).
+# Elements of the unpacked CONV window matrix per chunk of output rows: bounds host memory (16 MiB).
 CHUNK_ELEMENTS = 1 << 24
+PLANS_KEPT = 4  # plans of the most recently run (program, machine) pairs
+
+Selector = slice | np.ndarray  # words of a memory: a contiguous run as a slice (a view), else addresses
+Where = tuple[int, str]  # instruction index and mnemonic, for errors raised by kernels
+
+
+# (instruction indices, callback(index, dram)): see `emulate`
+Observer = tuple[set[int], Callable[[int, np.ndarray], None]]
 
 
 @dataclass
@@ -76,13 +87,56 @@ def decode_program(program: ChewProgram) -> list[Instruction]:
     return code
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a checked run of a program established, so that later runs replay it.
+
+    A checked run leaves, per instruction, a kernel that only moves and computes values, with its
+    addresses resolved and its unpacked weights kept. Everything else a run establishes depends on the
+    instruction stream alone, never on data: registers, addresses, which words are read before being
+    written, hazards, counters and the timeline. So a later run of the same program on the same machine
+    replays the kernels on fresh memories and reuses the counters; the data-dependent checks (int16
+    overflow, threshold modes, gated POOL.I windows, host steps) live in the kernels and run every time.
+    """
+
+    kernels: tuple[Kernel, ...]
+    data: tuple[tuple[int, np.ndarray], ...]  # DRAM address and words of each data block
+    counters: Counters
+    timeline: Timeline
+
+
+PlanKey = tuple[ChewProgram, bytes]  # a program and the hash of the machine it runs on
+_PLANS: OrderedDict[PlanKey, _Plan] = OrderedDict()
+_PLANS_LOCK = threading.Lock()
+
+
+def _plan(key: PlanKey) -> _Plan | None:
+    with _PLANS_LOCK:
+        plan = _PLANS.get(key)
+        if plan is not None:
+            _PLANS.move_to_end(key)
+        return plan
+
+
+def _keep_plan(key: PlanKey, plan: _Plan) -> None:
+    with _PLANS_LOCK:
+        _PLANS[key] = plan
+        while len(_PLANS) > PLANS_KEPT:
+            _PLANS.popitem(last=False)
+
+
 def emulate(
     program: ChewProgram | bytes | str | Path,
     inputs: Mapping[str, np.ndarray] | np.ndarray,
     machine: Machine | None = None,
     vdd: float | None = None,
+    observe: Observer | None = None,
 ) -> EmulationResult:
-    """Run `program` on `inputs` (by name, or one array for a one-input program) at supply `vdd`."""
+    """Run `program` on `inputs` (by name, or one array for a one-input program) at supply `vdd`.
+
+    `observe = (indices, callback)` calls `callback(i, dram)` right after instruction i, for each i in
+    `indices` (a checked run, never a replay: it is for looking at intermediate results).
+    """
     prog = load_program(program)
     machine = machine or load_machine()
     if prog.machine_hash != machine.hash():
@@ -90,23 +144,53 @@ def emulate(
             f"program was built for machine {prog.machine_hash.hex()[:12]}..., not for '{machine.name}' "
             f"({machine.hash().hex()[:12]}...): pass the machine description it was built for"
         )
-    prog.check_fits(machine)
+    key = (prog, machine.hash())
+    plan = _plan(key)
+    if plan is None:
+        prog.check_fits(machine)
     point = machine.operating_point(vdd)
     named = _name_inputs(prog, inputs)
+    if plan is not None and observe is None:
+        return _replay(plan, prog, named, machine, point)
     emu = _Emulator(machine, decode_program(prog), prog.host_steps)
     for block in prog.data:
         emu.host_write(block.dram_addr, block.words)
     for desc in prog.inputs:
         emu.host_write(desc.dram_addr, pack(desc, named[desc.name]))
-    emu.run()
-    outputs = {}
+    emu.run(observe)
     for desc in prog.outputs:
         addrs = np.arange(desc.dram_addr, desc.dram_addr + desc.words)
         missing = np.flatnonzero(~emu.written["dram"][addrs])
         if missing.size:
             raise ChewcError(f"output '{desc.name}': DRAM word {addrs[missing[0]]:#x} was never written by the program")
-        outputs[desc.name] = unpack(desc, emu.mem["dram"][addrs])
-    return EmulationResult(outputs, build_report(machine, point, emu.counters, emu.timeline, emu.host_rows))
+    data = tuple((block.dram_addr, block.words) for block in prog.data)
+    _keep_plan(key, _Plan(tuple(emu.kernels), data, emu.counters, emu.timeline))
+    report = build_report(machine, point, emu.counters, emu.timeline, emu.host_rows)
+    return EmulationResult(_outputs(prog, emu.mem["dram"]), report)
+
+
+def _replay(
+    plan: _Plan, prog: ChewProgram, named: Mapping[str, np.ndarray], machine: Machine, point: OperatingPoint
+) -> EmulationResult:
+    """Run `plan`'s kernels on fresh memories holding the program's data and these inputs."""
+    mem = {name: np.zeros(machine.memory.words(name), np.uint16) for name in ON_CHIP}
+    # The checked run proved that no DRAM word is read before it is written, so DRAM needs no zeroing
+    # (on-chip words may be: THRESH keeps the other channels' bits of the words it writes).
+    mem["dram"] = dram = np.empty(machine.memory.dram.words, np.uint16)
+    state = _State(mem, None)
+    for addr, words in plan.data:
+        dram[addr : addr + words.size] = words
+    for desc in prog.inputs:
+        dram[desc.dram_addr : desc.dram_addr + desc.words] = pack(desc, named[desc.name])
+    for kernel in plan.kernels:
+        kernel(state)
+    # build_report only reads the counters and timeline, so the plan's serve every replay.
+    report = build_report(machine, point, plan.counters, plan.timeline, state.host_rows)
+    return EmulationResult(_outputs(prog, dram), report)
+
+
+def _outputs(prog: ChewProgram, dram: np.ndarray) -> dict[str, np.ndarray]:
+    return {d.name: unpack(d, dram[d.dram_addr : d.dram_addr + d.words]) for d in prog.outputs}
 
 
 def _name_inputs(prog: ChewProgram, inputs: Mapping[str, np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
@@ -122,6 +206,82 @@ def _name_inputs(prog: ChewProgram, inputs: Mapping[str, np.ndarray] | np.ndarra
     if missing:
         raise ChewcError(f"input '{missing[0]}' not given")
     return dict(inputs)
+
+
+def _error(where: Where, message: str, field: str | None = None) -> ChewcError:
+    at = f"instruction {where[0]} ({where[1]})"
+    return ChewcError(f"{at}: field '{field}': {message}" if field else f"{at}: {message}")
+
+
+def _select(addrs: np.ndarray) -> Selector:
+    """A contiguous, ascending run of addresses as a slice, so kernels read and write views."""
+    if addrs.size and int(addrs[-1]) - int(addrs[0]) == addrs.size - 1 and bool(np.all(np.diff(addrs) == 1)):
+        return slice(int(addrs[0]), int(addrs[-1]) + 1)
+    return addrs
+
+
+def _int16(values: np.ndarray, addrs: np.ndarray, where: Where, field: str) -> np.ndarray:
+    """int16 words of `values`; a value outside int16 is an error, never a silent wrap."""
+    if values.size and (values.min() < INT16_MIN or values.max() > INT16_MAX):
+        k = np.flatnonzero((values < INT16_MIN) | (values > INT16_MAX))[0]
+        raise _error(where, f"int16 overflow: {int(values[k])} for ACC word {addrs[k]:#x}", field)
+    return values.astype(np.int16).view(np.uint16)
+
+
+class _Last:
+    """A one-entry cache: the value built for the last key (data words as bytes, and what else it depends on).
+
+    Kernels keep their unpacked weights in one, and the CONVs of a program share one for their unpacked
+    windows: consecutive output-channel blocks read the same input tile. Key and value are replaced
+    together, so a reader never pairs a key with another key's value.
+    """
+
+    def __init__(self) -> None:
+        self.entry: tuple[object, Any] = (None, None)
+
+    def get(self, key: object, build: Callable[[], Any]) -> Any:
+        last, value = self.entry
+        if key != last:
+            value = build()
+            self.entry = (key, value)
+        return value
+
+
+class _State:
+    """The memories of one run; `written` (which words hold data) is tracked by checked runs only."""
+
+    def __init__(self, mem: dict[str, np.ndarray], written: dict[str, np.ndarray] | None) -> None:
+        self.mem = mem
+        self.written = written
+        self.host_rows: dict[int, HostStepRow] = {}
+
+
+Kernel = Callable[[_State], None]
+Values = Callable[[_State], np.ndarray]
+
+
+def _store(mem: str, sel: Selector, values: Values) -> Kernel:
+    def kernel(s: _State) -> None:
+        s.mem[mem][sel] = values(s)
+
+    return kernel
+
+
+def _host_kernel(where: Where, k: int, step: HostStep) -> Kernel:
+    """Run host step k; its wall time is kept apart from cycles."""
+
+    def kernel(s: _State) -> None:
+        start = time.perf_counter()
+        try:
+            ops = run_host_step(k, step, s.mem["dram"], None if s.written is None else s.written["dram"])
+        except ChewcError as e:
+            raise _error(where, str(e)) from e
+        row = s.host_rows.setdefault(k, HostStepRow(step.reason))
+        row.runs += 1
+        row.wall_seconds += time.perf_counter() - start
+        row.ops = dict(Counter(row.ops) + ops)
+
+    return kernel
 
 
 class _Marks:
@@ -140,18 +300,25 @@ class _Marks:
         return None if not hit.size else (int(addrs[hit[0]]), int(self.by[addrs[hit[0]]]))
 
 
-class _Emulator:
+class _Emulator(_State):
+    """A checked run: every instruction's checks, counters and time; its kernels compute the values."""
+
+    written: dict[str, np.ndarray]  # always tracked here
+
     def __init__(self, machine: Machine, code: list[Instruction], host_steps: dict[int, HostStep]) -> None:
         self.m, self.code, self.host_steps = machine, code, host_steps
-        self.host_rows: dict[int, HostStepRow] = {}
         self.size = {name: machine.memory.words(name) for name in MEMORIES}
-        self.mem = {name: np.zeros(n, np.uint16) for name, n in self.size.items()}
-        self.written = {name: np.zeros(n, bool) for name, n in self.size.items()}
+        super().__init__(
+            {name: np.zeros(n, np.uint16) for name, n in self.size.items()},
+            {name: np.zeros(n, bool) for name, n in self.size.items()},
+        )
         self.dma_writes = {name: _Marks(self.size[name]) for name in ON_CHIP}
         self.dma_reads = {name: _Marks(self.size[name]) for name in ON_CHIP}
         self.interval = 0
         self.regs: dict[str, int] = {}
         self.counters, self.timeline = Counters(), Timeline()
+        self.kernels: list[Kernel] = []
+        self.windows = _Last()  # shared by the CONV kernels
         self.index, self.ins = 0, code[0] if code else None
         self.handlers: dict[str, Callable[[Instruction], int]] = {
             "SYNC": self.sync,
@@ -166,17 +333,22 @@ class _Emulator:
         }
 
     # --- plumbing -------------------------------------------------------------------------------
-    def fail(self, message: str, field: str | None = None) -> ChewcError:
+    @property
+    def where(self) -> Where:
         assert self.ins is not None
-        where = f"instruction {self.index} ({self.ins.op.mnemonic})"
-        return ChewcError(f"{where}: field '{field}': {message}" if field else f"{where}: {message}")
+        return self.index, self.ins.op.mnemonic
+
+    def fail(self, message: str, field: str | None = None) -> ChewcError:
+        return _error(self.where, message, field)
 
     def host_write(self, addr: int, words: np.ndarray) -> None:
         self.mem["dram"][addr : addr + words.size] = words
         self.written["dram"][addr : addr + words.size] = True
 
-    def run(self) -> None:
+    def run(self, observe: Observer | None = None) -> None:
         for index, ins in enumerate(self.code):
+            if observe is not None and index - 1 in observe[0]:
+                observe[1](index - 1, self.mem["dram"])
             self.index, self.ins = index, ins
             cls = ins.op.cls
             self.counters.instructions[cls] += 1
@@ -216,8 +388,8 @@ class _Emulator:
         if unwritten.size:
             raise self.fail(f"reads {mem.upper()} word {addrs[unwritten[0]]:#x}, which was never written", field)
 
-    def read(self, mem: str, addrs: np.ndarray, field: str) -> np.ndarray:
-        """A compute instruction reads on-chip words."""
+    def check_read(self, mem: str, addrs: np.ndarray, field: str) -> None:
+        """A compute instruction may read these on-chip words."""
         self.check_written(mem, addrs, field)
         clash = self.dma_writes[mem].first(addrs, self.interval)
         if clash:
@@ -226,10 +398,10 @@ class _Emulator:
                 "(SYNC first)",
                 field,
             )
-        return self.mem[mem][addrs]
 
-    def write(self, mem: str, addrs: np.ndarray, values: np.ndarray, field: str) -> None:
-        """A compute instruction writes on-chip words."""
+    def write(self, mem: str, addrs: np.ndarray, values: Values, field: str) -> None:
+        """A compute instruction writes on-chip words: compute them (data errors first), check, store."""
+        result = values(self)
         for marks, verb in ((self.dma_writes[mem], "write"), (self.dma_reads[mem], "read")):
             clash = marks.first(addrs, self.interval)
             if clash:
@@ -238,8 +410,9 @@ class _Emulator:
                     "(SYNC first)",
                     field,
                 )
-        self.mem[mem][addrs] = values
+        self.mem[mem][addrs] = result
         self.written[mem][addrs] = True
+        self.kernels.append(_store(mem, _select(addrs), values))
 
     # --- control, configuration and DMA ----------------------------------------------------------
     def configure(self, ins: Instruction) -> int:
@@ -252,22 +425,16 @@ class _Emulator:
         return 0
 
     def host(self, ins: Instruction) -> int:
-        """Wait for the DMAs like SYNC, then run the host step; its wall time is kept apart from cycles."""
+        """Wait for the DMAs like SYNC, then run the host step."""
         self.sync(ins)
         k = ins["step"]
         step = self.host_steps.get(k)
         if step is None:
             have = ", ".join(f"host{i}" for i in self.host_steps) or "none"
             raise self.fail(f"the program has no host section 'host{k}' (host sections: {have})", "step")
-        start = time.perf_counter()
-        try:
-            ops = run_host_step(k, step, self.mem["dram"], self.written["dram"])
-        except ChewcError as e:
-            raise self.fail(str(e)) from e
-        row = self.host_rows.setdefault(k, HostStepRow(step.reason))
-        row.runs += 1
-        row.wall_seconds += time.perf_counter() - start
-        row.ops = dict(Counter(row.ops) + ops)
+        kernel = _host_kernel(self.where, k, step)
+        kernel(self)
+        self.kernels.append(kernel)
         return 0
 
     def dma(self, ins: Instruction) -> int:
@@ -289,8 +456,14 @@ class _Emulator:
             self.dma_writes[mem].mark(chip, self.interval, self.index)
         else:
             self.dma_reads[mem].mark(chip, self.interval, self.index)
-        self.mem[dst_mem][dst] = self.mem[src_mem][src]
+        src_sel, dst_sel = _select(src), _select(dst)
+
+        def copy(s: _State) -> None:
+            s.mem[dst_mem][dst_sel] = s.mem[src_mem][src_sel]
+
+        copy(self)
         self.written[dst_mem][dst] = True
+        self.kernels.append(copy)
         bits = count * length * self.m.memory.dram.word_bits
         self.counters.read_bits[src_mem] += bits
         self.counters.write_bits[dst_mem] += bits
@@ -338,23 +511,63 @@ class _Emulator:
         zero = np.zeros(1, np.int64)
         w_addrs = self.block("wmem", "wmem", ins["wmem"], 1, 0, zero, oc * groups * kh * kw)
         acc_addrs = self.block("acc", "acc", ins["acc"], 1, 0, zero, n_out)
-        fm = self.read("fmem", win.addrs, "fmem").reshape(groups, win.rows, in_w)
-        wm = self.read("wmem", w_addrs, "wmem").reshape(oc, groups, kh, kw)
-        old = self.read("acc", acc_addrs, "acc").view(np.int16).astype(np.int64) if ins["accumulate"] else 0
+        self.check_read("fmem", win.addrs, "fmem")
+        self.check_read("wmem", w_addrs, "wmem")
+        if ins["accumulate"]:
+            self.check_read("acc", acc_addrs, "acc")
 
-        active = (np.arange(groups * lanes) < in_c).astype(np.float32)
-        pad = {"neg": -active, "pos": active, "gate": 0 * active}[self.pad_mode_name(pad_mode)]
-        src = np.empty((win.rows + 1, in_w + 1, groups * lanes), np.float32)
-        src[:-1, :-1] = _pm1(word_bits(fm).transpose(1, 2, 0, 3).reshape(win.rows, in_w, groups * lanes)) * active
-        src[-1, :], src[:, -1] = pad, pad
-        weights = _pm1(word_bits(wm).transpose(0, 2, 3, 1, 4).reshape(oc, -1))  # [o][ky][kx][lane]
-        result = np.empty((nrows, out_w, oc), np.float32)
+        # Windows hold x + 1 as uint8 (0 for -1, 2 for +1, 1 for nothing: inactive lanes, gated padding),
+        # weights -1/+1 as int8, so that products are exact int8 matrix products with A's zero point 1.
+        active = np.arange(groups * lanes) < in_c
+        pad = np.where(active, {"neg": 0, "pos": 2, "gate": 1}[self.pad_mode_name(pad_mode)], 1).astype(np.uint8)
+        rows, where, windows, weights = win.rows, self.where, self.windows, _Last()
+        f_sel, w_sel = _select(win.addrs), _select(w_addrs)
+        old_sel = _select(acc_addrs) if ins["accumulate"] else None
+        # window position (row, x, ky, kx) -> row of the source as a [position][lane] matrix
+        positions = win.yi[:, None, :, None] * (in_w + 1) + win.xi[None, :, None, :]
         step = max(1, CHUNK_ELEMENTS // (out_w * kh * kw * groups * lanes))
-        for r in range(0, nrows, step):
-            patches = src[win.yi[r : r + step, None, :, None], win.xi[None, :, None, :]]
-            result[r : r + step] = (patches.reshape(-1, weights.shape[1]) @ weights.T).reshape(-1, out_w, oc)
-        total = result.transpose(2, 0, 1).ravel().astype(np.int64) + old
-        self.write("acc", acc_addrs, self.int16(total, acc_addrs, "acc"), "acc")
+        fits = kh * kw * groups * lanes <= INT16_MAX  # a sum of that many +-1 products cannot overflow
+        # what the unpacked windows depend on besides the FMEM words
+        geometry = (in_c, pad_mode, rows, in_w, win.yi.shape, win.xi.shape, win.yi.tobytes(), win.xi.tobytes())
+
+        def source(fm: np.ndarray) -> np.ndarray:
+            """The input rows [row][x][lane] as x + 1, a padding row and column last."""
+            src = np.empty((rows + 1, in_w + 1, 2 * groups, 8), np.uint8)
+            octets = fm.astype("<u2", copy=False).view(np.uint8).reshape(groups, rows, in_w, 2).transpose(1, 2, 0, 3)
+            np.take(_BYTE_LANES, octets.reshape(rows, in_w, 2 * groups), axis=0, out=src[:-1, :-1])
+            src = src.reshape(rows + 1, in_w + 1, groups * lanes)
+            src[:-1, :-1, in_c:] = 1
+            src[-1, :], src[:, -1] = pad, pad
+            return src
+
+        def patches(src: np.ndarray, r0: int, r1: int) -> np.ndarray:
+            """The windows of tile rows r0..r1-1 as a matrix [row * x][ky][kx][lane]."""
+            # np.take of whole rows is several times faster than indexing with two index arrays
+            rows_of = np.take(src.reshape(-1, groups * lanes), positions[r0:r1].reshape(-1), axis=0)
+            return rows_of.reshape((r1 - r0) * out_w, kh * kw * groups * lanes)
+
+        def unpack_weights(wm: np.ndarray) -> np.ndarray:
+            """[ky][kx][lane][o] as -1/+1 int8, contiguous."""
+            bits = word_bits(wm.reshape(oc, groups, kh, kw)).transpose(2, 3, 1, 4, 0)
+            return np.ascontiguousarray(bits.reshape(kh * kw * groups * lanes, oc).astype(np.int8) * 2 - 1)
+
+        def values(s: _State) -> np.ndarray:
+            fm, wm = s.mem["fmem"][f_sel], s.mem["wmem"][w_sel]
+            w = weights.get(wm.tobytes(), lambda: unpack_weights(wm))
+            if step >= nrows:
+                result = _products(windows.get((geometry, fm.tobytes()), lambda: patches(source(fm), 0, nrows)), w)
+            else:
+                src, result = source(fm), np.empty((nrows * out_w, oc), np.int32)
+                for r in range(0, nrows, step):
+                    result[r * out_w : (r + step) * out_w] = _products(patches(src, r, min(r + step, nrows)), w)
+            total = result.T.ravel()  # [o][row][x]
+            if old_sel is None and fits:
+                return total.astype(np.int16).view(np.uint16)
+            if old_sel is not None:
+                total += s.mem["acc"][old_sel].view(np.int16)
+            return _int16(total, acc_addrs, where, "acc")
+
+        self.write("acc", acc_addrs, values, "acc")
 
         gated = self.pad_mode_name(pad_mode) == "gate"
         macs = oc * in_c * (int(win.vy.sum()) * int(win.vx.sum()) if gated else nrows * kh * out_w * kw)
@@ -385,17 +598,23 @@ class _Emulator:
         groups = ceil(in_c / lanes)
         win = self.window(groups, "fmem", "src", ins["src"])
         dst = self.block("fmem", "dst", ins["dst"], groups, obuf_rows * out_w, np.zeros(1, np.int64), nrows * out_w)
-        words = self.read("fmem", win.addrs, "src").reshape(groups, win.rows, win.in_w)
+        self.check_read("fmem", win.addrs, "src")
         # Channel mask per group: OR must not set the unused channel bits of the last group.
         mask = bits_word((np.arange(groups * lanes) < in_c).reshape(groups, lanes))
-        src = np.empty((groups, win.rows + 1, win.in_w + 1), np.uint16)
-        src[:, :-1, :-1] = words
         pad = mask if self.pad_mode_name(pad_mode) == "pos" else np.zeros_like(mask)
-        src[:, -1, :], src[:, :, -1] = pad[:, None], pad[:, None]
-        patches = src[:, win.yi[:, :, None, None], win.xi[None, None, :, :]]
-        out = np.bitwise_or.reduce(patches, axis=(2, 4)) & mask[:, None, None]
-        self.write("fmem", dst, out.ravel(), "dst")
-        n_out, word = out.size, self.m.memory.fmem.word_bits
+        rows, in_w, src_sel = win.rows, win.in_w, _select(win.addrs)
+        # window position (row, x, ky, kx) -> word of a source plane
+        positions = (win.yi[:, None, :, None] * (in_w + 1) + win.xi[None, :, None, :]).reshape(-1)
+
+        def values(s: _State) -> np.ndarray:
+            src = np.empty((groups, rows + 1, in_w + 1), np.uint16)
+            src[:, :-1, :-1] = s.mem["fmem"][src_sel].reshape(groups, rows, in_w)
+            src[:, -1, :], src[:, :, -1] = pad[:, None], pad[:, None]
+            windows = np.take(src.reshape(groups, -1), positions, axis=1).reshape(groups, nrows * out_w, kh * kw)
+            return (np.bitwise_or.reduce(windows, axis=2) & mask[:, None]).ravel()
+
+        self.write("fmem", dst, values, "dst")
+        n_out, word = groups * nrows * out_w, self.m.memory.fmem.word_bits
         self.counters.pool_ops += n_out * kh * kw
         self.counters.read_bits["fmem"] += win.addrs.size * word
         self.counters.write_bits["fmem"] += n_out * word
@@ -406,18 +625,25 @@ class _Emulator:
         win = self.window(in_c, "acc", "src", ins["src"])
         n_out = in_c * nrows * out_w
         dst = self.block("acc", "dst", ins["dst"], 1, 0, np.zeros(1, np.int64), n_out)
-        values = self.read("acc", win.addrs, "src").view(np.int16).reshape(in_c, win.rows, win.in_w)
+        self.check_read("acc", win.addrs, "src")
         gated = np.iinfo(np.int32).min
-        src = np.empty((in_c, win.rows + 1, win.in_w + 1), np.int32)
-        src[:, :-1, :-1] = values
-        src[:, -1, :] = src[:, :, -1] = {"neg": -1, "pos": 1, "gate": gated}[self.pad_mode_name(pad_mode)]
-        out = src[:, win.yi[:, :, None, None], win.xi[None, None, :, :]].max(axis=(2, 4))
-        empty = np.argwhere(out[0] == gated)  # gating does not depend on the channel
-        if empty.size:
-            raise self.fail(
-                f"the window of tile row {empty[0][0]}, column {empty[0][1]} lies entirely in gated padding"
-            )
-        self.write("acc", dst, out.astype(np.int16).view(np.uint16).ravel(), "dst")
+        fill = {"neg": -1, "pos": 1, "gate": gated}[self.pad_mode_name(pad_mode)]
+        rows, in_w, src_sel, where = win.rows, win.in_w, _select(win.addrs), self.where
+        y_index, x_index = win.yi[:, :, None, None], win.xi[None, None, :, :]
+
+        def values(s: _State) -> np.ndarray:
+            src = np.empty((in_c, rows + 1, in_w + 1), np.int32)
+            src[:, :-1, :-1] = s.mem["acc"][src_sel].view(np.int16).reshape(in_c, rows, in_w)
+            src[:, -1, :] = src[:, :, -1] = fill
+            out = src[:, y_index, x_index].max(axis=(2, 4))
+            empty = np.argwhere(out[0] == gated)  # gating does not depend on the channel
+            if empty.size:
+                raise _error(
+                    where, f"the window of tile row {empty[0][0]}, column {empty[0][1]} lies entirely in gated padding"
+                )
+            return out.astype(np.int16).view(np.uint16).ravel()
+
+        self.write("acc", dst, values, "dst")
         word = self.m.memory.acc.word_bits
         self.counters.pool_ops += n_out * kh * kw
         self.counters.read_bits["acc"] += win.addrs.size * word
@@ -437,24 +663,37 @@ class _Emulator:
         tmem = self.block("tmem", "tmem", ins["tmem"], 1, 0, zero, 2 * n)
         plane = obuf_rows * out_w
         fmem = self.block("fmem", "fmem", ins["fmem"] + g0 * plane, g1 - g0 + 1, plane, zero, pixels)
-        values = self.read("acc", acc, "acc").view(np.int16).reshape(n, nrows, out_w)
-        table = self.read("tmem", tmem, "tmem").reshape(n, 2)
-        bad = np.flatnonzero(table[:, 1] > 3)
-        if bad.size:
-            raise self.fail(
-                f"TMEM word {tmem[2 * bad[0] + 1]:#x} holds mode {table[bad[0], 1]} (0 ge, 1 le, 2 +1, 3 -1)", "tmem"
-            )
-        level, mode = table[:, 0].view(np.int16)[:, None, None], table[:, 1][:, None, None]
-        bits = np.where(mode == 0, values >= level, np.where(mode == 1, values <= level, mode == 2))
-        first = c0 - g0 * lanes
-        lane_bits = np.zeros(((g1 - g0 + 1) * lanes, nrows, out_w), bool)
-        lane_bits[first : first + n] = bits
-        lane_mask = np.zeros((g1 - g0 + 1) * lanes, bool)
-        lane_mask[first : first + n] = True
-        words = bits_word(lane_bits.reshape(g1 - g0 + 1, lanes, nrows, out_w).transpose(0, 2, 3, 1)).ravel()
-        mask = np.repeat(bits_word(lane_mask.reshape(-1, lanes)), pixels)
+        self.check_read("acc", acc, "acc")
+        self.check_read("tmem", tmem, "tmem")
+        planes, first = g1 - g0 + 1, c0 - g0 * lanes
+        lane = first + np.arange(n)
+        # words [plane][pixel] = place @ bits [channel][pixel]: channel c is bit lane % 16 of plane lane // 16
+        place = np.zeros((planes, n), np.float32)
+        place[lane // lanes, np.arange(n)] = 1 << (lane % lanes)
         # Bit-masked write: the channels of other blocks in the same words are kept.
-        self.write("fmem", fmem, (self.mem["fmem"][fmem] & ~mask) | words, "fmem")
+        keep = np.repeat(~place.sum(axis=1).astype(np.uint16), pixels)
+        whole = not keep.any()
+        acc_sel, tmem_sel, fmem_sel, where, bounds = _select(acc), _select(tmem), _select(fmem), self.where, _Last()
+
+        def levels(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """Per channel, bit = lo <= sum <= hi: ge (lo = T), le (hi = T), +1 (always), -1 (never: lo > hi)."""
+            bad = np.flatnonzero(table[:, 1] > 3)
+            if bad.size:
+                word, held = tmem[2 * bad[0] + 1], table[bad[0], 1]
+                raise _error(where, f"TMEM word {word:#x} holds mode {held} (0 ge, 1 le, 2 +1, 3 -1)", "tmem")
+            level, mode = table[:, 0].view(np.int16), table[:, 1]
+            lo = np.where(mode == 0, level, np.where(mode == 3, INT16_MAX, INT16_MIN)).astype(np.int16)
+            hi = np.where(mode == 1, level, np.where(mode == 3, INT16_MIN, INT16_MAX)).astype(np.int16)
+            return lo[:, None], hi[:, None]
+
+        def values(s: _State) -> np.ndarray:
+            v = s.mem["acc"][acc_sel].view(np.int16).reshape(n, pixels)
+            table = s.mem["tmem"][tmem_sel].reshape(n, 2)
+            lo, hi = bounds.get(table.tobytes(), lambda: levels(table))
+            words = (place @ ((v >= lo) & (v <= hi)).astype(np.float32)).astype(np.uint16).ravel()
+            return words if whole else (s.mem["fmem"][fmem_sel] & keep) | words
+
+        self.write("fmem", fmem, values, "fmem")
         word = self.m.memory.acc.word_bits
         self.counters.threshold_ops += n * pixels
         self.counters.read_bits["acc"] += n * pixels * word
@@ -475,8 +714,15 @@ class _Emulator:
         a = self.block("acc", "a", ins["a"], 1, 0, zero, n)
         b = self.block("acc", "b", ins["b"], 1, 0, zero, n)
         dst = self.block("acc", "dst", ins["dst"], 1, 0, zero, n)
-        total = self.read("acc", a, "a").view(np.int16).astype(np.int64) + self.read("acc", b, "b").view(np.int16)
-        self.write("acc", dst, self.int16(total, dst, "dst"), "dst")
+        self.check_read("acc", a, "a")
+        self.check_read("acc", b, "b")
+        a_sel, b_sel, where = _select(a), _select(b), self.where
+
+        def values(s: _State) -> np.ndarray:
+            acc = s.mem["acc"]
+            return _int16(acc[a_sel].view(np.int16).astype(np.int64) + acc[b_sel].view(np.int16), dst, where, "dst")
+
+        self.write("acc", dst, values, "dst")
         word = self.m.memory.acc.word_bits
         self.counters.add_ops += n
         self.counters.read_bits["acc"] += 2 * n * word
@@ -484,14 +730,6 @@ class _Emulator:
         return unit_cycles(self.m, "add", n, ("acc", 2 * n * word), ("acc", n * word))
 
     # --- helpers ----------------------------------------------------------------------------------
-    def int16(self, values: np.ndarray, addrs: np.ndarray, field: str) -> np.ndarray:
-        """int16 words of `values`; a value outside int16 is an error, never a silent wrap."""
-        over = np.flatnonzero((values < INT16_MIN) | (values > INT16_MAX))
-        if over.size:
-            k = over[0]
-            raise self.fail(f"int16 overflow: {values[k]} for ACC word {addrs[k]:#x}", field)
-        return values.astype(np.int16).view(np.uint16)
-
     def pad_mode_name(self, value: int) -> str:
         return REGISTERS["pad_mode"].field("pad_mode").enum[value]
 
@@ -508,5 +746,37 @@ class _Window:
     addrs: np.ndarray  # source words, [plane][row][column]
 
 
-def _pm1(bits: np.ndarray) -> np.ndarray:
-    return bits.astype(np.float32) * 2 - 1
+# x + 1 for the +-1 value x of each of the 8 channels of a byte, bit 0 first: unpacks FMEM by lookup.
+_BYTE_LANES = (((np.arange(256)[:, None] >> np.arange(8)) & 1) * 2).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=1)
+def _int8_session() -> Any:  # an onnxruntime.InferenceSession (onnxruntime has no type stubs)
+    """(A - 1) @ B in int32 for uint8 A and int8 B: onnxruntime's MatMulInteger.
+
+    Its int8 kernels run the +-1 products of CONV several times faster than float32 BLAS, and exactly
+    (each product is -1, 0 or +1; sums are int32).
+    """
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "b", "a_zero"], ["y"])],
+        "products",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, ["m", "k"]),
+         helper.make_tensor_value_info("b", TensorProto.INT8, ["k", "n"]),
+         helper.make_tensor_value_info("a_zero", TensorProto.UINT8, [])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, ["m", "n"])],
+    )
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
+_ONE = np.array(1, np.uint8)
+
+
+def _products(windows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """[window][o] sums of +-1 products: windows hold x + 1 (uint8), weights -1/+1 (int8)."""
+    return _int8_session().run(None, {"a": windows, "b": weights, "a_zero": _ONE})[0]

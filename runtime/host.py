@@ -16,6 +16,8 @@ from isa.container import TensorDesc
 from isa.errors import ChewcError
 from isa.table import CHANNELS_PER_WORD as LANES
 
+_LANE_VALUES = (1 << np.arange(LANES)).astype(np.float32)  # the value of bit i of a word
+
 
 def word_bits(words: np.ndarray) -> np.ndarray:
     """uint16 words (...) -> their bits (..., 16) as uint8, bit 0 first."""
@@ -27,6 +29,26 @@ def bits_word(bits: np.ndarray) -> np.ndarray:
     """Bits (..., 16), bit 0 first -> uint16 words (...)."""
     packed = np.packbits(bits.astype(bool), axis=-1, bitorder="little")
     return np.ascontiguousarray(packed).view("<u2")[..., 0].astype(np.uint16)
+
+
+def bits_words(positive: np.ndarray) -> np.ndarray:
+    """The words of a binary [C, H, W] tensor from its mask of +1 elements: [G][H][W] flattened.
+
+    Bit i of a word is a product with the lane values 2**i: exact in float32, and several times faster
+    than packing bits along the channel axis.
+    """
+    c, h, w = positive.shape
+    groups = ceil(c / LANES)
+    bits = np.zeros((groups * LANES, h * w), np.float32)
+    bits[:c] = positive.reshape(c, h * w)
+    return (_LANE_VALUES @ bits.reshape(groups, LANES, h * w)).astype(np.uint16).ravel()
+
+
+def first_index(mask: np.ndarray) -> tuple[int, ...] | None:
+    """The index of the first True element of `mask`, or None (one pass when there is none)."""
+    if not mask.any():
+        return None
+    return tuple(int(i) for i in np.argwhere(mask)[0])
 
 
 def pack(desc: TensorDesc, value: np.ndarray) -> np.ndarray:
@@ -48,20 +70,14 @@ def to_words(dtype: str, arr: np.ndarray, what: str) -> np.ndarray:
         raise ChewcError(f"{what} has dtype {arr.dtype}, not a number")
     if dtype == "f32":
         # float64 inputs (e.g. from numpy) round to float32, the precision the model computes in.
-        return np.ascontiguousarray(arr, "<f4").view("<u2").astype(np.uint16).ravel()
+        return np.ascontiguousarray(arr, "<f4").view("<u2").astype(np.uint16, copy=False).ravel()
     if dtype == "bits":
-        bad = np.argwhere((arr != 1) & (arr != -1))
-        if bad.size:
-            at = tuple(int(i) for i in bad[0])
+        at = first_index((arr != 1) & (arr != -1))
+        if at is not None:
             raise ChewcError(f"{what} is binary: every element must be -1 or +1 ({arr[at]} at {at})")
-        c, h, w = arr.shape
-        groups = ceil(c / LANES)
-        bits = np.zeros((groups * LANES, h, w), np.uint8)
-        bits[:c] = arr > 0
-        return bits_word(bits.reshape(groups, LANES, h, w).transpose(0, 2, 3, 1)).ravel()
-    bad = np.argwhere((arr != np.round(arr)) | (arr < -(1 << 15)) | (arr >= 1 << 15))
-    if bad.size:
-        at = tuple(int(i) for i in bad[0])
+        return bits_words(arr > 0)
+    at = first_index((arr != np.round(arr)) | (arr < -(1 << 15)) | (arr >= 1 << 15))
+    if at is not None:
         raise ChewcError(f"{what} is int16: {arr[at]} at {at} is not an int16")
     return arr.astype(np.int64).astype(np.int16).view(np.uint16).ravel()
 

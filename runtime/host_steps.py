@@ -21,12 +21,15 @@ from onnx import helper
 
 from isa.container import HostStep, HostTensor
 from isa.errors import ChewcError, first_line
-from runtime.host import from_words, to_words
+from runtime.host import bits_words, first_index, from_words, to_words
 from runtime.onnx_ref import OnnxExecutor
 
 
-def run_host_step(k: int, step: HostStep, dram: np.ndarray, written: np.ndarray) -> Counter[str]:
-    """Run host step `k` on the DRAM words (marking the words it writes); the ops it ran, by type."""
+def run_host_step(k: int, step: HostStep, dram: np.ndarray, written: np.ndarray | None) -> Counter[str]:
+    """Run host step `k` on the DRAM words (marking the words it writes); the ops it ran, by type.
+
+    `written` is None when the caller knows every input word is written (an emulator replay).
+    """
     where = f"host step {k}"
     values = {t.name: _read(where, t, dram, written) for t in step.inputs}
     if step.onnx:
@@ -34,18 +37,19 @@ def run_host_step(k: int, step: HostStep, dram: np.ndarray, written: np.ndarray)
     else:
         results, ops = {step.outputs[0].name: values[step.inputs[0].name]}, Counter({"copy": 1})
     for t in step.outputs:
-        words = to_words(t.dtype, _output(where, t, results[t.name]), f"{where}: output '{t.name}'")
+        words = _output_words(where, t, results[t.name])
         dram[t.dram_addr : t.dram_addr + t.words] = words
-        written[t.dram_addr : t.dram_addr + t.words] = True
+        if written is not None:
+            written[t.dram_addr : t.dram_addr + t.words] = True
     return ops
 
 
-def _read(where: str, t: HostTensor, dram: np.ndarray, written: np.ndarray) -> np.ndarray:
-    addrs = np.arange(t.dram_addr, t.dram_addr + t.words)
-    unwritten = np.flatnonzero(~written[addrs])
-    if unwritten.size:
-        raise ChewcError(f"{where}: input '{t.name}' reads DRAM word {addrs[unwritten[0]]:#x}, which was never written")
-    return from_words(t.dtype, t.chw, dram[addrs]).astype(np.float32)
+def _read(where: str, t: HostTensor, dram: np.ndarray, written: np.ndarray | None) -> np.ndarray:
+    span = slice(t.dram_addr, t.dram_addr + t.words)
+    if written is not None and not written[span].all():
+        word = t.dram_addr + int(np.flatnonzero(~written[span])[0])
+        raise ChewcError(f"{where}: input '{t.name}' reads DRAM word {word:#x}, which was never written")
+    return from_words(t.dtype, t.chw, dram[span]).astype(np.float32, copy=False)
 
 
 @functools.lru_cache(maxsize=64)
@@ -71,7 +75,7 @@ def _run_graph(where: str, step: HostStep, values: dict[str, np.ndarray]) -> tup
         if int(np.prod(shape)) != t.elements:
             raise ChewcError(f"{where}: input '{t.name}' has {t.elements} values, the graph declares shape {shape}")
         dtype = helper.tensor_dtype_to_np_dtype(declared.elem_type) if declared.elem_type else np.float32
-        feeds[t.name] = values[t.name].reshape(shape).astype(dtype)
+        feeds[t.name] = values[t.name].reshape(shape).astype(dtype, copy=False)
     try:
         results = executor.run(feeds, [t.name for t in step.outputs])
     except ChewcError as e:
@@ -81,25 +85,25 @@ def _run_graph(where: str, step: HostStep, values: dict[str, np.ndarray]) -> tup
     return results, Counter(node.op_type for node in executor.model.graph.node)
 
 
-def _output(where: str, t: HostTensor, value: np.ndarray) -> np.ndarray:
-    """`value` as the [C, H, W] tensor of output `t`, binarised for bits."""
+def _output_words(where: str, t: HostTensor, value: np.ndarray) -> np.ndarray:
+    """The DRAM words of output `t` holding `value`; bits binarise by sign, an exact 0 by the zero rule."""
     arr = np.asarray(value)
     if arr.size != t.elements:
         raise ChewcError(
             f"{where}: output '{t.name}' has {arr.size} values, its shape {list(t.shape)} needs {t.elements}"
         )
     arr = arr.reshape(t.shape)
-    if t.dtype == "bits":
-        nan = np.argwhere(np.isnan(arr))
-        zero = np.argwhere(arr == 0)
-        if nan.size:
+    if t.dtype != "bits":
+        return to_words(t.dtype, arr.reshape(t.chw), f"{where}: output '{t.name}'")
+    negative = arr < 0
+    if not (negative | (arr > 0)).all():  # a NaN or an exact 0 somewhere
+        nan = first_index(np.isnan(arr))
+        zero = first_index(arr == 0) if t.zero != "plus" else None
+        if nan is not None:
+            raise ChewcError(f"{where}: output '{t.name}' is NaN at {nan}: no sign to binarise")
+        if zero is not None:
             raise ChewcError(
-                f"{where}: output '{t.name}' is NaN at {tuple(int(i) for i in nan[0])}: no sign to binarise"
-            )
-        if zero.size and t.zero != "plus":
-            raise ChewcError(
-                f"{where}: output '{t.name}' is exactly 0 at {tuple(int(i) for i in zero[0])}, which its zero "
+                f"{where}: output '{t.name}' is exactly 0 at {zero}, which its zero "
                 f"rule '{t.zero or 'none'}' rejects (ONNX Sign(0) = 0 is not representable as +-1)"
             )
-        arr = np.where(arr < 0, -1, 1).astype(np.int8)
-    return arr.reshape(t.chw)
+    return bits_words(~negative.reshape(t.chw))

@@ -1,0 +1,129 @@
+// RUN: chewc-opt %s --split-input-file -p tile-loops | filecheck %s
+// RUN: not chewc-opt %s --split-input-file -p 'tile-loops{machine="%S/../../../isa/machines/quarter.toml"}' 2>/dev/null | filecheck %s --check-prefix=Q
+// RUN: not chewc-opt %s --split-input-file -p 'tile-loops{machine="%S/../../../isa/machines/quarter.toml"}' 2>&1 >/dev/null | filecheck %s --check-prefix=QERR
+
+// A small network, one tile per layer on the default machine: the host binarises the input, conv +
+// threshold are one layer (weights, thresholds and input rows streamed in, the ±1 result out), then a
+// pool and a dense-as-conv whose int16 sums are the output.
+func.func @net(%x: tensor<1x3x6x6xf32>) -> tensor<1x2xi32> {
+  %s = bnn.sign %x {zero = "plus"} : tensor<1x3x6x6xf32> -> !bnn.bits<1x3x6x6>
+  %c = bnn.conv2d %s {weights = #bnn.dense_bits<4x3x3x3, "a5f00f3c7e1f18c3a5f00f3c7e1f">, strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, pad_value = "zero"} : !bnn.bits<1x3x6x6> -> tensor<1x4x6x6xi32>
+  %t = bnn.threshold %c {thresholds = array<i32: 0, 1, -1, 2>, modes = "glgg"} : tensor<1x4x6x6xi32> -> !bnn.bits<1x4x6x6>
+  %p = bnn.maxpool %t {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>} : !bnn.bits<1x4x6x6> -> !bnn.bits<1x4x3x3>
+  %d = bnn.conv2d %p {weights = #bnn.dense_bits<2x4x3x3, "c3a5f00f3c7e1f18a5">, strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, pad_value = "zero"} : !bnn.bits<1x4x3x3> -> tensor<1x2x1x1xi32>
+  %r = bnn.reshape %d : tensor<1x2x1x1xi32> -> tensor<1x2xi32>
+  func.return %r : tensor<1x2xi32>
+}
+
+// CHECK-LABEL: func.func @net
+// CHECK:         %[[IN:.*]] = tile.alloc {label = "input"} : !tile.buffer<dram, 216>
+// CHECK-NEXT:    tile.write %{{.*}} -> %[[IN]] {desc = {shape = [3 : i64, 6 : i64, 6 : i64], dtype = "f32"}}
+// CHECK-NEXT:    %[[S:.*]] = tile.alloc {label = "sign"} : !tile.buffer<dram, 36>
+// CHECK-NEXT:    tile.host "binarise float activations (bnn.sign, zero -> plus)"(%[[IN]]) -> (%[[S]]) {onnx = "", {{.*}} out_descs = [{shape = [3 : i64, 6 : i64, 6 : i64], dtype = "bits", zero = "plus"}]}
+
+// CHECK:         %[[OUT1:.*]] = tile.alloc {label = "conv1"} : !tile.buffer<dram, 36>
+// CHECK-NEXT:    %[[W:.*]] = tile.const {label = "conv1.weights", data = "{{[0-9a-f]+}}"} : !tile.buffer<dram, 36>
+// CHECK-NEXT:    %[[WB:.*]] = tile.alloc {label = "conv1.w"} : !tile.buffer<wmem, 36>
+// CHECK-NEXT:    %[[ACC:.*]] = tile.alloc {label = "conv1.acc"} : !tile.buffer<acc, 144>
+// CHECK-NEXT:    %[[IB:.*]] = tile.alloc {label = "conv1.in"} : !tile.buffer<fmem, 36>
+// (threshold, mode) int16 pairs: (0, ge) (1, le) (-1, ge) (2, ge)
+// CHECK-NEXT:    %[[T:.*]] = tile.const {label = "conv1.thresholds", data = "0000000001000100ffff000002000000"} : !tile.buffer<dram, 8>
+// CHECK-NEXT:    %[[TB:.*]] = tile.alloc {label = "conv1.t"} : !tile.buffer<tmem, 8>
+// CHECK-NEXT:    %[[OB:.*]] = tile.alloc {label = "conv1.out"} : !tile.buffer<fmem, 36>
+// CHECK:         tile.dma %[[W]][%{{.*}}] -> %[[WB]][%{{.*}}] {count = 1 : i64, length = 36 : i64, {{.*}}}
+// CHECK:         tile.dma %[[T]][%{{.*}}] -> %[[TB]][%{{.*}}] {count = 1 : i64, length = 8 : i64, {{.*}}}
+// CHECK:         tile.dma %[[S]][%{{.*}}] -> %[[IB]][%{{.*}}] {count = 1 : i64, length = 36 : i64, {{.*}}}
+// CHECK-NEXT:    tile.sync
+// CHECK:         tile.conv %[[IB]][%{{.*}}], %[[WB]][%{{.*}}] -> %[[ACC]][%{{.*}}] rows %{{.*}} from %{{.*}} {geom = {in_h = 6 : i64, in_w = 6 : i64, in_c = 3 : i64, buf_rows = 6 : i64, kh = 3 : i64, kw = 3 : i64, stride = 1 : i64, dilation = 1 : i64, pad_top = 1 : i64, pad_left = 1 : i64, pad_mode = 2 : i64, out_h = 6 : i64, out_w = 6 : i64, nrows = 6 : i64, oc_count = 4 : i64, accumulate = 0 : i64}}
+// CHECK-NEXT:    tile.threshold %[[ACC]][%{{.*}}], %[[TB]][%{{.*}}] -> %[[OB]][%{{.*}}] channel %{{.*}} {geom = {out_w = 6 : i64, obuf_rows = 6 : i64, nrows = 6 : i64, oc_count = 4 : i64}}
+// CHECK:         tile.dma %[[OB]][%{{.*}}] -> %[[OUT1]][%{{.*}}] {count = 1 : i64, length = 36 : i64, {{.*}}}
+// CHECK-NEXT:    tile.sync
+
+// CHECK:         %[[POOL:.*]] = tile.alloc {label = "maxpool{{[0-9]+}}"} : !tile.buffer<dram, 9>
+// CHECK-NEXT:    %[[PI:.*]] = tile.alloc {label = "maxpool{{[0-9]+}}.in"} : !tile.buffer<fmem, 36>
+// CHECK-NEXT:    %[[PO:.*]] = tile.alloc {label = "maxpool{{[0-9]+}}.out"} : !tile.buffer<fmem, 9>
+// CHECK:         tile.dma %[[OUT1]][%{{.*}}] -> %[[PI]][%{{.*}}] {count = 1 : i64, length = 36 : i64, {{.*}}}
+// CHECK-NEXT:    tile.sync
+// CHECK-NEXT:    tile.pool %[[PI]][%{{.*}}] -> %[[PO]][%{{.*}}] rows %{{.*}} from %{{.*}} {geom = {in_h = 6 : i64, in_w = 6 : i64, in_c = 4 : i64, buf_rows = 6 : i64, kh = 2 : i64, kw = 2 : i64, stride = 2 : i64, pad_top = 0 : i64, pad_left = 0 : i64, out_h = 3 : i64, out_w = 3 : i64, obuf_rows = 3 : i64, nrows = 3 : i64}}
+// CHECK:         tile.dma %[[PO]][%{{.*}}] -> %[[POOL]][%{{.*}}] {count = 1 : i64, length = 9 : i64, {{.*}}}
+
+// The dense-as-conv: a 3x3 kernel over the whole 3x3 map, int16 sums [2][1][1] stored one per row.
+// CHECK:         %[[OUT2:.*]] = tile.alloc {label = "conv2"} : !tile.buffer<dram, 2>
+// CHECK-NEXT:    tile.const {label = "conv2.weights", data = "{{[0-9a-f]+}}"} : !tile.buffer<dram, 18>
+// CHECK-NEXT:    tile.alloc {label = "conv2.w"} : !tile.buffer<wmem, 18>
+// CHECK-NEXT:    %[[ACC2:.*]] = tile.alloc {label = "conv2.acc"} : !tile.buffer<acc, 2>
+// CHECK:         tile.conv {{.*}} -> %[[ACC2]][%{{.*}}] {{.*}} {geom = {in_h = 3 : i64, in_w = 3 : i64, in_c = 4 : i64, buf_rows = 3 : i64, kh = 3 : i64, kw = 3 : i64, {{.*}} out_h = 1 : i64, out_w = 1 : i64, nrows = 1 : i64, oc_count = 2 : i64, accumulate = 0 : i64}}
+// CHECK:         tile.dma %[[ACC2]][%{{.*}}] -> %[[OUT2]][%{{.*}}] {count = 2 : i64, length = 1 : i64, src_stride = 1 : i64, dst_stride = 1 : i64}
+// CHECK:         %[[R:.*]] = tile.read %[[OUT2]] {desc = {shape = [2 : i64, 1 : i64, 1 : i64], dtype = "int16"}} : !tile.buffer<dram, 2> -> tensor<1x2xi32>
+// CHECK-NEXT:    func.return %[[R]]
+// CHECK-NOT:     tile.for
+
+// The quarter machine has room for the same single tiles.
+// Q-LABEL: func.func @net
+// Q:         tile.alloc {label = "conv1.acc"} : !tile.buffer<acc, 144>
+// Q-NOT:     tile.for
+// Q:         func.return
+
+// -----
+
+// 1 -> 4 channels on a 120 x 120 map.  Default machine: the whole map is one row tile (14400 words of
+// FMEM, and of ACC per channel), the output channels loop one at a time.  Quarter machine: 4 row tiles
+// of 30 rows (32 input rows, double-buffered: the next tile's rows load while this one computes; the
+// last tile is peeled), each looping over the channels.
+func.func @wide(%x: tensor<1x1x120x120xf32>) -> tensor<1x4x120x120xi32> {
+  %s = bnn.sign %x {zero = "plus"} : tensor<1x1x120x120xf32> -> !bnn.bits<1x1x120x120>
+  %c = bnn.conv2d %s {weights = #bnn.dense_bits<4x1x3x3, "122b598615">, strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, pad_value = "zero"} : !bnn.bits<1x1x120x120> -> tensor<1x4x120x120xi32>
+  func.return %c : tensor<1x4x120x120xi32>
+}
+
+// CHECK-LABEL: func.func @wide
+// CHECK:         tile.alloc {label = "conv1"} : !tile.buffer<dram, 57600>
+// CHECK-NEXT:    tile.const {label = "conv1.weights", data = "{{[0-9a-f]+}}"} : !tile.buffer<dram, 36>
+// CHECK-NEXT:    tile.alloc {label = "conv1.w"} : !tile.buffer<wmem, 9>
+// CHECK-NEXT:    tile.alloc {label = "conv1.acc"} : !tile.buffer<acc, 14400>
+// CHECK-NEXT:    tile.alloc {label = "conv1.in"} : !tile.buffer<fmem, 14400>
+// CHECK:         tile.dma {{.*}} {count = 1 : i64, length = 14400 : i64, {{.*}}}
+// CHECK-NEXT:    tile.sync
+// CHECK-NEXT:    tile.for %{{.*}} = 0 to 4 step 1 unit "ochannels" {
+// CHECK:           tile.dma {{.*}} {count = 1 : i64, length = 9 : i64, {{.*}}}
+// CHECK-NEXT:      tile.sync
+// CHECK:           tile.conv {{.*}} buf_rows = 120 : i64, {{.*}} nrows = 120 : i64, oc_count = 1 : i64, accumulate = 0 : i64}}
+// CHECK:           tile.dma {{.*}} {count = 1 : i64, length = 14400 : i64, src_stride = 14400 : i64, dst_stride = 14400 : i64}
+// CHECK-NEXT:      tile.sync
+// CHECK-NEXT:      tile.yield
+// CHECK-NEXT:    }
+// CHECK-NOT:     tile.for
+
+// Q-LABEL: func.func @wide
+// Q:         tile.alloc {label = "conv1.acc"} : !tile.buffer<acc, 3600>
+// Q-NEXT:    %[[IB:.*]] = tile.alloc {label = "conv1.in"} : !tile.buffer<fmem, 7680>
+// Q:         tile.dma %{{.*}}[%{{.*}}] -> %[[IB]][%{{.*}}] {count = 1 : i64, length = 3840 : i64, src_stride = 14400 : i64, dst_stride = 3840 : i64}
+// Q-NEXT:    tile.sync
+// Q-NEXT:    tile.for %{{.*}} = 0 to 3 step 1 unit "rows" {
+// Q:           tile.dma %{{.*}}[%{{.*}}] -> %[[IB]][%{{.*}}] {count = 1 : i64, length = 3840 : i64, {{.*}}}
+// Q:           tile.for %{{.*}} = 0 to 4 step 1 unit "ochannels" {
+// Q:             tile.conv %[[IB]]{{.*}} buf_rows = 32 : i64, {{.*}} nrows = 30 : i64, oc_count = 1 : i64, accumulate = 0 : i64}}
+// Q:             tile.dma {{.*}} {count = 1 : i64, length = 3600 : i64, src_stride = 3600 : i64, dst_stride = 14400 : i64}
+// Q:           tile.yield
+// Q-NEXT:    }
+// Q:         tile.for %{{.*}} = 0 to 4 step 1 unit "ochannels" {
+// Q:           tile.conv {{.*}} nrows = 30 : i64,
+// Q:         func.return
+
+// -----
+
+// A pool over 64 channel groups of 128-pixel rows: two input rows need 32 KiB of FMEM, which the
+// default machine has and the quarter machine (16 KiB) does not.
+func.func @pool(%x: tensor<1x1024x2x128xf32>) -> tensor<1x1024x1x64xf32> {
+  %s = bnn.sign %x {zero = "plus"} : tensor<1x1024x2x128xf32> -> !bnn.bits<1x1024x2x128>
+  %p = bnn.maxpool %s {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>} : !bnn.bits<1x1024x2x128> -> !bnn.bits<1x1024x1x64>
+  %h = bnn.host "float output"(%p) {onnx = "", inputs = ["a"], outputs = ["b"]} : (!bnn.bits<1x1024x1x64>) -> tensor<1x1024x1x64xf32>
+  func.return %h : tensor<1x1024x1x64xf32>
+}
+
+// CHECK-LABEL: func.func @pool
+// CHECK:         tile.alloc {label = "maxpool{{[0-9]+}}.in"} : !tile.buffer<fmem, 16384>
+// CHECK:         tile.pool {{.*}} {geom = {in_h = 2 : i64, in_w = 128 : i64, in_c = 1024 : i64, buf_rows = 2 : i64, {{.*}} out_h = 1 : i64, out_w = 64 : i64, obuf_rows = 1 : i64, nrows = 1 : i64}}
+// CHECK:         tile.host "float output"
+
+// QERR: chewc-opt: error: tile-loops: layer maxpool{{[0-9]+}}: one output row needs 40.0 KiB of fmem memory, the machine has 16.0 KiB
