@@ -1,7 +1,7 @@
 """The compiler's library API: ONNX file -> IR at a chosen level -> `.chew`.
 
 The default pipeline, after import to `bnn`:
-  bnn-decompose-kernels, bnn-dense-to-conv   (bnn -> bnn, for the array's window)
+  bnn-dense-to-conv, bnn-decompose-kernels   (bnn -> bnn, for the array's window)
   tile-loops, tile-buffer-alloc              (bnn -> tile, buffers placed)
   convert-tile-to-chewbacca                  (tile -> chewbacca, one op per instruction)
 and emission through the ISA encoder.  Every pass reads sizes from the machine description.
@@ -33,8 +33,8 @@ def default_pipeline(machine: Machine, machine_path: str = "") -> str:
     window = min(machine.array.window_h, machine.array.window_w)
     on = f'{{machine="{machine_path}"}}' if machine_path else ""
     return ",".join([
-        f"bnn-decompose-kernels{{max-kernel={window}}}",
         f"bnn-dense-to-conv{{window={window} lanes={machine.array.lanes}}}",
+        f"bnn-decompose-kernels{{max-kernel={window}}}",
         f"tile-loops{on}",
         f"tile-buffer-alloc{on}",
         f"convert-tile-to-chewbacca{on}",

@@ -3,7 +3,8 @@
 A dense layer y[m] = sum_k W[m, k] x[k] equals a convolution whose kernel covers the whole input map:
 with x viewed as a [C, H, W] map in row-major order (k = c*H*W + h*W + w), y = conv(x, W.reshape(M, C,
 H, W)) on a 1x1 output.  Which view is used decides how much of the 7x7x16 window one cycle fills:
-- a dense fed by a flatten of a [C, H, W] map keeps that map (the flatten disappears; H, W <= 7);
+- a dense fed by a flatten of a [C, H, W] map keeps that map (the flatten disappears; a kernel above
+  the window is split afterwards by bnn-decompose-kernels);
 - a dense fed by the host (e.g. after the first Sign) gets the view that fills the window best, since
   the host writes any layout for free (784 inputs -> 16 x 7 x 7: the whole window);
 - otherwise a 1x1 map of K channels (the layout the previous layer already wrote).
@@ -45,11 +46,8 @@ def best_view(k: int, window: int, lanes: int) -> tuple[int, int, int]:
     return best
 
 
-@dataclass
 class DenseOfFlatten(RewritePattern):
     """dense(reshape(x: [1, C, H, W] -> [1, K])) -> reshape(conv(x, W as [M, C, H, W]))"""
-
-    window: int
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: bnn.DenseOp, rewriter: PatternRewriter, /):
@@ -57,7 +55,7 @@ class DenseOfFlatten(RewritePattern):
         if not isinstance(src, bnn.ReshapeOp):
             return
         shape = bnn.shape_of(src.input.type)
-        if len(shape) != 4 or shape[0] != 1 or max(shape[2:]) > self.window:
+        if len(shape) != 4 or shape[0] != 1:
             return
         w = op.weights.to_array().reshape(-1, *shape[1:])
         conv = bnn.Conv2dOp(src.input, w)
@@ -137,6 +135,6 @@ class BnnDenseToConvPass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         PatternRewriteWalker(
             GreedyRewritePatternApplier(
-                [DenseOfFlatten(self.window), DenseAsConv(self.window, self.lanes), ThresholdBeforeReshape(), FoldReshapes()]
+                [DenseOfFlatten(), DenseAsConv(self.window, self.lanes), ThresholdBeforeReshape(), FoldReshapes()]
             )
         ).rewrite_module(op)

@@ -19,7 +19,16 @@ import numpy as np
 from xdsl.builder import Builder
 from xdsl.context import Context
 from xdsl.dialects import arith, func
-from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, IndexType, IntegerAttr, ModuleOp, StringAttr, TensorType
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DictionaryAttr,
+    IndexType,
+    IntegerAttr,
+    IntegerType,
+    ModuleOp,
+    StringAttr,
+    TensorType,
+)
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint
@@ -176,7 +185,9 @@ class Lowering:
         results = []
         for v in op.arguments:
             t = self.values[v]
-            results.append(self.add(tile.ReadOp(t.buffer, t.desc(), v.type)).value)
+            # a ±1 result reaches the host as int8 -1/+1 values
+            rtype = TensorType(IntegerType(8), bnn.shape_of(v.type)) if isinstance(v.type, bnn.BitsType) else v.type
+            results.append(self.add(tile.ReadOp(t.buffer, t.desc(), rtype)).value)
         self.add(func.ReturnOp(*results))
 
     # -- accelerator layers --------------------------------------------------------------------
@@ -476,6 +487,9 @@ class TileLoopsPass(ModulePass):
             lw.probe(o)
         fn.body.detach_block(old)
         fn.body.add_block(new)
+        fn.function_type = func.FunctionType.from_lists(
+            [a.type for a in new.args], [r.type for r in new.last_op.operands]  # type: ignore[union-attr]
+        )
         for o in old.ops:
             o.drop_all_references()
         old.erase(safe_erase=False)

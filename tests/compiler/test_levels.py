@@ -67,3 +67,22 @@ def test_tile_placement_is_what_runs():
     weights = [op for op in module.walk() if isinstance(op, tile.ConstOp) and op.label.data.endswith(".weights")]
     sign.offset = weights[-1].offset  # a wrong placement: the last layer's weights get overwritten
     assert not np.array_equal(np.asarray(execute(module, [x])[0], np.float64), want)
+
+
+def test_a_binary_output_reaches_the_host_as_pm1(tmp_path):
+    """A network whose output is a ±1 map (no final dense) compiles, and the host gets -1/+1 values."""
+    from onnx import helper
+
+    from compiler.driver import compile_model
+    from runtime.check import check_program
+    from tests.helpers import pm1, save_model
+
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Sign", ["x"], ["b"]), helper.make_node("Conv", ["b", "w", "bias"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Sign", ["c"], ["y"])]
+    path = save_model(tmp_path / "bits.onnx", nodes, [("x", [1, 3, 8, 8])], [("y", [1, 4, 8, 8])],
+                      {"w": pm1(rng, (4, 3, 3, 3)), "bias": np.full(4, 0.5)})
+    program = compile_model(path).program
+    assert program.outputs[0].dtype == "bits"
+    inputs = [rng.uniform(-1, 1, (1, 3, 8, 8)).astype(np.float32) for _ in range(5)]
+    assert check_program(program, path, inputs) == (5, None)

@@ -12,7 +12,7 @@
 // OK:      bisect: #5  after convert-tile-to-chewbacca {{ +}} [chewbacca] ok
 // OK-NEXT: bisect: all 6 stages equal the reference (seed 0)
 
-// CNN:      bisect: #1  after bnn-decompose-kernels {{ +}} [bnn] ok
+// CNN:      bisect: #1  after bnn-dense-to-conv {{ +}} [bnn] ok
 // CNN:      bisect: all 5 stages equal the reference (seed 3)
 
 // WRONG:      bisect: #1  after bnn-decompose-kernels {{ +}} [bnn] ok

@@ -5,8 +5,8 @@
 // RUN: chewc %S/../../../examples/models/mlp.onnx --emit=tile --ir-dump-dir %t.2 && ls %t.2 | filecheck %s --check-prefix=TILE-FILES
 
 // TIMING:      pass timing
-// TIMING:      1   bnn-decompose-kernels       {{[0-9.]+}}
-// TIMING-NEXT: 2   bnn-dense-to-conv           {{[0-9.]+}}
+// TIMING:      1   bnn-dense-to-conv           {{[0-9.]+}}
+// TIMING-NEXT: 2   bnn-decompose-kernels       {{[0-9.]+}}
 // TIMING-NEXT: 3   tile-loops                  {{[0-9.]+}}
 // TIMING-NEXT: 4   tile-buffer-alloc           {{[0-9.]+}}
 // TIMING-NEXT: 5   convert-tile-to-chewbacca   {{[0-9.]+}}
@@ -14,8 +14,8 @@
 // TIMING:          total
 
 // FILES:      00-input.mlir
-// FILES-NEXT: 01-bnn-decompose-kernels.mlir
-// FILES-NEXT: 02-bnn-dense-to-conv.mlir
+// FILES-NEXT: 01-bnn-dense-to-conv.mlir
+// FILES-NEXT: 02-bnn-decompose-kernels.mlir
 // FILES-NEXT: 03-tile-loops.mlir
 // FILES-NEXT: 04-tile-buffer-alloc.mlir
 // FILES-NEXT: 05-convert-tile-to-chewbacca.mlir

@@ -12,23 +12,23 @@
 // AFTER:        tile.for
 // AFTER-NOT:  IR Dump
 
-// ALL: IR Dump After bnn-decompose-kernels
 // ALL: IR Dump After bnn-dense-to-conv
+// ALL: IR Dump After bnn-decompose-kernels
 // ALL: IR Dump After tile-loops
 // ALL: IR Dump After tile-buffer-alloc
 // ALL: IR Dump After convert-tile-to-chewbacca
 // ALL: chewbacca.
 
-// BEFORE:      IR Dump Before bnn-decompose-kernels
 // BEFORE:      IR Dump Before bnn-dense-to-conv
+// BEFORE:      IR Dump Before bnn-decompose-kernels
 // BEFORE:      IR Dump Before tile-loops
 // BEFORE-NEXT: builtin.module {
 // BEFORE:        bnn.conv2d
 // BEFORE:      IR Dump Before tile-buffer-alloc
 
 // The MLP has no kernel to split, so bnn-decompose-kernels changes nothing.
-// CHANGE-NOT: IR Dump After bnn-decompose-kernels
 // CHANGE:     IR Dump After bnn-dense-to-conv
+// CHANGE-NOT: IR Dump After bnn-decompose-kernels
 // CHANGE:     IR Dump After tile-loops
 // CHANGE:     IR Dump After tile-buffer-alloc
 
