@@ -39,7 +39,7 @@ def emit_program(module: ModuleOp, machine: Machine) -> ChewProgram:
             desc = TensorDesc(op.tensor.data, op.dtype.data, shape, op.dram.value.data)
             (inputs if isinstance(op, chewbacca.InputOp) else outputs).append(desc)
         elif isinstance(op, chewbacca.ProbeOp):
-            probes.append({"after": len(code) - 1, "name": op.tensor.data, "dram": op.dram.value.data,
+            probes.append({"after": len(code) - 1, "name": op.tensor.data, "mem": op.mem.data, "addr": op.addr.value.data,
                            "shape": [a.value.data for a in op.shape.data], "dtype": op.dtype.data})
         elif not isinstance(op, func.ReturnOp):
             raise ChewcError(f"emit: {op.name} is not a chewbacca instruction (lower the module fully first)")

@@ -40,6 +40,8 @@ class ConvShape:
     kernels: tuple[tuple[int, int], ...]  # (kh, kw) of each sub-convolution
     row_span: tuple[int, int]  # input rows read by output row 0, relative to 0*stride (lo, hi inclusive)
     thresholded: bool
+    in_resident: bool = False  # the input map stays in FMEM from the previous layer: no input DMA
+    out_resident: bool = False  # the output map stays in FMEM for the next layer: no output DMA
 
     @property
     def g(self) -> int:
@@ -50,6 +52,8 @@ class ConvShape:
         return self.g * sum(kh * kw for kh, kw in self.kernels)
 
     def rows_in(self, r: int) -> int:
+        if self.in_resident:
+            return self.h
         lo, hi = self.row_span
         return min(self.h, (r - 1) * self.stride + hi - lo + 1)
 
@@ -69,7 +73,8 @@ class ConvTiling:
 def need(s: ConvShape, rows: int, block: int, chunk: int, double: bool) -> dict[str, int]:
     """Words of each on-chip memory one (row tile, channel block, group chunk) step needs."""
     in_buf = s.g * s.rows_in(rows) * s.w
-    out_buf = groups(s.o) * rows * s.ow if s.thresholded else 0  # every channel of the row tile
+    # every channel of the row tile, or of the whole map when it stays for the next layer
+    out_buf = groups(s.o) * (s.oh if s.out_resident else rows) * s.ow if s.thresholded else 0
     return {
         "fmem": in_buf * (2 if double else 1) + out_buf,
         "wmem": block * chunk * sum(kh * kw for kh, kw in s.kernels),
@@ -92,11 +97,11 @@ def choose_conv_tiling(s: ConvShape, m: Machine) -> ConvTiling:
     best: ConvTiling | None = None
     for rows, block, chunk in itertools.product(divisors(s.oh), blocks, chunks):
         n_rt = s.oh // rows
-        for double in (True, False) if n_rt > 1 else (False,):
+        for double in (True, False) if n_rt > 1 and not s.in_resident else (False,):
             if not fits(m, need(s, rows, block, chunk, double)):
                 continue
             streamed = s.o // block > 1 or s.g // chunk > 1  # weights do not stay on chip
-            inputs = n_rt * s.g * s.rows_in(rows) * s.w
+            inputs = 0 if s.in_resident else n_rt * s.g * s.rows_in(rows) * s.w
             weights = s.o * s.weight_words_per_oc * (n_rt if streamed else 1)
             t = ConvTiling(rows, block, chunk, double, inputs + weights)
             key = (t.traffic, -t.rows * t.block * t.chunk, not t.double_buffer)
@@ -128,11 +133,14 @@ class MapShape:
     pad_top: int
 
 
-def choose_rows(s: MapShape, m: Machine, space: str, words_per_row_in: int, words_per_row_out: int) -> int:
-    """Largest output-row tile (a divisor of oh) whose input and output buffers fit `space`."""
+def choose_rows(s: MapShape, m: Machine, space: str, words_per_row_in: int, words_per_row_out: int,
+                in_resident: bool = False, out_resident: bool = False) -> int:
+    """Largest output-row tile (a divisor of oh) whose input and output buffers fit `space`
+    (a resident map occupies all its rows)."""
     for rows in sorted(divisors(s.oh), reverse=True):
-        rows_in = min(s.h, (rows - 1) * s.stride + s.k)
-        if rows_in * words_per_row_in + rows * words_per_row_out <= m.memory.words(space):
+        rows_in = s.h if in_resident else min(s.h, (rows - 1) * s.stride + s.k)
+        rows_out = s.oh if out_resident else rows
+        if rows_in * words_per_row_in + rows_out * words_per_row_out <= m.memory.words(space):
             return rows
     raise ChewcError(
         f"layer {s.name}: one output row needs {(s.k * words_per_row_in + words_per_row_out) * 2 / 1024:.1f} KiB "

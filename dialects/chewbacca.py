@@ -199,11 +199,13 @@ class OutputOp(IRDLOperation):
 
 @irdl_op_definition
 class ProbeOp(IRDLOperation):
-    """Debug marker: after the preceding instruction, ONNX tensor `tensor` lies complete in DRAM."""
+    """Debug marker: after the preceding instruction, ONNX tensor `tensor` lies complete in memory `mem`
+    (DRAM, or FMEM for a map kept on chip) from word `addr`."""
 
     name = "chewbacca.probe"
     tensor = prop_def(StringAttr)
-    dram = prop_def(IntegerAttr)
+    mem = prop_def(StringAttr)
+    addr = prop_def(IntegerAttr)
     shape = prop_def(ArrayAttr[IntegerAttr])
     dtype = prop_def(StringAttr)
     assembly_format = "attr-dict"

@@ -473,12 +473,12 @@ def desc_words(d: DictionaryAttr) -> int:
     return {"bits": -(-c // 16) * rest, "int16": c * rest, "f32": 2 * c * rest}[dtype]
 
 
-def _check_desc(op: IRDLOperation, d: Attribute, buf: SSAValue) -> None:
+def _check_desc(op: IRDLOperation, d: Attribute, buf: SSAValue, spaces: tuple[str, ...] = ("dram",)) -> None:
     if not isinstance(d, DictionaryAttr) or "shape" not in d.data or "dtype" not in d.data:
         _fail(op, f"tensor descriptors need a shape and a dtype, got {d}")
     if desc_dtype(d) not in DTYPES:
         _fail(op, f"dtype must be one of {DTYPES}, got '{desc_dtype(d)}'")
-    _check_space(op, buf, "dram", what="host tensors")
+    _check_space(op, buf, *spaces, what="host tensors" if spaces == ("dram",) else "probed tensors")
     if desc_words(d) > words_of(buf):
         _fail(op, f"a {desc_dtype(d)} tensor of shape {desc_shape(d)} needs {desc_words(d)} words, the buffer has {words_of(buf)}")
 
@@ -551,8 +551,8 @@ class HostOp(IRDLOperation):
 
 @irdl_op_definition
 class ProbeOp(IRDLOperation):
-    """Debug marker: the ONNX tensor `tensor` is complete in `buffer` at this point (no effect on the
-    computation; `chewc-run --check-layers` compares it with the reference)."""
+    """Debug marker: the ONNX tensor `tensor` is complete in `buffer` (DRAM, or an FMEM map kept on chip)
+    at this point (no effect on the computation; `chewc-run --check-layers` compares it with the reference)."""
 
     name = "tile.probe"
     buffer = operand_def(BufferType)
@@ -565,7 +565,7 @@ class ProbeOp(IRDLOperation):
         super().__init__(operands=[buffer], properties={"tensor": StringAttr(tensor), "desc": desc})
 
     def verify_(self) -> None:
-        _check_desc(self, self.desc, self.buffer)
+        _check_desc(self, self.desc, self.buffer, spaces=("dram", "fmem"))
 
 
 Tile = Dialect(

@@ -153,7 +153,8 @@ class Probe:
 
     after: int
     name: str
-    desc: TensorDesc
+    desc: TensorDesc  # its dram_addr is the address in `mem`
+    mem: str = "dram"
 
 
 def probes_of(prog: ChewProgram) -> list[Probe]:
@@ -163,7 +164,7 @@ def probes_of(prog: ChewProgram) -> list[Probe]:
     out = []
     for p in json.loads(section.payload):
         shape = tuple(p["shape"]) + (1,) * (3 - len(p["shape"]))
-        out.append(Probe(p["after"], p["name"], TensorDesc("probe", p["dtype"], shape, p["dram"])))
+        out.append(Probe(p["after"], p["name"], TensorDesc("probe", p["dtype"], shape, p["addr"]), p["mem"]))
     return out
 
 
@@ -197,9 +198,9 @@ def check_layers(
         by_step.setdefault(p.after, []).append(p)
     seen: dict[str, np.ndarray] = {}
 
-    def snapshot(index: int, dram: np.ndarray) -> None:
+    def snapshot(index: int, mems: dict[str, np.ndarray]) -> None:
         for p in by_step.get(index, []):
-            seen[p.name] = unpack(p.desc, dram[p.desc.dram_addr : p.desc.dram_addr + p.desc.words].copy())
+            seen[p.name] = unpack(p.desc, mems[p.mem][p.desc.dram_addr : p.desc.dram_addr + p.desc.words].copy())
 
     feeds = {d.name: fit(d, x) for d in prog.inputs}
     emulate(prog, feeds, machine or load_machine(), observe=(set(by_step), snapshot))

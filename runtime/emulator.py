@@ -54,8 +54,8 @@ Selector = slice | np.ndarray  # words of a memory: a contiguous run as a slice 
 Where = tuple[int, str]  # instruction index and mnemonic, for errors raised by kernels
 
 
-# (instruction indices, callback(index, dram)): see `emulate`
-Observer = tuple[set[int], Callable[[int, np.ndarray], None]]
+# (instruction indices, callback(index, memories by name)): see `emulate`
+Observer = tuple[set[int], Callable[[int, dict[str, np.ndarray]], None]]
 
 
 @dataclass
@@ -134,7 +134,7 @@ def emulate(
 ) -> EmulationResult:
     """Run `program` on `inputs` (by name, or one array for a one-input program) at supply `vdd`.
 
-    `observe = (indices, callback)` calls `callback(i, dram)` right after instruction i, for each i in
+    `observe = (indices, callback)` calls `callback(i, memories)` right after instruction i, for each i in
     `indices` (a checked run, never a replay: it is for looking at intermediate results).
     """
     prog = load_program(program)
@@ -348,7 +348,7 @@ class _Emulator(_State):
     def run(self, observe: Observer | None = None) -> None:
         for index, ins in enumerate(self.code):
             if observe is not None and index - 1 in observe[0]:
-                observe[1](index - 1, self.mem["dram"])
+                observe[1](index - 1, self.mem)
             self.index, self.ins = index, ins
             cls = ins.op.cls
             self.counters.instructions[cls] += 1

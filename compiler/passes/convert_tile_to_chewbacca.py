@@ -116,7 +116,8 @@ def convert_function(fn: func.FuncOp) -> None:
             results[op.value] = out.value
         elif isinstance(op, tile.ProbeOp):
             emit.builder.insert(chewbacca.ProbeOp.build(properties={
-                "tensor": op.tensor, "dram": IntegerAttr(base_address(op.buffer), 64),
+                "tensor": op.tensor, "mem": StringAttr(tile.space_of(op.buffer)),
+                "addr": IntegerAttr(base_address(op.buffer), 64),
                 "shape": ArrayAttr(IntegerAttr(d, 64) for d in tile.desc_shape(op.desc)),
                 "dtype": StringAttr(tile.desc_dtype(op.desc))}))
         elif isinstance(op, func.ReturnOp):

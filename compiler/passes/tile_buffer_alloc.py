@@ -43,7 +43,7 @@ def live_ranges(fn: func.FuncOp) -> list[tuple[Buffer, int, int]]:
     return ranges
 
 
-def first_fit(intervals: list[tuple[int, int, int]], start: int, end: int, words: int) -> int:
+def first_fit(intervals: list[tuple[int, int, int]], start: int, words: int) -> int:
     """Lowest offset where `words` fit beside the (offset, size, end) blocks still live at `start`."""
     live = sorted((o, o + s) for o, s, e in intervals if e >= start)
     offset = 0
@@ -54,24 +54,41 @@ def first_fit(intervals: list[tuple[int, int, int]], start: int, end: int, words
     return offset
 
 
+def last_fit(intervals: list[tuple[int, int, int]], start: int, words: int, capacity: int) -> int:
+    """Highest offset below `capacity` where `words` fit beside the blocks live at `start` (-1: none)."""
+    live = sorted(((o, o + s) for o, s, e in intervals if e >= start), reverse=True)
+    top = capacity
+    for lo, hi in live:
+        if hi + words <= top:
+            break
+        top = min(top, lo)
+    return top - words
+
+
 def allocate(fn: func.FuncOp, m: Machine) -> None:
-    """Set the `offset` of every buffer of `fn` (first fit by liveness, constants first)."""
+    """Set the `offset` of every buffer of `fn`: first fit by liveness, constants first, and the maps kept
+    on chip between layers (`*.map`) alternately at the top and the bottom of FMEM."""
     placed: dict[str, list[tuple[int, int, int]]] = {}
+    top = False  # maps kept on chip between layers alternate between the two ends of FMEM
     ranges = sorted(live_ranges(fn), key=lambda r: (not isinstance(r[0], tile.ConstOp), r[1]))
     for buf, start, end in ranges:
         space = tile.space_of(buf.buffer)
         words = tile.words_of(buf.buffer)
         pool = placed.setdefault(space, [])
-        offset = first_fit(pool, start, end, words)
         capacity = m.memory.words(space)
-        if offset + words > capacity:
+        low, high = first_fit(pool, start, words), last_fit(pool, start, words, capacity)
+        if buf.label.data.endswith(".map"):
+            top = not top  # ping-pong: the next layer's map goes to the other end, leaving no hole between
+        fits = [o for o in ((high, low) if top and buf.label.data.endswith(".map") else (low, high))
+                if 0 <= o <= capacity - words]
+        if not fits:
             live = sum(s for o, s, e in pool if e >= start)
             raise ChewcError(
                 f"buffer '{buf.label.data}' ({words * 2 / 1024:.1f} KiB) does not fit {space}: "
                 f"{live * 2 / 1024:.1f} KiB already live, the machine has {capacity * 2 / 1024:.1f} KiB"
             )
-        pool.append((offset, words, end))
-        buf.offset = IntegerAttr(offset, 64)
+        pool.append((fits[0], words, end))
+        buf.offset = IntegerAttr(fits[0], 64)
 
 
 @dataclass(frozen=True)

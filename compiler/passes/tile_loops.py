@@ -44,9 +44,13 @@ PAD_MODE = {"-1": 0, "+1": 1, "zero": 2}  # tile.PAD_MODES: neg, pos, gate
 
 @dataclass
 class DramTensor:
+    """Where a tensor between layers lives: in DRAM, or (on_chip) as a whole ±1 map kept in FMEM for its
+    consumers, when producer and consumers fit beside it (else it spills to DRAM)."""
+
     buffer: SSAValue
     shape: tuple[int, ...]  # logical [C, H, W] (batch dropped)
-    dtype: str  # bits | i16 | f32
+    dtype: str  # bits | int16 | f32
+    on_chip: bool = False
 
     def desc(self, zero: str = "") -> DictionaryAttr:
         return tile.tensor_desc(self.shape, self.dtype, zero)
@@ -192,27 +196,40 @@ class Lowering:
 
     # -- accelerator layers --------------------------------------------------------------------
 
-    def lower_conv_group(self, name: str, convs: list[bnn.Conv2dOp], th: bnn.ThresholdOp | None, result: SSAValue) -> None:
-        src = self.values[convs[0].input]
-        c, h, w = src.shape
-        n, o, oh, ow = bnn.shape_of(convs[0].output.type)
+    def conv_shape(self, name: str, convs: list[bnn.Conv2dOp], thresholded: bool, src_shape: tuple[int, ...],
+                   in_resident: bool, out_resident: bool) -> ConvShape:
+        c, h, w = src_shape
+        _, o, oh, ow = bnn.shape_of(convs[0].output.type)
         strides, dils = bnn.ints(convs[0].strides), bnn.ints(convs[0].dilations)
         if strides[0] != strides[1] or dils[0] != dils[1]:
             raise ChewcError(f"layer {name}: the array steps rows and columns alike; strides {strides} / dilations {dils} differ")
-        s, d = strides[0], dils[0]
+        d = dils[0]
         kernels = tuple(tuple(cv.weights.get_shape()[2:]) for cv in convs)
         pads = [bnn.ints(cv.pads) for cv in convs]
-        lo = min(-p[0] for p in pads)
-        hi = max(-p[0] + (k[0] - 1) * d for p, k in zip(pads, kernels))
         for k in kernels:
             if max(k) > min(self.machine.array.window_h, self.machine.array.window_w):
                 raise ChewcError(f"layer {name}: kernel {k[0]}x{k[1]} exceeds the {self.machine.array.window_h}x"
                                  f"{self.machine.array.window_w} window (run bnn-decompose-kernels)")
-        shape = ConvShape(name, c, h, w, o, oh, ow, s, d, kernels, (lo, hi), th is not None)
+        lo = min(-p[0] for p in pads)
+        hi = max(-p[0] + (k[0] - 1) * d for p, k in zip(pads, kernels))
+        return ConvShape(name, c, h, w, o, oh, ow, strides[0], d, kernels, (lo, hi), thresholded,  # type: ignore[arg-type]
+                         in_resident, out_resident)
+
+    def lower_conv_group(self, name: str, convs: list[bnn.Conv2dOp], th: bnn.ThresholdOp | None, result: SSAValue,
+                         keep: bool = False) -> None:
+        src = self.values[convs[0].input]
+        c, h, w = src.shape
+        _, o, oh, ow = bnn.shape_of(convs[0].output.type)
+        shape = self.conv_shape(name, convs, th is not None, src.shape, src.on_chip, keep)
+        s, d, kernels, (lo, _) = shape.stride, shape.dilation, shape.kernels, shape.row_span
+        pads = [bnn.ints(cv.pads) for cv in convs]
         t = tiling.choose_conv_tiling(shape, self.machine)
         n_rt, n_ob, n_ch = t.tiles(shape)
         g, rows_in, blk, ch = shape.g, shape.rows_in(t.rows), t.block, t.chunk
-        out = self.dram((o, oh, ow), "bits" if th else "int16", name)
+        if keep:
+            out = DramTensor(self.alloc("fmem", groups(o) * oh * ow, f"{name}.map"), (o, oh, ow), "bits", True)
+        else:
+            out = self.dram((o, oh, ow), "bits" if th else "int16", name)
 
         # constants: per (channel block, group chunk), the sub-kernels' weights [blk][ch][kh][kw] in turn
         packed = [pack_bits_words(cv.weights.to_array()) for cv in convs]  # [O][G][kh][kw] words
@@ -225,7 +242,7 @@ class Lowering:
         sub_off = np.cumsum([0] + [blk * ch * kh * kw for kh, kw in kernels])
         wbuf = self.alloc("wmem", w_block, f"{name}.w")
         abuf = self.alloc("acc", blk * t.rows * ow, f"{name}.acc")
-        ibuf = self.alloc("fmem", g * rows_in * w * (2 if t.double_buffer else 1), f"{name}.in")
+        ibuf = src.buffer if src.on_chip else self.alloc("fmem", g * rows_in * w * (2 if t.double_buffer else 1), f"{name}.in")
         in_words = g * rows_in * w
         if th is not None:
             tw = np.stack([np.asarray(bnn.ints(th.thresholds)), np.array(["gl+-".index(m) for m in th.modes.data])], 1)
@@ -233,7 +250,8 @@ class Lowering:
                 raise ChewcError(f"layer {name}: a threshold does not fit the int16 threshold memory")
             tconst = self.const(f"{name}.thresholds", tw.astype(np.int64).reshape(-1) & 0xFFFF)
             tbuf = self.alloc("tmem", 2 * blk, f"{name}.t")
-            obuf = self.alloc("fmem", groups(o) * t.rows * ow, f"{name}.out")  # THRESH fills it block by block
+            # THRESH fills it block by block: the row tile of every channel, or the whole kept map
+            obuf = out.buffer if keep else self.alloc("fmem", groups(o) * t.rows * ow, f"{name}.out")
         zero = self.idx(0)
 
         def load_weights(ob: SSAValue, j: SSAValue) -> None:
@@ -246,12 +264,14 @@ class Lowering:
                 self.dma(tconst, self.mul(ob, 2), tbuf, zero, 1, 2 * blk, 0, 0)
 
         def load_rows(rt: SSAValue, slot: SSAValue) -> SSAValue:
+            if src.on_chip:
+                return zero  # the whole map is already in FMEM
             start = self.clamp(self.plus(self.mul(rt, s), lo), 0, h - rows_in)
             self.dma(src.buffer, self.mul(start, w), ibuf, slot, g, rows_in * w, h * w, rows_in * w)
             return start
 
         def window_start(rt: SSAValue) -> SSAValue:
-            return self.clamp(self.plus(self.mul(rt, s), lo), 0, h - rows_in)
+            return zero if src.on_chip else self.clamp(self.plus(self.mul(rt, s), lo), 0, h - rows_in)
 
         def compute(rt: SSAValue, start: SSAValue, slot: SSAValue) -> None:
             def chunk(ob: SSAValue, j: SSAValue, first: bool, lanes: int) -> None:
@@ -276,15 +296,16 @@ class Lowering:
                     for j in range(1, n_ch):
                         chunk(ob, self.idx(j), False, min(16 * ch, c - 16 * ch * j))
                 if th is not None:
-                    self.add(tile.ThresholdOp(abuf, zero, tbuf, zero, obuf, zero, ob,
-                                              dict(out_w=ow, obuf_rows=t.rows, nrows=t.rows, oc_count=blk)))
+                    at, obuf_rows = (self.mul(rt, ow), oh) if keep else (zero, t.rows)
+                    self.add(tile.ThresholdOp(abuf, zero, tbuf, zero, obuf, at, ob,
+                                              dict(out_w=ow, obuf_rows=obuf_rows, nrows=t.rows, oc_count=blk)))
                 else:
                     dst = self.add(arith.AddiOp(self.mul(rt, ow), self.mul(ob, oh * ow))).result
                     self.dma(abuf, zero, out.buffer, dst, blk, t.rows * ow, t.rows * ow, oh * ow)
                     self.sync()
 
             self.loop(o, blk, "ochannels", block)
-            if th is not None:  # the row tile of every channel, in one transfer
+            if th is not None and not keep:  # the row tile of every channel, in one transfer
                 self.dma(obuf, zero, out.buffer, self.mul(rt, ow), groups(o), t.rows * ow, t.rows * ow, oh * ow)
                 self.sync()
 
@@ -310,7 +331,7 @@ class Lowering:
         else:
             def row_tile_single(rt: SSAValue) -> None:
                 start = load_rows(rt, zero)
-                self.sync()
+                self.sync()  # the rows, and the layer's weights on the first tile
                 compute(rt, start, zero)
 
             self.loop(oh, t.rows, "rows", row_tile_single)
@@ -355,36 +376,74 @@ class Lowering:
         self.loop(c, blk, "ochannels", block)
         self.values[op.output] = out
 
-    def lower_maxpool(self, op: bnn.MaxPoolOp) -> None:
-        src = self.values[op.input]
-        c, h, w = src.shape
+    def pool_rows(self, op: bnn.MaxPoolOp, src_shape: tuple[int, ...], dtype: str, in_resident: bool,
+                  out_resident: bool) -> int:
+        c, h, w = src_shape
         _, _, oh, ow = bnn.shape_of(op.output.type)
         k, st, pads = bnn.ints(op.kernel), bnn.ints(op.strides), bnn.ints(op.pads)
         name = f"maxpool{len(self.values)}"
         if k[0] != k[1] or st[0] != st[1]:
             raise ChewcError(f"layer {name}: the array pools square windows with one stride, got {k} / {st}")
-        bits = src.dtype == "bits"
-        space, planes = ("fmem", groups(c)) if bits else ("acc", c)
+        space, planes = ("fmem", groups(c)) if dtype == "bits" else ("acc", c)
         shape = MapShape(name, c, h, w, oh, ow, k[0], st[0], pads[0])
-        rows = tiling.choose_rows(shape, self.machine, space, planes * w, planes * ow)
-        rows_in = min(h, (rows - 1) * st[0] + k[0])
-        out = self.dram((c, oh, ow), src.dtype, name)
-        ibuf = self.alloc(space, planes * rows_in * w, f"{name}.in")
-        obuf = self.alloc(space, planes * rows * ow, f"{name}.out")
+        return tiling.choose_rows(shape, self.machine, space, planes * w, planes * ow, in_resident, out_resident)
+
+    def lower_maxpool(self, op: bnn.MaxPoolOp, keep: bool = False) -> None:
+        src = self.values[op.input]
+        c, h, w = src.shape
+        _, _, oh, ow = bnn.shape_of(op.output.type)
+        k, st, pads = bnn.ints(op.kernel), bnn.ints(op.strides), bnn.ints(op.pads)
+        name = f"maxpool{len(self.values)}"
+        rows = self.pool_rows(op, src.shape, src.dtype, src.on_chip, keep)
+        space, planes = ("fmem", groups(c)) if src.dtype == "bits" else ("acc", c)
+        rows_in = h if src.on_chip else min(h, (rows - 1) * st[0] + k[0])
+        if keep:
+            out = DramTensor(self.alloc("fmem", planes * oh * ow, f"{name}.map"), (c, oh, ow), "bits", True)
+        else:
+            out = self.dram((c, oh, ow), src.dtype, name)
+        ibuf = src.buffer if src.on_chip else self.alloc(space, planes * rows_in * w, f"{name}.in")
+        obuf = out.buffer if keep else self.alloc(space, planes * rows * ow, f"{name}.out")
         zero = self.idx(0)
 
         def body(rt: SSAValue) -> None:
-            start = self.clamp(self.plus(self.mul(rt, st[0]), -pads[0]), 0, h - rows_in)
-            self.dma(src.buffer, self.mul(start, w), ibuf, zero, planes, rows_in * w, h * w, rows_in * w)
-            self.sync()
+            if src.on_chip:
+                start = zero
+            else:
+                start = self.clamp(self.plus(self.mul(rt, st[0]), -pads[0]), 0, h - rows_in)
+                self.dma(src.buffer, self.mul(start, w), ibuf, zero, planes, rows_in * w, h * w, rows_in * w)
+                self.sync()
+            at, obuf_rows = (self.mul(rt, ow), oh) if keep else (zero, rows)
             geom = dict(in_h=h, in_w=w, in_c=c, buf_rows=rows_in, kh=k[0], kw=k[1], stride=st[0], pad_top=pads[0],
-                        pad_left=pads[1], out_h=oh, out_w=ow, obuf_rows=rows, nrows=rows)
-            self.add(tile.PoolOp(ibuf, zero, obuf, zero, rt, start, geom))
-            self.dma(obuf, zero, out.buffer, self.mul(rt, ow), planes, rows * ow, rows * ow, oh * ow)
-            self.sync()
+                        pad_left=pads[1], out_h=oh, out_w=ow, obuf_rows=obuf_rows, nrows=rows)
+            self.add(tile.PoolOp(ibuf, zero, obuf, at, rt, start, geom))
+            if not keep:
+                self.dma(obuf, zero, out.buffer, self.mul(rt, ow), planes, rows * ow, rows * ow, oh * ow)
+                self.sync()
 
         self.loop(oh, rows, "rows", body)
         self.values[op.output] = out
+
+    def can_keep(self, result: SSAValue, producer: Callable[[], object]) -> bool:
+        """Whether a ±1 map can stay in FMEM: its only consumers read it whole (convs, a max-pool) and
+        both `producer` (a tiling attempt with the map kept) and each consumer fit beside it."""
+        users = [u.operation for u in result.uses]
+        if not users or not all(isinstance(u, bnn.Conv2dOp) for u in users) and not (
+            len(users) == 1 and isinstance(users[0], bnn.MaxPoolOp)
+        ):
+            return False
+        shape = chw(bnn.shape_of(result.type))
+        try:
+            producer()
+            for u in users:
+                if isinstance(u, bnn.MaxPoolOp):
+                    self.pool_rows(u, shape, "bits", True, False)
+                else:
+                    group = [cv for cv in users if isinstance(cv, bnn.Conv2dOp) and cv.output.type == u.output.type
+                             and cv.strides == u.strides and cv.dilations == u.dilations]
+                    tiling.choose_conv_tiling(self.conv_shape("next", group, True, shape, True, False), self.machine)
+        except ChewcError:
+            return False  # spill: the map goes to DRAM
+        return True
 
     def lower_add(self, op: bnn.AddOp) -> None:
         a, b = self.values[op.lhs], self.values[op.rhs]
@@ -467,13 +526,19 @@ class TileLoopsPass(ModulePass):
                 group = conv_group(o.input) if o.input.has_one_use() else None
                 if group is not None:
                     counter += 1
-                    lw.lower_conv_group(f"conv{counter}", group, o, o.output)
+                    src = lw.values[group[0].input]
+                    keep = lw.can_keep(o.output, lambda: tiling.choose_conv_tiling(
+                        lw.conv_shape("conv", group, True, src.shape, src.on_chip, True), m))
+                    lw.lower_conv_group(f"conv{counter}", group, o, o.output, keep)
                 else:
                     lw.lower_threshold(o)
             elif isinstance(o, bnn.AddOp):
                 lw.lower_add(o)
             elif isinstance(o, bnn.MaxPoolOp):
-                lw.lower_maxpool(o)
+                src = lw.values[o.input]
+                keep = src.dtype == "bits" and lw.can_keep(
+                    o.output, lambda: lw.pool_rows(o, src.shape, "bits", src.on_chip, True))
+                lw.lower_maxpool(o, keep)
             elif isinstance(o, bnn.HostOp):
                 lw.lower_host(o)
             elif isinstance(o, bnn.SignOp):

@@ -22,7 +22,7 @@ def test_every_layer_equals_the_reference():
     compared, mismatch = check_layers(program, MODEL, x)
     assert mismatch is None
     assert [p.name for p, _ in compared] == [
-        "bn1", "sign1", "sign2", "pool1", "sign3", "sign4", "pool2", "sign5", "sign6", "pool3", "sign7", "gemm2"]
+        "bn1", "sign1", "sign2", "pool1", "sign3", "sign4", "pool2", "sign5", "sign6", "pool3", "pool4", "sign7", "gemm2"]
 
 
 def test_a_corrupted_layer_is_named(tmp_path):

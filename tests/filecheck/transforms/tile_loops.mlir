@@ -21,7 +21,9 @@ func.func @net(%x: tensor<1x3x6x6xf32>) -> tensor<1x2xi32> {
 // CHECK-NEXT:    %[[S:.*]] = tile.alloc {label = "sign"} : !tile.buffer<dram, 36>
 // CHECK-NEXT:    tile.host "binarise float activations (bnn.sign, zero -> plus)"(%[[IN]]) -> (%[[S]]) {onnx = "", {{.*}} out_descs = [{shape = [3 : i64, 6 : i64, 6 : i64], dtype = "bits", zero = "plus"}]}
 
-// CHECK:         %[[OUT1:.*]] = tile.alloc {label = "conv1"} : !tile.buffer<dram, 36>
+// The conv layer's ±1 result stays in FMEM (conv1.map) for the pool, whose result stays for the last
+// conv: only the int16 scores go back to DRAM.
+// CHECK:         %[[MAP1:.*]] = tile.alloc {label = "conv1.map"} : !tile.buffer<fmem, 36>
 // CHECK-NEXT:    %[[W:.*]] = tile.const {label = "conv1.weights", data = "{{[0-9a-f]+}}"} : !tile.buffer<dram, 36>
 // CHECK-NEXT:    %[[WB:.*]] = tile.alloc {label = "conv1.w"} : !tile.buffer<wmem, 36>
 // CHECK-NEXT:    %[[ACC:.*]] = tile.alloc {label = "conv1.acc"} : !tile.buffer<acc, 144>
@@ -29,30 +31,22 @@ func.func @net(%x: tensor<1x3x6x6xf32>) -> tensor<1x2xi32> {
 // (threshold, mode) int16 pairs: (0, ge) (1, le) (-1, ge) (2, ge)
 // CHECK-NEXT:    %[[T:.*]] = tile.const {label = "conv1.thresholds", data = "0000000001000100ffff000002000000"} : !tile.buffer<dram, 8>
 // CHECK-NEXT:    %[[TB:.*]] = tile.alloc {label = "conv1.t"} : !tile.buffer<tmem, 8>
-// CHECK-NEXT:    %[[OB:.*]] = tile.alloc {label = "conv1.out"} : !tile.buffer<fmem, 36>
 // CHECK:         tile.dma %[[W]][%{{.*}}] -> %[[WB]][%{{.*}}] {count = 1 : i64, length = 36 : i64, {{.*}}}
 // CHECK:         tile.dma %[[T]][%{{.*}}] -> %[[TB]][%{{.*}}] {count = 1 : i64, length = 8 : i64, {{.*}}}
 // CHECK:         tile.dma %[[S]][%{{.*}}] -> %[[IB]][%{{.*}}] {count = 1 : i64, length = 36 : i64, {{.*}}}
 // CHECK-NEXT:    tile.sync
 // CHECK:         tile.conv %[[IB]][%{{.*}}], %[[WB]][%{{.*}}] -> %[[ACC]][%{{.*}}] rows %{{.*}} from %{{.*}} {geom = {in_h = 6 : i64, in_w = 6 : i64, in_c = 3 : i64, buf_rows = 6 : i64, kh = 3 : i64, kw = 3 : i64, stride = 1 : i64, dilation = 1 : i64, pad_top = 1 : i64, pad_left = 1 : i64, pad_mode = 2 : i64, out_h = 6 : i64, out_w = 6 : i64, nrows = 6 : i64, oc_count = 4 : i64, accumulate = 0 : i64}}
-// CHECK-NEXT:    tile.threshold %[[ACC]][%{{.*}}], %[[TB]][%{{.*}}] -> %[[OB]][%{{.*}}] channel %{{.*}} {geom = {out_w = 6 : i64, obuf_rows = 6 : i64, nrows = 6 : i64, oc_count = 4 : i64}}
-// CHECK:         tile.dma %[[OB]][%{{.*}}] -> %[[OUT1]][%{{.*}}] {count = 1 : i64, length = 36 : i64, {{.*}}}
-// CHECK-NEXT:    tile.sync
+// CHECK:         tile.threshold %[[ACC]][%{{.*}}], %[[TB]][%{{.*}}] -> %[[MAP1]][%{{.*}}] channel %{{.*}} {geom = {out_w = 6 : i64, obuf_rows = 6 : i64, nrows = 6 : i64, oc_count = 4 : i64}}
+// CHECK-NOT:     tile.dma %[[MAP1]]
+// CHECK:         %[[MAP2:.*]] = tile.alloc {label = "maxpool{{[0-9]+}}.map"} : !tile.buffer<fmem, 9>
+// CHECK:         tile.pool %[[MAP1]][%{{.*}}] -> %[[MAP2]][%{{.*}}] rows %{{.*}} from %{{.*}} {geom = {in_h = 6 : i64, in_w = 6 : i64, in_c = 4 : i64, buf_rows = 6 : i64, kh = 2 : i64, kw = 2 : i64, stride = 2 : i64, pad_top = 0 : i64, pad_left = 0 : i64, out_h = 3 : i64, out_w = 3 : i64, obuf_rows = 3 : i64, nrows = 3 : i64}}
 
-// CHECK:         %[[POOL:.*]] = tile.alloc {label = "maxpool{{[0-9]+}}"} : !tile.buffer<dram, 9>
-// CHECK-NEXT:    %[[PI:.*]] = tile.alloc {label = "maxpool{{[0-9]+}}.in"} : !tile.buffer<fmem, 36>
-// CHECK-NEXT:    %[[PO:.*]] = tile.alloc {label = "maxpool{{[0-9]+}}.out"} : !tile.buffer<fmem, 9>
-// CHECK:         tile.dma %[[OUT1]][%{{.*}}] -> %[[PI]][%{{.*}}] {count = 1 : i64, length = 36 : i64, {{.*}}}
-// CHECK-NEXT:    tile.sync
-// CHECK-NEXT:    tile.pool %[[PI]][%{{.*}}] -> %[[PO]][%{{.*}}] rows %{{.*}} from %{{.*}} {geom = {in_h = 6 : i64, in_w = 6 : i64, in_c = 4 : i64, buf_rows = 6 : i64, kh = 2 : i64, kw = 2 : i64, stride = 2 : i64, pad_top = 0 : i64, pad_left = 0 : i64, out_h = 3 : i64, out_w = 3 : i64, obuf_rows = 3 : i64, nrows = 3 : i64}}
-// CHECK:         tile.dma %[[PO]][%{{.*}}] -> %[[POOL]][%{{.*}}] {count = 1 : i64, length = 9 : i64, {{.*}}}
-
-// The dense-as-conv: a 3x3 kernel over the whole 3x3 map, int16 sums [2][1][1] stored one per row.
+// The dense-as-conv: a 3x3 kernel over the whole 3x3 map, read in FMEM; int16 sums [2][1][1] stored one per row.
 // CHECK:         %[[OUT2:.*]] = tile.alloc {label = "conv2"} : !tile.buffer<dram, 2>
 // CHECK-NEXT:    tile.const {label = "conv2.weights", data = "{{[0-9a-f]+}}"} : !tile.buffer<dram, 18>
 // CHECK-NEXT:    tile.alloc {label = "conv2.w"} : !tile.buffer<wmem, 18>
 // CHECK-NEXT:    %[[ACC2:.*]] = tile.alloc {label = "conv2.acc"} : !tile.buffer<acc, 2>
-// CHECK:         tile.conv {{.*}} -> %[[ACC2]][%{{.*}}] {{.*}} {geom = {in_h = 3 : i64, in_w = 3 : i64, in_c = 4 : i64, buf_rows = 3 : i64, kh = 3 : i64, kw = 3 : i64, {{.*}} out_h = 1 : i64, out_w = 1 : i64, nrows = 1 : i64, oc_count = 2 : i64, accumulate = 0 : i64}}
+// CHECK:         tile.conv %[[MAP2]][%{{.*}}], {{.*}} -> %[[ACC2]][%{{.*}}] {{.*}} {geom = {in_h = 3 : i64, in_w = 3 : i64, in_c = 4 : i64, buf_rows = 3 : i64, kh = 3 : i64, kw = 3 : i64, {{.*}} out_h = 1 : i64, out_w = 1 : i64, nrows = 1 : i64, oc_count = 2 : i64, accumulate = 0 : i64}}
 // CHECK:         tile.dma %[[ACC2]][%{{.*}}] -> %[[OUT2]][%{{.*}}] {count = 2 : i64, length = 1 : i64, src_stride = 1 : i64, dst_stride = 1 : i64}
 // CHECK:         %[[R:.*]] = tile.read %[[OUT2]] {desc = {shape = [2 : i64, 1 : i64, 1 : i64], dtype = "int16"}} : !tile.buffer<dram, 2> -> tensor<1x2xi32>
 // CHECK-NEXT:    func.return %[[R]]
