@@ -68,6 +68,19 @@ class OnnxReference:
         return self.executor.run({self.input_name: np.asarray(x, np.float32).reshape(shape)})
 
 
+def load_arrays(path: Path) -> np.ndarray | dict[str, np.ndarray]:
+    """A .npy array, or a .npz file's arrays by name."""
+    if not path.is_file():
+        raise ChewcError(f"cannot read {path}: no such file")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ChewcError(f"cannot read {path}: not a .npy/.npz file ({e})") from e
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        return {k: loaded[k] for k in loaded.files}
+    return loaded
+
+
 def same_shape(a: Sequence[int], b: Sequence[int]) -> bool:
     """Equal up to dimensions of size 1: a model's [1, C, H, W] is [C, H, W], its [1, K] is [K, 1, 1]."""
     return [d for d in a if d != 1] == [d for d in b if d != 1]

@@ -17,7 +17,7 @@ import numpy as np
 from isa.container import ChewProgram, TensorDesc
 from isa.errors import ChewcError, MismatchError, cli_main
 from isa.machine import load_machine
-from runtime.check import OnnxReference, check_layers, run_program, same_shape
+from runtime.check import OnnxReference, check_layers, load_arrays, run_program, same_shape
 from runtime.emulator import load_program
 
 
@@ -69,18 +69,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(path: Path) -> np.ndarray | dict[str, np.ndarray]:
-    if not path.is_file():
-        raise ChewcError(f"cannot read {path}: no such file")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ChewcError(f"cannot read {path}: not a .npy/.npz file ({e})") from e
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        return {k: loaded[k] for k in loaded.files}
-    return loaded
-
-
 def _runs(program: ChewProgram, specs: Sequence[str] | None, seed: int, samples: int) -> list[dict[str, np.ndarray]]:
     """One input set per run: seeded random ones, or the given tensors split along a leading stack axis."""
     if samples < 1:
@@ -121,7 +109,7 @@ def _inputs(program: ChewProgram, specs: Sequence[str]) -> dict[str, np.ndarray]
     given: dict[str, np.ndarray] = {}
     for spec in specs:
         name, sep, file = spec.rpartition("=")
-        loaded = _load(Path(file))
+        loaded = load_arrays(Path(file))
         if isinstance(loaded, dict):
             given.update(loaded)
         elif sep:
@@ -142,7 +130,7 @@ def _random(rng: np.random.Generator, desc: TensorDesc) -> np.ndarray:
 
 
 def _check(outputs: dict[str, np.ndarray], ref_path: Path) -> str:
-    loaded = _load(ref_path)
+    loaded = load_arrays(ref_path)
     refs = loaded if isinstance(loaded, dict) else dict(zip(list(outputs)[:1], [loaded], strict=True))
     if not isinstance(loaded, dict) and len(outputs) != 1:
         raise ChewcError(f"{ref_path}: the program has {len(outputs)} outputs: give the reference as a .npz by name")

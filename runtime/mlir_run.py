@@ -49,14 +49,8 @@ def load_inputs(paths: Sequence[str] | None, shape: tuple[int, ...], seed: int, 
     out: list[np.ndarray] = []
     for p in paths:
         path = Path(p)
-        if not path.is_file():
-            raise ChewcError(f"cannot read input {path}: no such file")
-        try:
-            loaded = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise ChewcError(f"{path}: not a .npy/.npz array file ({e})") from e
-        arrays = [loaded[k] for k in loaded.files] if isinstance(loaded, np.lib.npyio.NpzFile) else [loaded]
-        for a in arrays:
+        loaded = check.load_arrays(path)
+        for a in loaded.values() if isinstance(loaded, dict) else [loaded]:
             if a.shape == shape:
                 out.append(a.astype(np.float32))
             elif a.shape[1:] == shape:
