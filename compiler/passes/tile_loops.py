@@ -220,7 +220,7 @@ class Lowering:
         src = self.values[convs[0].input]
         c, h, w = src.shape
         _, o, oh, ow = bnn.shape_of(convs[0].output.type)
-        shape = self.conv_shape(name, convs, th is not None, src.shape, src.on_chip, keep)
+        shape = self.conv_shape(layer_name(name, result), convs, th is not None, src.shape, src.on_chip, keep)
         s, d, kernels, (lo, _) = shape.stride, shape.dilation, shape.kernels, shape.row_span
         pads = [bnn.ints(cv.pads) for cv in convs]
         t = tiling.choose_conv_tiling(shape, self.machine)
@@ -466,6 +466,12 @@ class Lowering:
 
         self.loop(h, rows, "rows", body)
         self.values[op.output] = out
+
+
+def layer_name(name: str, result: SSAValue) -> str:
+    """How errors name a layer: ours, and the ONNX tensor it computes when known."""
+    tensor = result.owner.attributes.get(bnn.ONNX_NAME) if isinstance(result.owner, Operation) else None
+    return f"{name} (ONNX tensor '{tensor.data}')" if isinstance(tensor, StringAttr) else name
 
 
 def conv_group(v: SSAValue) -> list[bnn.Conv2dOp] | None:
