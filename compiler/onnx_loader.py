@@ -170,11 +170,6 @@ def _collect(model: onnx.ModelProto) -> tuple[dict[str, tuple[int, ...]], dict[s
         if t.HasField("shape") and all(d.HasField("dim_value") for d in t.shape.dim):
             shapes[vi.name] = tuple(d.dim_value for d in t.shape.dim)
     consts = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    for node in model.graph.node:
-        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-            consts[node.output[0]] = numpy_helper.to_array(onnx.helper.get_attribute_value(node.attribute[0])) \
-                if node.attribute and node.attribute[0].name == "value" else None  # type: ignore[assignment]
-    consts = {k: v for k, v in consts.items() if v is not None}
     for name, value in consts.items():
         shapes[name] = tuple(value.shape)
         types[name] = onnx.helper.np_dtype_to_tensor_dtype(value.dtype)
@@ -184,7 +179,7 @@ def _collect(model: onnx.ModelProto) -> tuple[dict[str, tuple[int, ...]], dict[s
 def _foldable(node: onnx.NodeProto, consts: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]) -> bool:
     if node.op_type == "Shape" and node.domain == "":
         return node.input[0] in shapes
-    return all(name == "" or name in consts for name in node.input) and node.op_type != "Constant"
+    return all(name == "" or name in consts for name in node.input)
 
 
 def _evaluate(node: onnx.NodeProto, model: onnx.ModelProto, consts: dict[str, np.ndarray],
@@ -209,8 +204,6 @@ def _fold(model: onnx.ModelProto, origin: str) -> onnx.ModelProto:
         keep: list[onnx.NodeProto] = []
         folded: dict[str, np.ndarray] = {}
         for node in model.graph.node:
-            if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-                continue  # _collect made it a constant
             if _foldable(node, {**consts, **folded}, shapes):
                 folded.update(_evaluate(node, model, {**consts, **folded}, shapes, types, origin))
             else:

@@ -56,3 +56,24 @@ def test_bipolar_quant_weights_and_activations(tmp_path, domain):
     for _ in range(20):
         x = rng.uniform(-1, 1, (1, 4, 6, 6)).astype(np.float32)
         assert np.array_equal(run_module(module, [x])[0], ref.run({"x": x})["y"])
+
+
+def test_constant_nodes_of_every_form_fold(tmp_path):
+    """Constant nodes (value_float, value_ints) feeding a reshape and a bias fold like initializers."""
+    rng = np.random.default_rng(8)
+    nodes = [
+        helper.make_node("Constant", [], ["half"], value_float=0.5),
+        helper.make_node("Constant", [], ["shape"], value_ints=[1, -1]),
+        helper.make_node("Sign", ["x"], ["b"]),
+        helper.make_node("Reshape", ["b", "shape"], ["f"]),
+        helper.make_node("MatMul", ["f", "w"], ["m"]),
+        helper.make_node("Add", ["m", "half"], ["a"]),
+        helper.make_node("Sign", ["a"], ["y"]),
+    ]
+    path = save_model(tmp_path / "c.onnx", nodes, [("x", [1, 2, 4, 4])], [("y", [1, 8])], {"w": pm1(rng, (32, 8))})
+    module = import_model(path)
+    assert any(isinstance(op, bnn.ThresholdOp) for op in module.walk())
+    ref = OnnxExecutor(onnx.load(path))
+    for _ in range(10):
+        x = rng.uniform(-1, 1, (1, 2, 4, 4)).astype(np.float32)
+        assert np.array_equal(run_module(module, [x])[0], ref.run({"x": x})["y"])
