@@ -345,12 +345,11 @@ class Importer:
                 operands.append(v.ssa)
             nodes.append(node)
             produced.update(node.output)
-        own = {o for n in self.pending for o in n.output}
+        # what leaves the host op: graph outputs, materialised scores, and values later nodes read
         outputs = [
-            o for o in sorted(own, key=list(own).index)
+            o for n in self.pending for o in n.output
             if o and (o in self.g.output_names or o.endswith("__out") or self.used_later(o))
         ]
-        outputs = [o for n in self.pending for o in n.output if o in outputs]
         sub = self.g.submodel(nodes, inputs, outputs)
         types = [TensorType(f32, self.g.shape(o)) for o in outputs]
         reason = "; ".join(dict.fromkeys(self.reasons))
