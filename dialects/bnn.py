@@ -441,6 +441,41 @@ class ReshapeOp(IRDLOperation):
 
 
 @irdl_op_definition
+class RegroupOp(IRDLOperation):
+    """View a ±1 vector [1, K, 1, 1] as a [1, C, H, W] map in the order of its 16-channel words.
+
+    Word j of the vector (channels 16j..16j+15) becomes position (j // (H*W), (j // W) % H, j % W) of the
+    map's channel group j // (H*W), lane for lane: channel 16j + b -> channel 16*(j // (H*W)) + b at
+    row (j // W) % H, column j % W.  With 16-channel words this is the same memory read another way,
+    so a dense layer can use a whole window instead of one position of it.
+    """
+
+    name = "bnn.regroup"
+    input = operand_def(BitsType)
+    output = result_def(BitsType)
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `->` type($output)"
+
+    def __init__(self, input: SSAValue, shape: Sequence[int]):
+        super().__init__(operands=[input], result_types=[BitsType(shape)])
+
+    def verify_(self) -> None:
+        ishape, oshape = shape_of(self.input.type), shape_of(self.output.type)
+        _check(self, len(ishape) == 4 and ishape[0] == 1 and ishape[2:] == (1, 1), f"input must be [1, K, 1, 1], got {ishape}")
+        _check(self, len(oshape) == 4 and oshape[0] == 1, f"result must be [1, C, H, W], got {oshape}")
+        _check(self, ishape[1] % 16 == 0 and oshape[1] % 16 == 0, "regrouping moves whole 16-channel words")
+        n_in, n_out = ishape[1], int(np.prod(oshape))
+        _check(self, n_in == n_out, f"{n_in} elements cannot become {n_out}")
+
+
+def regroup(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """`bnn.regroup` of an array whose axis 1 holds the K channels (also used to permute weight rows)."""
+    _, c, h, w = shape
+    lead = x.shape[0]
+    return x.reshape(lead, c // 16, h, w, 16).transpose(0, 1, 4, 2, 3).reshape(lead, c, h, w)
+
+
+@irdl_op_definition
 class HostOp(IRDLOperation):
     """Computation the accelerator cannot do (8-bit first-layer conv, float gemm, softmax, ...).
 
@@ -497,6 +532,6 @@ class HostOp(IRDLOperation):
 
 Bnn = Dialect(
     "bnn",
-    [Conv2dOp, DenseOp, ThresholdOp, SignOp, MaxPoolOp, AddOp, ReshapeOp, HostOp],
+    [Conv2dOp, DenseOp, ThresholdOp, SignOp, MaxPoolOp, AddOp, ReshapeOp, RegroupOp, HostOp],
     [BitsType, DenseBitsAttr],
 )

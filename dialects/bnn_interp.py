@@ -124,6 +124,10 @@ class BnnFunctions(InterpreterFunctions):
     def run_reshape(self, interp: Interpreter, op: bnn.ReshapeOp, args: PythonValues) -> PythonValues:
         return (np.reshape(args[0], bnn.shape_of(op.output.type)),)
 
+    @impl(bnn.RegroupOp)
+    def run_regroup(self, interp: Interpreter, op: bnn.RegroupOp, args: PythonValues) -> PythonValues:
+        return (bnn.regroup(args[0], bnn.shape_of(op.output.type)),)
+
     @impl(bnn.HostOp)
     def run_host(self, interp: Interpreter, op: bnn.HostOp, args: PythonValues) -> PythonValues:
         return run_host(op, args)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -55,8 +56,8 @@ class DenseOfFlatten(RewritePattern):
         if not isinstance(src, bnn.ReshapeOp):
             return
         shape = bnn.shape_of(src.input.type)
-        if len(shape) != 4 or shape[0] != 1:
-            return
+        if len(shape) != 4 or shape[0] != 1 or shape[2:] == (1, 1):
+            return  # a [C, 1, 1] map is a vector: DenseAsConv finds it a better view
         w = op.weights.to_array().reshape(-1, *shape[1:])
         conv = bnn.Conv2dOp(src.input, w)
         out = bnn.ReshapeOp(conv.output, bnn.shape_of(op.output.type))
@@ -66,23 +67,38 @@ class DenseOfFlatten(RewritePattern):
 
 @dataclass
 class DenseAsConv(RewritePattern):
-    """dense(x: [1, K]) -> reshape(conv(reshape(x -> [1, C, H, W]), W as [M, C, H, W]))"""
+    """dense(x: [1, K]) -> reshape(conv(view(x), W viewed alike))
+
+    The view of x: any row-major reshape when the host writes x; else `bnn.regroup` of its 16-channel
+    words into a map (the words the previous layer wrote, read as a map); else a 1x1 map of K channels.
+    """
 
     window: int
     lanes: int
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: bnn.DenseOp, rewriter: PatternRewriter, /):
-        if isinstance(op.input.owner, bnn.ReshapeOp) and len(bnn.shape_of(op.input.owner.input.type)) == 4:
+        src = op.input.owner
+        if isinstance(src, bnn.ReshapeOp) and len(s := bnn.shape_of(src.input.type)) == 4 and s[2:] != (1, 1):
             return  # DenseOfFlatten's case
         n, k = bnn.shape_of(op.input.type)
-        from_host = isinstance(op.input.owner, bnn.SignOp)
-        c, h, w = best_view(k, self.window, self.lanes) if from_host else (k, 1, 1)
-        view = bnn.ReshapeOp(op.input, (n, c, h, w))
-        conv = bnn.Conv2dOp(view.output, op.weights.to_array().reshape(-1, c, h, w))
+        weights = op.weights.to_array()
+        if isinstance(op.input.owner, bnn.SignOp):
+            c, h, w = best_view(k, self.window, self.lanes)
+            views: list[Operation] = [bnn.ReshapeOp(op.input, (n, c, h, w))]
+            weights = weights.reshape(-1, c, h, w)
+        elif k % self.lanes == 0:
+            g, h, w = best_view(k // self.lanes, self.window, 1)
+            flat = bnn.ReshapeOp(op.input, (n, k, 1, 1))
+            views = [flat, bnn.RegroupOp(flat.output, (n, g * self.lanes, h, w))]
+            weights = bnn.regroup(weights.reshape(-1, k, 1, 1), (n, g * self.lanes, h, w))
+        else:
+            views = [bnn.ReshapeOp(op.input, (n, k, 1, 1))]
+            weights = weights.reshape(-1, k, 1, 1)
+        conv = bnn.Conv2dOp(views[-1].results[0], weights)
         out = bnn.ReshapeOp(conv.output, bnn.shape_of(op.output.type))
         bnn.carry_onnx_name(op, conv.output)
-        rewriter.replace(op, [view, conv, out], [out.output])
+        rewriter.replace(op, [*views, conv, out], [out.output])
 
 
 def squeeze_trailing(shape: tuple[int, ...]) -> tuple[int, ...]:

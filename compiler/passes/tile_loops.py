@@ -170,9 +170,8 @@ class Lowering:
             return  # written in its final layout by the producer
         src = self.values[op.input]
         shape = chw(bnn.shape_of(op.output.type))
-        same = src.dtype != "bits" or src.shape == shape or (src.shape[1:] == (1, 1) and shape[1:] == (1, 1))
-        if same:
-            self.values[op.output] = DramTensor(src.buffer, shape, src.dtype)
+        if src.dtype != "bits" or same_layout(src.shape, shape):
+            self.values[op.output] = DramTensor(src.buffer, shape, src.dtype, src.on_chip)
             return
         out = self.dram(shape, "bits", "relayout")
         self.host(f"relayout of a ±1 map {src.shape} -> {shape} ({op.name})", [src], [out])
@@ -184,6 +183,11 @@ class Lowering:
         if isinstance(name, StringAttr) and op.results and op.results[0] in self.values:
             t = self.values[op.results[0]]
             self.add(tile.ProbeOp(t.buffer, name.data, t.desc()))
+
+    def lower_regroup(self, op: bnn.RegroupOp) -> None:
+        """The same words read as a map: nothing moves (see `bnn.RegroupOp`)."""
+        src = self.values[op.input]
+        self.values[op.output] = DramTensor(src.buffer, chw(bnn.shape_of(op.output.type)), "bits", src.on_chip)
 
     def lower_return(self, op: func.ReturnOp) -> None:
         results = []
@@ -426,6 +430,12 @@ class Lowering:
     def can_keep(self, result: SSAValue, producer: Callable[[], object]) -> bool:
         """Whether a ±1 map can stay in FMEM: its only consumers read it whole (convs, a max-pool) and
         both `producer` (a tiling attempt with the map kept) and each consumer fit beside it."""
+        # the map's words may be read through views that move no data (a regroup, a [C]<->[C,1,1] reshape)
+        while (view := result.get_user_of_unique_use()) is not None and (
+            isinstance(view, bnn.RegroupOp) or isinstance(view, bnn.ReshapeOp) and same_layout(
+                chw(bnn.shape_of(view.input.type)), chw(bnn.shape_of(view.output.type)))
+        ):
+            result = view.results[0]
         users = [u.operation for u in result.uses]
         if not users or not all(isinstance(u, bnn.Conv2dOp) for u in users) and not (
             len(users) == 1 and isinstance(users[0], bnn.MaxPoolOp)
@@ -466,6 +476,11 @@ class Lowering:
 
         self.loop(h, rows, "rows", body)
         self.values[op.output] = out
+
+
+def same_layout(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """Whether two shapes of a ±1 tensor lay out its words identically (integers always do)."""
+    return a == b or (a[1:] == (1, 1) and b[1:] == (1, 1))
 
 
 def layer_name(name: str, result: SSAValue) -> str:
@@ -551,6 +566,8 @@ class TileLoopsPass(ModulePass):
                 lw.lower_sign(o)
             elif isinstance(o, bnn.ReshapeOp):
                 lw.lower_reshape(o)
+            elif isinstance(o, bnn.RegroupOp):
+                lw.lower_regroup(o)
             elif isinstance(o, func.ReturnOp):
                 lw.lower_return(o)
             else:

@@ -77,3 +77,11 @@ func.func @host(%x: tensor<1x2xi32>) -> tensor<1x2xf32> {
   func.return %h : tensor<1x2xf32>
 }
 // CHECK: bnn.host: a host op must say why it is not accelerated
+
+// -----
+
+func.func @regroup(%x: !bnn.bits<1x24x1x1>) -> !bnn.bits<1x24x1x1> {
+  %r = bnn.regroup %x : !bnn.bits<1x24x1x1> -> !bnn.bits<1x24x1x1>
+  func.return %r : !bnn.bits<1x24x1x1>
+}
+// CHECK: bnn.regroup: regrouping moves whole 16-channel words

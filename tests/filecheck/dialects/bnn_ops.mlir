@@ -24,3 +24,12 @@ func.func @main(%x: tensor<1x3x4x4xf32>) -> tensor<1x2xf32> {
 
 // CHECK-GENERIC: "bnn.conv2d"(%{{.*}}) <{weights = #bnn.dense_bits<2x3x3x3, "a5f00f3c7e1f18">,
 // CHECK-GENERIC: "bnn.threshold"(%{{.*}}) <{thresholds = array<i32: 0, -3>, modes = "gl"}>
+
+// -----
+
+func.func @regroup(%x: !bnn.bits<1x64x1x1>) -> !bnn.bits<1x16x2x2> {
+  %r = bnn.regroup %x : !bnn.bits<1x64x1x1> -> !bnn.bits<1x16x2x2>
+  func.return %r : !bnn.bits<1x16x2x2>
+}
+// CHECK: %r = bnn.regroup %x : !bnn.bits<1x64x1x1> -> !bnn.bits<1x16x2x2>
+// CHECK-GENERIC: "bnn.regroup"(%{{.*}}) : (!bnn.bits<1x64x1x1>) -> !bnn.bits<1x16x2x2>
