@@ -70,7 +70,8 @@ def _take(array: np.ndarray, n: int | None, what: str) -> np.ndarray:
 def _read_idx(relative: str, magic: int, header: int) -> tuple[np.ndarray, tuple[int, ...]]:
     """Payload and header dimensions of a gzipped big-endian IDX file."""
     path = data_file(relative)
-    raw = gzip.open(path).read()
+    with gzip.open(path) as f:
+        raw = f.read()
     words = np.frombuffer(raw[:header], dtype=">u4")
     if int(words[0]) != magic:
         raise ChewcError(f"{path}: not an IDX file of the expected kind (magic {int(words[0])}, want {magic})")
