@@ -86,3 +86,22 @@ def test_a_binary_output_reaches_the_host_as_pm1(tmp_path):
     assert program.outputs[0].dtype == "bits"
     inputs = [rng.uniform(-1, 1, (1, 3, 8, 8)).astype(np.float32) for _ in range(5)]
     assert check_program(program, path, inputs) == (5, None)
+
+
+@pytest.mark.parametrize("name", ["vgg_cifar.onnx", "cnn_9x9_11x11.onnx"])
+def test_zero_padding_without_lane_gating(name):
+    """With bnn-legalize-padding no conv needs the gate pad mode, and the program stays bit-exact."""
+    from compiler.driver import compile_model
+    from runtime.check import check_program
+
+    path = EXAMPLES / name
+    pipeline = ("bnn-dense-to-conv,bnn-decompose-kernels,bnn-legalize-padding{strict=true},"
+                "tile-loops,tile-buffer-alloc,convert-tile-to-chewbacca")
+    compiled = compile_model(path, pipeline=pipeline)
+    # no window with padding is configured to gate lanes (these examples' pools have no padding)
+    gated = [op for op in compiled.module.walk() if op.name == "chewbacca.cfg.k" and op.pad_mode.data == "gate"
+             and (op.pad_top.value.data > 0 or op.pad_left.value.data > 0)]
+    assert gated == []
+    model = onnx.load(path)
+    inputs = [example_input(model, s) for s in range(5)]
+    assert check_program(compiled.program, path, inputs) == (5, None)
