@@ -23,8 +23,8 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr, TensorType, f32
 from xdsl.ir import Operation, SSAValue
 
-from compiler.onnx_loader import Graph, describe, load_graph
-from compiler.threshold_folding import AFFINE_OPS, SHAPE_OPS, Reach, fold_thresholds
+from compiler.onnx_loader import Graph, attributes, describe, load_graph
+from compiler.threshold_folding import AFFINE_OPS, SHAPE_OPS, Reach, bipolar_scale, fold_thresholds
 from dialects import bnn
 from isa.errors import ChewcError
 from runtime.onnx_ref import QONNX_DOMAINS
@@ -50,9 +50,8 @@ class Value:
 
 
 class Importer:
-    def __init__(self, graph: Graph, origin: str):
+    def __init__(self, graph: Graph):
         self.g = graph
-        self.origin = origin
         self.values: dict[str, Value] = {}
         self.pending: list[onnx.NodeProto] = []
         self.reasons: list[str] = []
@@ -129,12 +128,12 @@ class Importer:
         if wname not in g.constants:
             raise ChewcError(f"{describe(node)}: weights '{wname}' are not constant")
         w = np.asarray(g.constants[wname], np.float64)
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        attrs = attributes(node)
         chain: list[onnx.NodeProto] = []
         if node.op_type == "Conv":
             if attrs.get("group", 1) != 1:
                 raise ChewcError(f"{describe(node)}: grouped convolution (group={attrs['group']}) is not supported")
-            scale = self.weight_scale(node, w, axis=0)
+            scale = self.weight_scale(node, w)
             kh, kw = w.shape[2:]
             strides = attrs.get("strides", [1, 1])
             dil = attrs.get("dilations", [1, 1])
@@ -150,7 +149,7 @@ class Importer:
                 w = w.T if attrs.get("transB", 0) else w
             if w.ndim != 2 or len(g.shape(node.input[0])) != 2:
                 raise ChewcError(f"{describe(node)}: only 2-D [1, K] x [K, M] products are binary layers")
-            scale = self.weight_scale(node, w, axis=1)
+            scale = self.weight_scale(node, w)
             op = bnn.DenseOp(x.ssa, np.sign(w.T).astype(np.int8))
             reach = Reach.dot(w.shape[0], exact_fanin=True)
             if node.op_type == "Gemm":
@@ -172,7 +171,7 @@ class Importer:
                 self.g.elem_types[name] = onnx.TensorProto.FLOAT
         self.values[node.output[0]] = Value("int", op.output, raw=raw, chain=chain, reach=reach)
 
-    def weight_scale(self, node: onnx.NodeProto, w: np.ndarray, axis: int) -> float | None:
+    def weight_scale(self, node: onnx.NodeProto, w: np.ndarray) -> float | None:
         """±1 weights, or ±s with one power-of-two s (then x*s sums stay exact in float32)."""
         mags = np.unique(np.abs(w))
         if len(mags) != 1 or mags[0] == 0:
@@ -210,17 +209,15 @@ class Importer:
 
     def rebinarise(self, node: onnx.NodeProto) -> None:
         """Sign/BipolarQuant of a value that is already ±1 leaves it unchanged (scale 1)."""
-        if node.op_type == "BipolarQuant" and float(np.asarray(self.g.constants[node.input[1]]).reshape(-1)[0]) != 1.0:
-            raise ChewcError(f"{describe(node)}: activation scale other than 1 is not supported")
+        if node.op_type == "BipolarQuant":
+            bipolar_scale(self.g, node)
         if node.op_type == "MultiThreshold":
             return self.to_host(node, [self.values[node.input[0]]])
         self.set_bits(node, self.values[node.input[0]].ssa)
 
     def sign(self, node: onnx.NodeProto) -> None:
         if node.op_type == "BipolarQuant":
-            scale = np.asarray(self.g.constants.get(node.input[1], np.ones(1)))
-            if scale.size != 1 or float(scale.reshape(-1)[0]) != 1.0:
-                raise ChewcError(f"{describe(node)}: activation scale {scale.reshape(-1)[:3]} is not 1")
+            bipolar_scale(self.g, node)
         x = self.float_ssa(node.input[0])
         zero = "plus" if node.op_type == "BipolarQuant" else "reject"
         self.set_bits(node, bnn.SignOp(x, zero).output)
@@ -231,7 +228,7 @@ class Importer:
         self.set_bits(node, bnn.ReshapeOp(x, self.g.shape(node.output[0], node)).output)
 
     def maxpool(self, node: onnx.NodeProto) -> None:
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        attrs = attributes(node)
         if attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", [1, 1])):
             return self.to_host(node, [self.values[node.input[0]]])
         v = self.values[node.input[0]]
@@ -366,4 +363,4 @@ class Importer:
 def import_model(path: str | Path) -> ModuleOp:
     """Load, check and fold an ONNX/QONNX model and return its `bnn` module (verified)."""
     graph = load_graph(path)
-    return Importer(graph, str(path)).run()
+    return Importer(graph).run()

@@ -17,10 +17,15 @@ from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
 from isa.errors import ChewcError
-from runtime.onnx_ref import QONNX_DOMAINS, OnnxExecutor
+from runtime.onnx_ref import QONNX_DOMAINS, OnnxExecutor, first_input_name
 
 # QONNX ops keep the shape of their first input: what shape inference needs to know of them.
 ELEMENTWISE_CUSTOM = {"BipolarQuant", "Quant", "MultiThreshold", "Trunc"}
+
+
+def attributes(node: onnx.NodeProto) -> dict[str, object]:
+    """A node's attributes by name, as Python values."""
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
 def describe(node: onnx.NodeProto) -> str:
@@ -120,44 +125,23 @@ def _fix_batch(model: onnx.ModelProto, input_name: str) -> None:
 
 
 def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
-    """onnx shape inference, plus the shape-preserving QONNX ops it does not know."""
-    for _ in range(len(model.graph.node) + 1):
+    """onnx shape inference, plus the shape-preserving QONNX ops it does not know (to a fixpoint)."""
+    while True:
         model = onnx.shape_inference.infer_shapes(model)
-        known = {vi.name for vi in (*model.graph.value_info, *model.graph.input, *model.graph.output)
-                 if vi.type.tensor_type.HasField("shape")}
-        known |= {i.name for i in model.graph.initializer}
-        added = False
-        for node in model.graph.node:
-            if node.domain in QONNX_DOMAINS and node.op_type in ELEMENTWISE_CUSTOM and node.input[0] in known:
-                if node.output[0] not in known or not any(v.name == node.output[0] for v in model.graph.value_info):
-                    src = _value_info(model, node.input[0])
-                    if src is None or node.output[0] in known:
-                        continue
-                    vi = onnx.helper.make_tensor_value_info(node.output[0], onnx.TensorProto.FLOAT, _dims(src))
-                    model.graph.value_info.append(vi)
-                    added = True
-        if not added:
+        shapes, _, _ = _collect(model)
+        missing = {
+            n.output[0]: shapes[n.input[0]] for n in model.graph.node
+            if n.domain in QONNX_DOMAINS and n.op_type in ELEMENTWISE_CUSTOM
+            and n.input[0] in shapes and n.output[0] not in shapes
+        }
+        if not missing:
             return model
-    return model
-
-
-def _value_info(model: onnx.ModelProto, name: str) -> onnx.ValueInfoProto | onnx.TensorProto | None:
-    for vi in (*model.graph.value_info, *model.graph.input, *model.graph.output):
-        if vi.name == name:
-            return vi
-    for init in model.graph.initializer:
-        if init.name == name:
-            return init
-    return None
-
-
-def _dims(vi: onnx.ValueInfoProto | onnx.TensorProto) -> list[int] | None:
-    if isinstance(vi, onnx.TensorProto):
-        return list(vi.dims)
-    shape = vi.type.tensor_type.shape
-    if any(not d.HasField("dim_value") for d in shape.dim):
-        return None
-    return [d.dim_value for d in shape.dim]
+        kept = [vi for vi in model.graph.value_info if vi.name not in missing]
+        del model.graph.value_info[:]
+        model.graph.value_info.extend(kept)
+        model.graph.value_info.extend(
+            onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, shape) for name, shape in missing.items()
+        )
 
 
 def _collect(model: onnx.ModelProto) -> tuple[dict[str, tuple[int, ...]], dict[str, int], dict[str, np.ndarray]]:
@@ -215,20 +199,16 @@ def _fold(model: onnx.ModelProto, origin: str) -> onnx.ModelProto:
         del model.graph.initializer[:]
         model.graph.initializer.extend(numpy_helper.from_array(np.asarray(everything[n]), n) for n in sorted(used & everything.keys()))
         if not folded:
-            return _infer(model)
+            return model  # inferred at the top of this round, and unchanged since
 
 
 def load_graph(path: str | Path) -> Graph:
     origin = str(path)
     model = read_model(path)
     _check(model, origin)
-    inits = {i.name for i in model.graph.initializer}
-    real_inputs = [i.name for i in model.graph.input if i.name not in inits]
-    if len(real_inputs) != 1:
-        raise ChewcError(f"{origin}: the model has {len(real_inputs)} non-constant inputs ({', '.join(real_inputs)}); chewc takes exactly one")
-    input_name = real_inputs[0]
+    input_name = first_input_name(model)
     # initializers listed as graph inputs (old exporters) are constants, not inputs
-    kept = [i for i in model.graph.input if i.name not in inits]
+    kept = [i for i in model.graph.input if i.name == input_name]
     del model.graph.input[:]
     model.graph.input.extend(kept)
     _fix_batch(model, input_name)

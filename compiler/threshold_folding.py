@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from compiler.onnx_loader import Graph, describe
+from compiler.onnx_loader import Graph, attributes, describe
 from isa.errors import ChewcError
 from runtime.onnx_ref import OnnxExecutor
 
@@ -43,19 +43,34 @@ class Reach:
         return Reach(self.lo + other.lo, self.hi + other.hi, 1)
 
 
-def binarise(node: onnx.NodeProto, x: np.ndarray, consts: dict[str, np.ndarray]) -> np.ndarray:
+def constant_input(graph: Graph, node: onnx.NodeProto, i: int, what: str) -> np.ndarray:
+    """Input i of `node`, which must be a constant (a scale, thresholds)."""
+    if len(node.input) <= i or node.input[i] not in graph.constants:
+        raise ChewcError(f"{describe(node)}: its {what} is not a constant")
+    return np.asarray(graph.constants[node.input[i]])
+
+
+def bipolar_scale(graph: Graph, node: onnx.NodeProto) -> None:
+    """BipolarQuant yields ±scale: only scale 1 gives ±1 values."""
+    scale = constant_input(graph, node, 1, "scale")
+    if scale.size != 1 or float(scale.reshape(-1)[0]) != 1.0:
+        raise ChewcError(f"{describe(node)}: activation scale {scale.reshape(-1)[:3]} is not 1")
+
+
+def binarise(graph: Graph, node: onnx.NodeProto, x: np.ndarray) -> np.ndarray:
     """The binarisation node's own semantics, in numpy (as onnxruntime / qonnx define it)."""
     if node.op_type == "Sign":
         return np.sign(x)
     if node.op_type == "BipolarQuant":
-        scale = consts[node.input[1]]
-        return np.where(x >= 0, 1.0, -1.0) * scale
+        return np.where(x >= 0, 1.0, -1.0) * constant_input(graph, node, 1, "scale")
     if node.op_type == "MultiThreshold":
-        thr = consts[node.input[1]]
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        thr = constant_input(graph, node, 1, "thresholds")
+        attrs = attributes(node)
+        if attrs.get("data_layout", b"NCHW") not in (b"NCHW", "NCHW"):
+            raise ChewcError(f"{describe(node)}: data_layout {attrs['data_layout']!r} is not supported (NCHW only)")
         xm = np.moveaxis(x, 1, -1)[..., None]
         count = (xm >= thr.reshape((1,) * (xm.ndim - 2) + thr.shape)).sum(axis=-1)
-        y = count * attrs.get("out_scale", 1.0) + attrs.get("out_bias", 0.0)
+        y = count * float(attrs.get("out_scale", 1.0)) + float(attrs.get("out_bias", 0.0))  # type: ignore[arg-type]
         return np.moveaxis(y, -1, 1)
     raise AssertionError(node.op_type)
 
@@ -96,7 +111,7 @@ def fold_thresholds(
     per_channel = int(np.prod(shape)) // channels
     runs = -(-len(values) // per_channel)
     # run r puts values[r*P + p] at position p of every channel: all values in ceil(V/P) runs
-    idx = np.minimum(np.arange(runs * per_channel) , len(values) - 1).reshape(runs, per_channel)
+    idx = np.minimum(np.arange(runs * per_channel), len(values) - 1).reshape(runs, per_channel)
     pre = chain[-1].output[0] if chain else raw
     if chain:
         executor = OnnxExecutor(graph.submodel(chain, [raw], [pre]))
@@ -104,7 +119,7 @@ def fold_thresholds(
     for r in range(runs):
         acc = np.broadcast_to(values[idx[r]][None, :], (channels, per_channel)).reshape(shape).astype(np.float32)
         y = executor.run({raw: acc})[pre] if chain else acc
-        results.append(binarise(binarizer, y, graph.constants).reshape(channels, per_channel))
+        results.append(binarise(graph, binarizer, y).reshape(channels, per_channel))
     table = np.concatenate(results, axis=1)[:, : len(values)]  # [C, V]
     return _steps(table, values, binarizer)
 
