@@ -8,16 +8,12 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 
 from dialects import chewbacca
-from isa.container import ChewProgram, DataBlock, Section, TensorDesc
+from isa.container import ChewProgram, DataBlock, Section, TensorDesc, to_chw
 from isa.errors import ChewcError
 from isa.instruction import encode
 from isa.machine import Machine
 
 PROBE_KIND = "debug"
-
-
-def chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
-    return (shape[0], shape[1], shape[2]) if len(shape) == 3 else (int(shape[0]) if shape else 1, 1, 1)
 
 
 def emit_program(module: ModuleOp, machine: Machine) -> ChewProgram:
@@ -35,7 +31,7 @@ def emit_program(module: ModuleOp, machine: Machine) -> ChewProgram:
             sections.append(Section("host", f"host{op.step.value.data}",
                                     json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()))
         elif isinstance(op, chewbacca.InputOp | chewbacca.OutputOp):
-            shape = chw(tuple(a.value.data for a in op.shape.data))
+            shape = to_chw([a.value.data for a in op.shape.data])
             desc = TensorDesc(op.tensor.data, op.dtype.data, shape, op.dram.value.data)
             (inputs if isinstance(op, chewbacca.InputOp) else outputs).append(desc)
         elif isinstance(op, chewbacca.ProbeOp):

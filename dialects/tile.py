@@ -47,6 +47,8 @@ from xdsl.printer import Printer
 from xdsl.traits import HasParent, IsTerminator, SingleBlockImplicitTerminator
 from xdsl.utils.exceptions import VerifyException
 
+from isa.container import tensor_words, to_chw
+
 SPACES = ("dram", "fmem", "wmem", "tmem", "acc")
 LOOP_UNITS = ("rows", "ochannels", "cgroups")
 DTYPES = ("bits", "int16", "f32")
@@ -466,11 +468,7 @@ def desc_zero(d: DictionaryAttr) -> str:
 
 
 def desc_words(d: DictionaryAttr) -> int:
-    shape, dtype = desc_shape(d), desc_dtype(d)
-    c, rest = shape[0], 1
-    for s in shape[1:]:
-        rest *= s
-    return {"bits": -(-c // 16) * rest, "int16": c * rest, "f32": 2 * c * rest}[dtype]
+    return tensor_words(desc_dtype(d), to_chw(desc_shape(d)))
 
 
 def _check_desc(op: IRDLOperation, d: Attribute, buf: SSAValue, spaces: tuple[str, ...] = ("dram",)) -> None:

@@ -32,7 +32,7 @@ from xdsl.ir import Operation, SSAValue
 from compiler.passes.tile_buffer_alloc import allocate
 from dialects import tile
 from dialects.tile_to_isa import host_payload, instructions
-from isa.container import HostStep, TensorDesc
+from isa.container import HostStep, TensorDesc, to_chw
 from isa.instruction import Instruction
 from isa.table import address_limit
 from isa.machine import Machine, load_machine
@@ -40,14 +40,9 @@ from runtime.emulator import _Emulator
 from runtime.host import pack, unpack
 
 
-def _chw(shape: Sequence[int]) -> tuple[int, int, int]:
-    s = tuple(shape)
-    return (s[0], s[1], s[2]) if len(s) == 3 else (int(np.prod(s)), 1, 1)
-
-
 def tensor(desc: object, addr: int, name: str = "t") -> TensorDesc:
     assert isinstance(desc, tile.DictionaryAttr)
-    return TensorDesc(name, tile.desc_dtype(desc), _chw(tile.desc_shape(desc)), addr)
+    return TensorDesc(name, tile.desc_dtype(desc), to_chw(tile.desc_shape(desc)), addr)
 
 
 def placed_module(module: ModuleOp, machine: Machine) -> tuple[ModuleOp, Machine]:
@@ -169,7 +164,7 @@ class TileFunctions(InterpreterFunctions):
     @impl(tile.WriteOp)
     def run_write(self, interp: Interpreter, op: tile.WriteOp, args: PythonValues) -> PythonValues:
         value, addr = args
-        self.emu.host_write(addr, pack(tensor(op.desc, addr), np.asarray(value).reshape(_chw(tile.desc_shape(op.desc)))))
+        self.emu.host_write(addr, pack(tensor(op.desc, addr), np.asarray(value).reshape(to_chw(tile.desc_shape(op.desc)))))
         return ()
 
     @impl(tile.ReadOp)

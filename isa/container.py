@@ -37,6 +37,7 @@ import json
 import re
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from math import ceil, prod
 from typing import Any
@@ -65,6 +66,12 @@ LAYOUT_OF = {"bits": "ghw", "int16": "chw", "f32": "chw"}
 LAYOUTS = ("ghw", "chw")
 WORD_BYTES = 2
 ZERO_RULES = ("plus", "reject", "")
+
+
+def to_chw(shape: Sequence[int]) -> tuple[int, int, int]:
+    """A shape as the [C, H, W] of the data layouts: [C, H, W] itself, anything else a vector [K, 1, 1]."""
+    s = tuple(int(d) for d in shape)
+    return (s[0], s[1], s[2]) if len(s) == RANK else (prod(s), 1, 1)
 
 
 def tensor_words(dtype: str, shape: tuple[int, int, int]) -> int:
@@ -160,7 +167,7 @@ class HostTensor:
 
     @property
     def chw(self) -> tuple[int, int, int]:
-        return (self.shape[0], 1, 1) if len(self.shape) == 1 else (self.shape[0], self.shape[1], self.shape[2])
+        return to_chw(self.shape)
 
     @property
     def elements(self) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from isa.container import ChewProgram, TensorDesc
+from isa.container import ChewProgram, TensorDesc, to_chw
 from isa.errors import ChewcError, first_line
 from isa.machine import Machine, load_machine
 from runtime.emulator import EmulationResult, emulate, load_program
@@ -176,8 +176,7 @@ def probes_of(prog: ChewProgram) -> list[Probe]:
         raise ChewcError("the program has no layer probes to compare (a .chew compiled by chewc has them)")
     out = []
     for p in json.loads(section.payload):
-        shape = tuple(p["shape"]) + (1,) * (3 - len(p["shape"]))
-        out.append(Probe(p["after"], p["name"], TensorDesc("probe", p["dtype"], shape, p["addr"]), p["mem"]))
+        out.append(Probe(p["after"], p["name"], TensorDesc("probe", p["dtype"], to_chw(p["shape"]), p["addr"]), p["mem"]))
     return out
 
 

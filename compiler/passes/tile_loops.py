@@ -36,6 +36,7 @@ from xdsl.rewriter import InsertPoint
 from compiler import tiling
 from compiler.tiling import ConvShape, MapShape, groups
 from dialects import bnn, tile
+from isa.container import to_chw
 from isa.errors import ChewcError
 from isa.machine import Machine, load_machine
 
@@ -57,9 +58,8 @@ class DramTensor:
 
 
 def chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
-    """[1, C, H, W] or [1, K] -> (C, H, W)."""
-    dims = shape[1:]
-    return (dims[0], dims[1], dims[2]) if len(dims) == 3 else (int(np.prod(dims)), 1, 1)
+    """A bnn shape (batch 1 first) as the [C, H, W] of the data layouts."""
+    return to_chw(shape[1:])
 
 
 def pack_bits_words(values: np.ndarray) -> np.ndarray:
