@@ -137,7 +137,6 @@ class DenseBitsAttr(ParametrizedAttribute):
 # ----------------------------------------------------------------------------------------------
 
 I32Tensor = TensorType[IntegerType]
-AnyTensor = base(TensorType)
 IntOrBits = AnyOf((base(BitsType), base(TensorType)))
 
 PAD_VALUES = ("+1", "-1", "zero")
@@ -179,6 +178,29 @@ def carry_onnx_name(old: IRDLOperation, value: SSAValue) -> None:
     owner = value.owner
     if name is not None and isinstance(owner, IRDLOperation) and ONNX_NAME not in owner.attributes:
         owner.attributes[ONNX_NAME] = name
+
+
+def summed_convs(v: SSAValue) -> list[Conv2dOp] | None:
+    """The convolutions a tree of single-use `bnn.add`s sums into v (a lone conv included), else None."""
+    op = v.owner
+    if isinstance(op, Conv2dOp):
+        return [op]
+    if isinstance(op, AddOp) and op.lhs.has_one_use() and op.rhs.has_one_use():
+        lhs, rhs = summed_convs(op.lhs), summed_convs(op.rhs)
+        return None if lhs is None or rhs is None else lhs + rhs
+    return None
+
+
+def sum_of(parts: Sequence[IRDLOperation]) -> tuple[list[IRDLOperation], SSAValue]:
+    """`parts` (ops with one integer result) and the `bnn.add`s summing them, each part added as soon as it
+    is made (one running sum live at a time); returns the ops in order and the total."""
+    ops: list[IRDLOperation] = [parts[0]]
+    total = parts[0].results[0]
+    for part in parts[1:]:
+        add = AddOp(total, part.results[0])
+        ops += [part, add]
+        total = add.output
+    return ops, total
 
 
 def _check(op: IRDLOperation, cond: bool, msg: str) -> None:

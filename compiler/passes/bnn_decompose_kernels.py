@@ -8,7 +8,6 @@ from itertools import product
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern, op_type_rewrite_pattern
 from xdsl.utils.exceptions import PassFailedException
@@ -68,26 +67,18 @@ class DecomposeLargeConv2d(RewritePattern):
         if max(kernel) <= self.max_kernel:
             return
         strides, dilations, pads = bnn.ints(op.strides), bnn.ints(op.dilations), bnn.ints(op.pads)
-        new_ops: list[Operation] = []
-        total: SSAValue | None = None
-        for rows, cols in product(split_taps(kernel[0], self.max_kernel), split_taps(kernel[1], self.max_kernel)):
-            (i0, bh), (j0, bw) = rows, cols
-            part = bnn.Conv2dOp(
+        parts = [
+            bnn.Conv2dOp(
                 op.input,
                 weights[:, :, i0 : i0 + bh, j0 : j0 + bw],
                 strides,
                 dilations,
-                block_pads(pads, kernel, dilations, rows, cols),
+                block_pads(pads, kernel, dilations, (i0, bh), (j0, bw)),
                 op.pad_value.data,
             )
-            new_ops.append(part)
-            if total is None:
-                total = part.output
-            else:
-                # accumulate right after each part: one running sum and one part live at a time
-                add = bnn.AddOp(total, part.output)
-                new_ops.append(add)
-                total = add.output
+            for (i0, bh), (j0, bw) in product(split_taps(kernel[0], self.max_kernel), split_taps(kernel[1], self.max_kernel))
+        ]
+        new_ops, total = bnn.sum_of(parts)
         bnn.carry_onnx_name(op, total)
         rewriter.replace(op, new_ops, [total])
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern, op_type_rewrite_pattern
 from xdsl.utils.exceptions import PassFailedException
@@ -28,17 +27,6 @@ from dialects import bnn
 
 def zero_padded(conv: bnn.Conv2dOp) -> bool:
     return conv.pad_value.data == "zero" and any(p > 0 for p in bnn.ints(conv.pads))
-
-
-def summed_convs(v: SSAValue) -> list[bnn.Conv2dOp] | None:
-    """The convolutions an add tree of single-use values sums into v (a lone conv included)."""
-    op = v.owner
-    if isinstance(op, bnn.Conv2dOp):
-        return [op]
-    if isinstance(op, bnn.AddOp) and op.lhs.has_one_use() and op.rhs.has_one_use():
-        lhs, rhs = summed_convs(op.lhs), summed_convs(op.rhs)
-        return None if lhs is None or rhs is None else lhs + rhs
-    return None
 
 
 def with_pad(conv: bnn.Conv2dOp, value: str) -> bnn.Conv2dOp:
@@ -51,22 +39,10 @@ class ThresholdOfZeroPaddedConvs(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: bnn.ThresholdOp, rewriter: PatternRewriter, /):
-        convs = summed_convs(op.input) if op.input.has_one_use() else None
+        convs = bnn.summed_convs(op.input) if op.input.has_one_use() else None
         if convs is None or not any(zero_padded(c) for c in convs):
             return
-        new_ops: list[bnn.Conv2dOp | bnn.AddOp] = []
-        total: SSAValue | None = None
-        for conv in convs:
-            for value in ("+1", "-1"):
-                part = with_pad(conv, value)
-                new_ops.append(part)
-                if total is None:
-                    total = part.output
-                else:
-                    add = bnn.AddOp(total, part.output)
-                    new_ops.append(add)
-                    total = add.output
-        assert total is not None
+        new_ops, total = bnn.sum_of([with_pad(conv, value) for conv in convs for value in ("+1", "-1")])
         doubled = [2 * t if m in "gl" else t for t, m in zip(bnn.ints(op.thresholds), op.modes.data, strict=True)]
         th = bnn.ThresholdOp(total, doubled, op.modes.data)
         th.attributes.update(op.attributes)

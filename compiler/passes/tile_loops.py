@@ -490,22 +490,17 @@ def layer_name(name: str, result: SSAValue) -> str:
 
 
 def conv_group(v: SSAValue) -> list[bnn.Conv2dOp] | None:
-    """The convolutions summed into v (a conv, or a tree of bnn.add over convs of one input), or None."""
-    op = v.owner
-    if isinstance(op, bnn.Conv2dOp):
-        return [op]
-    if isinstance(op, bnn.AddOp):
-        parts = [conv_group(x) if x.has_one_use() else None for x in (op.lhs, op.rhs)]
-        if parts[0] is None or parts[1] is None:
-            return None
-        convs = parts[0] + parts[1]
-        first = convs[0]
-        same = all(
-            cv.input == first.input and cv.output.type == first.output.type and cv.strides == first.strides
-            and cv.dilations == first.dilations and cv.pad_value == first.pad_value for cv in convs
-        )
-        return convs if same else None
-    return None
+    """The convolutions summed into v that one layer accumulates in ACC: one input, one output geometry
+    (each keeps its own kernel, pads and pad value), or None."""
+    convs = bnn.summed_convs(v)
+    if convs is None:
+        return None
+    first = convs[0]
+    same = all(
+        cv.input == first.input and cv.output.type == first.output.type and cv.strides == first.strides
+        and cv.dilations == first.dilations for cv in convs
+    )
+    return convs if same else None
 
 
 def in_group(op: Operation) -> bool:
