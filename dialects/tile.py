@@ -247,10 +247,6 @@ class ForOp(IRDLOperation):
     def iv(self) -> SSAValue:
         return self.body.block.args[0]
 
-    def trip_count(self) -> int:
-        lb, ub, step = self.lb.value.data, self.ub.value.data, self.step.value.data
-        return max(0, -(-(ub - lb) // step))
-
     def verify_(self) -> None:
         if self.step.value.data <= 0:
             _fail(self, f"step must be positive, got {self.step.value.data}")

@@ -23,6 +23,7 @@ from xdsl.ir import Block, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
+from compiler.passes.common import functions, replace_body
 from dialects import chewbacca, tile
 from dialects.tile_to_isa import host_payload, instructions
 from isa.errors import ChewcError
@@ -128,11 +129,7 @@ def convert_function(fn: func.FuncOp) -> None:
         else:
             for ins in instructions(op, index_value, base_address, emit.host_step):
                 emit.instruction(ins)
-    fn.body.detach_block(old)
-    fn.body.add_block(new)
-    for op in old.ops:
-        op.drop_all_references()
-    old.erase(safe_erase=False)
+    replace_body(fn, new)
 
 
 def _tensor_name(fn: func.FuncOp, i: int, attr: str) -> str:
@@ -151,6 +148,6 @@ class ConvertTileToChewbaccaPass(ModulePass):
     machine: str = ""  # the machine description the program is for (checked by the op verifiers)
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        for fn in [f for f in op.ops if isinstance(f, func.FuncOp)]:
+        for fn in functions(op):
             convert_function(fn)
         op.attributes[chewbacca.MACHINE_ATTR] = StringAttr(self.machine)

@@ -16,6 +16,7 @@ from xdsl.dialects.builtin import IntegerAttr, ModuleOp
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 
+from compiler.passes.common import functions
 from dialects import tile
 from isa.errors import ChewcError
 from isa.machine import Machine, load_machine
@@ -100,5 +101,5 @@ class TileBufferAllocPass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         m = load_machine(self.machine or None)
-        for fn in [f for f in op.ops if isinstance(f, func.FuncOp)]:
+        for fn in functions(op):
             allocate(fn, m)

@@ -29,16 +29,18 @@ from xdsl.dialects.builtin import (
     StringAttr,
     TensorType,
 )
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint
 
 from compiler import tiling
+from compiler.passes.common import functions, replace_body
 from compiler.tiling import ConvShape, MapShape, groups
 from dialects import bnn, tile
 from isa.container import to_chw
 from isa.errors import ChewcError
 from isa.machine import Machine, load_machine
+from runtime.host import bits_words
 
 PAD_MODE = {"-1": 0, "+1": 1, "zero": 2}  # tile.PAD_MODES: neg, pos, gate
 
@@ -62,15 +64,21 @@ def chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
     return to_chw(shape[1:])
 
 
-def pack_bits_words(values: np.ndarray) -> np.ndarray:
-    """±1 [N, C, ...] -> uint16 words [N, G, ...]: channel 16g+i in bit i (the ISA layout)."""
-    n, c = values.shape[:2]
-    g = groups(c)
-    padded = np.zeros((n, g * 16, *values.shape[2:]), np.uint16)
-    padded[:, :c] = values > 0
-    lanes = padded.reshape(n, g, 16, *values.shape[2:])
-    weights = (1 << np.arange(16, dtype=np.uint32)).reshape(1, 1, 16, *([1] * (values.ndim - 2)))
-    return (lanes.astype(np.uint32) * weights).sum(axis=2).astype(np.uint16)
+def weight_words(w: np.ndarray) -> np.ndarray:
+    """±1 weights [O, C, KH, KW] -> words [O][G][KH][KW] (the ISA's weight layout), through the map
+    packing of the host (`runtime.host.bits_words`) applied to C x (O*KH) x KW."""
+    o, c, kh, kw = w.shape
+    words = bits_words((w > 0).transpose(1, 0, 2, 3).reshape(c, o * kh, kw))
+    return words.reshape(groups(c), o, kh, kw).transpose(1, 0, 2, 3)
+
+
+def threshold_words(layer: str, th: bnn.ThresholdOp) -> np.ndarray:
+    """Two TMEM words per channel: the int16 threshold and its mode (0 ge, 1 le, 2 +1, 3 -1)."""
+    t = np.asarray(bnn.ints(th.thresholds), np.int64)
+    if t.min() < -(2**15) or t.max() >= 2**15:
+        raise ChewcError(f"layer {layer}: a threshold does not fit the int16 threshold memory")
+    modes = np.array(["gl+-".index(m) for m in th.modes.data], np.int64)
+    return np.stack([t, modes], 1).reshape(-1) & 0xFFFF
 
 
 @dataclass
@@ -80,7 +88,8 @@ class Lowering:
     machine: Machine
     builder: Builder
     values: dict[SSAValue, DramTensor] = field(default_factory=dict)
-    consts: dict[int, SSAValue] = field(default_factory=dict)
+    # index constants already made in a block: later ops of the block reuse them
+    constants: dict[tuple[Block, int], SSAValue] = field(default_factory=dict)
 
     # -- small builders ------------------------------------------------------------------------
 
@@ -88,7 +97,10 @@ class Lowering:
         return self.builder.insert(op)
 
     def idx(self, n: int) -> SSAValue:
-        return self.add(arith.ConstantOp(IntegerAttr(n, IndexType()))).result
+        block = self.builder.insertion_point.block
+        if (block, n) not in self.constants:
+            self.constants[block, n] = self.add(arith.ConstantOp(IntegerAttr(n, IndexType()))).result
+        return self.constants[block, n]
 
     def mul(self, a: SSAValue, n: int) -> SSAValue:
         return a if n == 1 else self.add(arith.MuliOp(a, self.idx(n))).result
@@ -236,7 +248,7 @@ class Lowering:
             out = self.dram((o, oh, ow), "bits" if th else "int16", name)
 
         # constants: per (channel block, group chunk), the sub-kernels' weights [blk][ch][kh][kw] in turn
-        packed = [pack_bits_words(cv.weights.to_array()) for cv in convs]  # [O][G][kh][kw] words
+        packed = [weight_words(cv.weights.to_array()) for cv in convs]  # [O][G][kh][kw] words
         wwords = np.concatenate([
             pw[b * blk:(b + 1) * blk, j * ch:(j + 1) * ch].reshape(-1)
             for b in range(n_ob) for j in range(n_ch) for pw in packed
@@ -249,10 +261,7 @@ class Lowering:
         ibuf = src.buffer if src.on_chip else self.alloc("fmem", g * rows_in * w * (2 if t.double_buffer else 1), f"{name}.in")
         in_words = g * rows_in * w
         if th is not None:
-            tw = np.stack([np.asarray(bnn.ints(th.thresholds)), np.array(["gl+-".index(m) for m in th.modes.data])], 1)
-            if tw[:, 0].min() < -(2**15) or tw[:, 0].max() >= 2**15:
-                raise ChewcError(f"layer {name}: a threshold does not fit the int16 threshold memory")
-            tconst = self.const(f"{name}.thresholds", tw.astype(np.int64).reshape(-1) & 0xFFFF)
+            tconst = self.const(f"{name}.thresholds", threshold_words(shape.name, th))
             tbuf = self.alloc("tmem", 2 * blk, f"{name}.t")
             # THRESH fills it block by block: the row tile of every channel, or the whole kept map
             obuf = out.buffer if keep else self.alloc("fmem", groups(o) * t.rows * ow, f"{name}.out")
@@ -267,15 +276,15 @@ class Lowering:
             if th is not None:
                 self.dma(tconst, self.mul(ob, 2), tbuf, zero, 1, 2 * blk, 0, 0)
 
-        def load_rows(rt: SSAValue, slot: SSAValue) -> SSAValue:
-            if src.on_chip:
-                return zero  # the whole map is already in FMEM
-            start = self.clamp(self.plus(self.mul(rt, s), lo), 0, h - rows_in)
-            self.dma(src.buffer, self.mul(start, w), ibuf, slot, g, rows_in * w, h * w, rows_in * w)
-            return start
-
         def window_start(rt: SSAValue) -> SSAValue:
+            """The first input row the buffer holds for row tile rt (the whole map when it stays on chip)."""
             return zero if src.on_chip else self.clamp(self.plus(self.mul(rt, s), lo), 0, h - rows_in)
+
+        def load_rows(rt: SSAValue, slot: SSAValue) -> SSAValue:
+            start = window_start(rt)
+            if not src.on_chip:
+                self.dma(src.buffer, self.mul(start, w), ibuf, slot, g, rows_in * w, h * w, rows_in * w)
+            return start
 
         def compute(rt: SSAValue, start: SSAValue, slot: SSAValue) -> None:
             def chunk(ob: SSAValue, j: SSAValue, first: bool, lanes: int) -> None:
@@ -354,8 +363,7 @@ class Lowering:
         blk = max(fitting)
         rows = max(r for r in tiling.divisors(h) if blk * r * w <= acc and groups(blk) * r * w <= self.machine.memory.words("fmem"))
         out = self.dram((c, h, w), "bits", name)
-        tw = np.stack([np.asarray(bnn.ints(op.thresholds)), np.array(["gl+-".index(m) for m in op.modes.data])], 1)
-        tconst = self.const(f"{name}.thresholds", tw.astype(np.int64).reshape(-1) & 0xFFFF)
+        tconst = self.const(f"{name}.thresholds", threshold_words(name, op))
         tbuf = self.alloc("tmem", 2 * blk, f"{name}.t")
         abuf = self.alloc("acc", blk * rows * w, f"{name}.acc")
         obuf = self.alloc("fmem", groups(blk) * rows * w, f"{name}.out")
@@ -520,7 +528,7 @@ class TileLoopsPass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         m = load_machine(self.machine or None)
-        for fn in [f for f in op.ops if isinstance(f, func.FuncOp)]:
+        for fn in functions(op):
             self.lower_function(fn, m)
 
     def lower_function(self, fn: func.FuncOp, m: Machine) -> None:
@@ -568,11 +576,4 @@ class TileLoopsPass(ModulePass):
             else:
                 raise ChewcError(f"tile-loops: {o.name} has no lowering (run bnn-dense-to-conv first for bnn.dense)")
             lw.probe(o)
-        fn.body.detach_block(old)
-        fn.body.add_block(new)
-        fn.function_type = func.FunctionType.from_lists(
-            [a.type for a in new.args], [r.type for r in new.last_op.operands]  # type: ignore[union-attr]
-        )
-        for o in old.ops:
-            o.drop_all_references()
-        old.erase(safe_erase=False)
+        replace_body(fn, new)

@@ -105,3 +105,17 @@ def test_zero_padding_without_lane_gating(name):
     model = onnx.load(path)
     inputs = [example_input(model, s) for s in range(5)]
     assert check_program(compiled.program, path, inputs) == (5, None)
+
+
+def test_thresholds_beyond_int16_are_refused():
+    """TMEM holds int16 thresholds: a larger one is an error naming the layer, never a wrapped value."""
+    from xdsl.utils.test_value import create_ssa_value
+
+    from compiler.passes.tile_loops import threshold_words
+    from dialects import bnn
+    from isa.errors import ChewcError
+
+    acc = create_ssa_value(bnn.TensorType(bnn.i32, (1, 2)))
+    assert threshold_words("l", bnn.ThresholdOp(acc, [-3, 7], "gl")).tolist() == [0xFFFD, 0, 7, 1]
+    with pytest.raises(ChewcError, match="layer conv9: a threshold does not fit the int16 threshold memory"):
+        threshold_words("conv9", bnn.ThresholdOp(acc, [40000, 0], "gg"))

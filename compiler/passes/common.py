@@ -1,0 +1,24 @@
+"""Helpers the lowering passes share: which functions a module has, and swapping a function's body."""
+
+from __future__ import annotations
+
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Block
+
+
+def functions(module: ModuleOp) -> list[func.FuncOp]:
+    return [f for f in module.ops if isinstance(f, func.FuncOp)]
+
+
+def replace_body(fn: func.FuncOp, new: Block) -> None:
+    """Make `new` (ending in func.return) the body of `fn`, with the signature it implies; drop the old one."""
+    old = fn.body.block
+    fn.body.detach_block(old)
+    fn.body.add_block(new)
+    ret = new.last_op
+    assert isinstance(ret, func.ReturnOp)
+    fn.function_type = func.FunctionType.from_lists([a.type for a in new.args], [r.type for r in ret.arguments])
+    for op in old.ops:
+        op.drop_all_references()
+    old.erase(safe_erase=False)
