@@ -68,6 +68,11 @@ class OnnxReference:
         return self.executor.run({self.input_name: np.asarray(x, np.float32).reshape(shape)})
 
 
+def random_image(rng: np.random.Generator, shape: Sequence[int]) -> np.ndarray:
+    """The seeded input chewc-run uses when none is given: float32 in [0, 1), an image's value range."""
+    return rng.random(tuple(shape), dtype=np.float32)
+
+
 def load_arrays(path: Path) -> np.ndarray | dict[str, np.ndarray]:
     """A .npy array, or a .npz file's arrays by name."""
     if not path.is_file():

@@ -17,7 +17,7 @@ import numpy as np
 from isa.container import ChewProgram, TensorDesc
 from isa.errors import ChewcError, MismatchError, cli_main
 from isa.machine import load_machine
-from runtime.check import OnnxReference, check_layers, load_arrays, run_program, same_shape
+from runtime.check import OnnxReference, check_layers, load_arrays, random_image, run_program, same_shape
 from runtime.emulator import load_program
 
 
@@ -123,7 +123,7 @@ def _inputs(program: ChewProgram, specs: Sequence[str]) -> dict[str, np.ndarray]
 
 def _random(rng: np.random.Generator, desc: TensorDesc) -> np.ndarray:
     if desc.dtype == "f32":
-        return rng.random(desc.shape, dtype=np.float32)  # an image's value range, [0, 1)
+        return random_image(rng, desc.shape)
     if desc.dtype == "bits":
         return np.where(rng.random(desc.shape) < 0.5, -1, 1).astype(np.int8)
     return rng.integers(-128, 128, desc.shape).astype(np.int16)

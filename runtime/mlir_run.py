@@ -45,7 +45,7 @@ def load_inputs(paths: Sequence[str] | None, shape: tuple[int, ...], seed: int, 
     """Inputs from .npy/.npz files (one input, or a stack along a leading axis); else seeded random ones."""
     if not paths:
         rng = np.random.default_rng(seed)
-        return [rng.uniform(-1, 1, shape).astype(np.float32) for _ in range(count)]
+        return [check.random_image(rng, shape) for _ in range(count)]  # as chewc-run draws them for .chew
     out: list[np.ndarray] = []
     for p in paths:
         path = Path(p)

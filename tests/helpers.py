@@ -48,5 +48,17 @@ def run_cli(main: Callable[[Sequence[str]], int], *args: str) -> tuple[int, str,
     return code, out.getvalue(), err.getvalue()
 
 
+def example_inputs(path: Path, n: int, seed: int = 0) -> list[np.ndarray]:
+    """Random pixels in the encoding an example declares (metadata `chewc.input`: unit, or q17 like CNV)."""
+    from runtime.datasets import quantize_q17
+
+    model = onnx.load(str(path))
+    shape = [d.dim_value or 1 for d in model.graph.input[0].type.tensor_type.shape.dim]
+    q17 = {p.key: p.value for p in model.metadata_props}.get("chewc.input") == "q17"
+    rng = np.random.default_rng(seed)
+    pixels = [rng.integers(0, 256, shape) for _ in range(n)]
+    return [quantize_q17(p) if q17 else (p / 255).astype(np.float32) for p in pixels]
+
+
 def pm1(rng: np.random.Generator, shape: Sequence[int]) -> np.ndarray:
     return np.where(rng.random(shape) < 0.5, -1.0, 1.0).astype(np.float32)

@@ -13,18 +13,9 @@ from dialects import make_context
 from isa.machine import load_machine
 from runtime.mlir_run import compare, execute, level_of, output_names, parse_module
 from runtime.onnx_ref import OnnxExecutor, first_input_name
-from tests.helpers import EXAMPLES
+from tests.helpers import EXAMPLES, example_inputs
 
 MODELS = sorted(p.name for p in EXAMPLES.glob("*.onnx"))
-
-
-def example_input(model: onnx.ModelProto, seed: int) -> np.ndarray:
-    shape = [d.dim_value or 1 for d in model.graph.input[0].type.tensor_type.shape.dim]
-    pixels = np.random.default_rng(seed).integers(0, 256, shape).astype(np.float32)
-    meta = {p.key: p.value for p in model.metadata_props}
-    if meta.get("chewc.input") == "q17":  # the 8-bit Q1.7 input the model was made for
-        return (np.clip(np.floor((2 * pixels / 255 - 1) * 128 + 0.5), -128, 127) / 128).astype(np.float32)
-    return pixels / np.float32(255)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -32,7 +23,7 @@ def test_every_stage_equals_onnx(name):
     path = EXAMPLES / name
     model = onnx.load(path)
     ref = OnnxExecutor(model)
-    x = example_input(model, 7)
+    (x,) = example_inputs(path, 1, seed=7)
     want = ref.run({first_input_name(model): x})
     module = import_model(path)
     machine = load_machine()
@@ -56,7 +47,7 @@ def test_tile_placement_is_what_runs():
 
     path = EXAMPLES / "mlp.onnx"
     model = onnx.load(path)
-    x = example_input(model, 1)
+    (x,) = example_inputs(path, 1, seed=1)
     want = OnnxExecutor(model).run({first_input_name(model): x})["scores"]
     module = import_model(path)
     ctx = make_context()
@@ -102,8 +93,7 @@ def test_zero_padding_without_lane_gating(name):
     gated = [op for op in compiled.module.walk() if op.name == "chewbacca.cfg.k" and op.pad_mode.data == "gate"
              and (op.pad_top.value.data > 0 or op.pad_left.value.data > 0)]
     assert gated == []
-    model = onnx.load(path)
-    inputs = [example_input(model, s) for s in range(5)]
+    inputs = example_inputs(path, 5)
     assert check_program(compiled.program, path, inputs) == (5, None)
 
 

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 
 from compiler.driver import compile_model
@@ -18,24 +17,14 @@ from isa.container import ChewProgram
 from isa.instruction import decode
 from isa.machine import load_machine
 from runtime.check import check_program
-from runtime.datasets import RealModel, quantize_q17
+from runtime.datasets import RealModel
 from runtime.emulator import emulate
 from runtime.report import Report
-from tests.helpers import EXAMPLES, REPO
+from tests.helpers import EXAMPLES, REPO, example_inputs
 
 SAMPLES = 20
 QUARTER = REPO / "isa" / "machines" / "quarter.toml"
 BIN = Path(sys.executable).parent  # the console scripts of this environment
-
-
-def example_inputs(path: Path, n: int, seed: int = 0) -> list[np.ndarray]:
-    """Random pixels in the encoding the example declares (metadata `chewc.input`: unit or q17)."""
-    model = onnx.load(str(path))
-    shape = [d.dim_value or 1 for d in model.graph.input[0].type.tensor_type.shape.dim]
-    q17 = {p.key: p.value for p in model.metadata_props}.get("chewc.input") == "q17"
-    rng = np.random.default_rng(seed)
-    pixels = [rng.integers(0, 256, shape) for _ in range(n)]
-    return [quantize_q17(p) if q17 else (p / 255).astype(np.float32) for p in pixels]
 
 
 def program(path: Path, machine: Path | None = None) -> ChewProgram:
