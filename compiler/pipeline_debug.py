@@ -413,7 +413,7 @@ class NumericCheck(PassHook):
         else:
             names = output_names(module)
             want = self.reference
-            mismatch = compare(names, got, [want[n] for n in names] if set(names) <= want.keys() else list(want.values()))
+            mismatch = compare(names, got, want)
             problem, cannot = (mismatch.describe() if mismatch else None), False
         index = 0 if step is None else step.index
         self.stream.write(f"bisect: #{index:<2} {label:<40} [{level_of(module)}] {problem or 'ok'}\n")
