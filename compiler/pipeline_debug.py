@@ -37,7 +37,7 @@ from xdsl.printer import Printer
 from xdsl.utils.arg_spec import ArgSpecParseError
 from xdsl.utils.exceptions import DiagnosticException
 
-from isa.errors import EXIT_INTERNAL, ChewcError, MismatchError, first_line
+from isa.errors import EXIT_INTERNAL, ChewcError, MismatchError, first_line, one_line
 
 if TYPE_CHECKING:
     import numpy as np
@@ -70,12 +70,6 @@ def parse_pipeline(spec: str, available: Mapping[str, PassFactory] | None = None
 def pipeline_spec(passes: Iterable[ModulePass]) -> str:
     """The `-p` text of passes (options at their defaults are left out; it parses back to equal passes)."""
     return ",".join(str(p) for p in passes)
-
-
-def one_line(message: str) -> str:
-    from runtime.mlir_run import one_line as gist  # imported on error only: it loads onnx
-
-    return gist(message)
 
 
 def write_file(path: Path, text: str) -> None:

@@ -32,6 +32,12 @@ class MismatchError(ChewcError):
     exit_code = EXIT_MISMATCH
 
 
+def one_line(message: str) -> str:
+    """Multi-line diagnostics (xDSL's source excerpt and caret) condensed to their gist on one line."""
+    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip() and set(ln.strip()) != {"^"}]
+    return " | ".join(lines[:3]) if lines else message
+
+
 def first_line(e: BaseException) -> str:
     """The first line of a foreign exception's message, for a one-line ChewcError."""
     text = str(e).strip()

@@ -17,7 +17,7 @@ from xdsl.utils.exceptions import ParseError, VerifyException
 
 from dialects import make_context
 from dialects.bnn_interp import input_shape, run_module
-from isa.errors import ChewcError, MismatchError
+from isa.errors import ChewcError, MismatchError, one_line
 from isa.machine import Machine, load_machine
 from runtime import check
 from runtime.check import Mismatch
@@ -33,12 +33,6 @@ def parse_module(text: str, origin: str) -> ModuleOp:
     except VerifyException as e:
         raise ChewcError(f"{origin}: {one_line(str(e))}") from e
     return module
-
-
-def one_line(message: str) -> str:
-    """xDSL diagnostics span several lines (source excerpt, caret); users get the gist on one."""
-    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip() and set(ln.strip()) != {"^"}]
-    return " | ".join(lines[:3]) if lines else message
 
 
 def load_inputs(paths: Sequence[str] | None, shape: tuple[int, ...], seed: int, count: int) -> list[np.ndarray]:
