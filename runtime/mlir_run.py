@@ -38,6 +38,8 @@ def parse_module(text: str, origin: str) -> ModuleOp:
 def load_inputs(paths: Sequence[str] | None, shape: tuple[int, ...], seed: int, count: int) -> list[np.ndarray]:
     """Inputs from .npy/.npz files (one input, or a stack along a leading axis); else seeded random ones."""
     if not paths:
+        if count < 1:
+            raise ChewcError(f"--samples {count}: run at least one sample")
         rng = np.random.default_rng(seed)
         return [check.random_image(rng, shape) for _ in range(count)]  # as chewc-run draws them for .chew
     out: list[np.ndarray] = []

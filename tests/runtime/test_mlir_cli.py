@@ -54,3 +54,8 @@ def test_bad_ir_is_one_line(tmp_path):
     bad.write_text("func.func @main(%x: tensor<1x8xf32>) -> !bnn.bits<1x8> {\n  %s = bnn.sign %x {zero = \"maybe\"} : tensor<1x8xf32> -> !bnn.bits<1x8>\n  func.return %s : !bnn.bits<1x8>\n}\n")
     code, _, err = run_cli(chewc_run, str(bad))
     assert code == 2 and "zero must be one of" in err and len(err.strip().splitlines()) == 1
+
+
+def test_no_sample_is_an_error_not_a_pass(tmp_path):
+    code, out, err = run_cli(chewc_run, emit(tmp_path, "bnn"), "--check", MODEL, "--samples", "0")
+    assert code == 2 and "run at least one sample" in err and "bit-exact" not in out
