@@ -122,8 +122,8 @@ def run_mlir(args: argparse.Namespace) -> int:
         raise ChewcError(f"cannot read {path}: no such file")
     module = parse_module(path.read_text(), str(path))
     raw_inputs = args.input if isinstance(args.input, list) or args.input is None else [args.input]
-    inputs = load_inputs(raw_inputs, input_shape(module), getattr(args, "seed", 0), getattr(args, "samples", 1) or 1)
-    machine = load_machine(args.machine) if getattr(args, "machine", None) else None
+    inputs = load_inputs(raw_inputs, input_shape(module), args.seed, args.samples)
+    machine = load_machine(args.machine) if args.machine else None
     if args.check:
         done, mismatch = check_module(module, args.check, inputs, machine)
         if mismatch is not None:
