@@ -21,7 +21,6 @@ from isa.errors import ChewcError, MismatchError, one_line
 from isa.machine import Machine, load_machine
 from runtime import check
 from runtime.check import Mismatch
-from runtime.onnx_ref import OnnxExecutor, first_input_name
 
 
 def parse_module(text: str, origin: str) -> ModuleOp:
@@ -97,19 +96,19 @@ def output_names(module: ModuleOp) -> list[str]:
     return [s.data for s in attr.data] if attr is not None else [f"result{i}" for i in range(n)]
 
 
-def check_module(module: ModuleOp, model_path: str, inputs: Sequence[np.ndarray],
-                 machine: Machine | None = None) -> tuple[int, Mismatch | None]:
-    """Run module and reference on each input; (inputs that matched, first mismatch)."""
-    from compiler.onnx_loader import read_model
+def check_module(module: ModuleOp, model_path: str, inputs: Sequence[np.ndarray], machine: Machine | None = None,
+                 outputs: list[tuple[np.ndarray, ...]] | None = None) -> tuple[int, Mismatch | None]:
+    """Run module and reference on each input: (inputs that matched, first mismatch).
 
-    model = read_model(model_path)
-    reference = OnnxExecutor(model)
-    in_name = first_input_name(model)
+    The module's results are appended to `outputs` when given, so a caller needing them runs it once.
+    """
+    reference = check.OnnxReference(model_path)
     names = output_names(module)
     for i, x in enumerate(inputs):
         got = execute(module, [x], machine)
-        want = reference.run({in_name: x})
-        mismatch = compare(names, got, want)
+        if outputs is not None:
+            outputs.append(got)
+        mismatch = check.compare(i, dict(zip(names, got, strict=True)), reference.run(x))
         if mismatch is not None:
             return i, mismatch
     return len(inputs), None
@@ -121,16 +120,16 @@ def run_mlir(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise ChewcError(f"cannot read {path}: no such file")
     module = parse_module(path.read_text(), str(path))
-    raw_inputs = args.input if isinstance(args.input, list) or args.input is None else [args.input]
-    inputs = load_inputs(raw_inputs, input_shape(module), args.seed, args.samples)
+    inputs = load_inputs(args.input, input_shape(module), args.seed, args.samples)
     machine = load_machine(args.machine) if args.machine else None
+    results: list[tuple[np.ndarray, ...]] = []
     if args.check:
-        done, mismatch = check_module(module, args.check, inputs, machine)
+        done, mismatch = check_module(module, args.check, inputs, machine, results)
         if mismatch is not None:
-            raise MismatchError(f"input #{done}: {mismatch.describe()}")
+            raise MismatchError(mismatch.message)
         print(f"bit-exact: {done} input(s), every output equals the ONNX reference ({args.check})")
-    results = [execute(module, [x], machine) for x in inputs] if args.output or not args.check else []
-    if results and not args.check:
+    else:
+        results = [execute(module, [x], machine) for x in inputs]
         for name, value in zip(output_names(module), results[-1], strict=True):
             print(f"{name} = {np.array2string(np.asarray(value), threshold=64)}")
     if args.output:
