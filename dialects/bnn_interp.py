@@ -18,7 +18,7 @@ from xdsl.interpreters.func import FuncFunctions
 
 from dialects import bnn
 from isa.errors import ChewcError
-from runtime.onnx_ref import OnnxExecutor
+from runtime.onnx_ref import executor_for
 
 PAD_FILL = {"+1": 1, "-1": -1, "zero": 0}
 
@@ -82,13 +82,13 @@ def maxpool(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int], pads: 
 
 
 def run_host(op: bnn.HostOp, args: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
-    model = onnx.load_from_string(op.model_bytes())
-    dtypes = {i.name: i.type.tensor_type.elem_type for i in model.graph.input}
+    executor = executor_for(op.model_bytes())
+    dtypes = {i.name: i.type.tensor_type.elem_type for i in executor.model.graph.input}
     feeds = {}
     for name, value in zip((s.data for s in op.inputs), args, strict=True):
         target = onnx.helper.tensor_dtype_to_np_dtype(dtypes.get(name, onnx.TensorProto.FLOAT))
         feeds[name] = np.asarray(value).astype(target)
-    outs = OnnxExecutor(op.model_bytes()).run(feeds, [s.data for s in op.outputs])
+    outs = executor.run(feeds, [s.data for s in op.outputs])
     return tuple(np.asarray(outs[s.data], np.float32) for s in op.outputs)
 
 

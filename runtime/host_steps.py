@@ -13,7 +13,6 @@ cycles and energy.
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 
 import numpy as np
@@ -22,7 +21,7 @@ from onnx import helper
 from isa.container import HostStep, HostTensor
 from isa.errors import ChewcError, first_line
 from runtime.host import bits_words, first_index, from_words, to_words
-from runtime.onnx_ref import OnnxExecutor
+from runtime.onnx_ref import executor_for
 
 
 def run_host_step(k: int, step: HostStep, dram: np.ndarray, written: np.ndarray | None) -> Counter[str]:
@@ -52,14 +51,9 @@ def _read(where: str, t: HostTensor, dram: np.ndarray, written: np.ndarray | Non
     return from_words(t.dtype, t.chw, dram[span]).astype(np.float32, copy=False)
 
 
-@functools.lru_cache(maxsize=64)
-def _executor(model_bytes: bytes) -> OnnxExecutor:
-    return OnnxExecutor(model_bytes)
-
-
 def _run_graph(where: str, step: HostStep, values: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Counter[str]]:
     try:
-        executor = _executor(step.onnx)
+        executor = executor_for(step.onnx)
     except Exception as e:  # protobuf's DecodeError and onnx's own errors have no common ChewcError-like base
         raise ChewcError(f"{where}: the embedded ONNX model does not load ({first_line(e)})") from e
     graph_inputs = {i.name: i.type.tensor_type for i in executor.model.graph.input}

@@ -69,6 +69,13 @@ class OnnxExecutor:
         return {n: np.asarray(result[n]) for n in names}
 
 
+@functools.lru_cache(maxsize=64)
+def executor_for(model_bytes: bytes) -> OnnxExecutor:
+    """One executor per embedded model (a host step's, a bnn.host's): parsed, and for QONNX shape-inferred,
+    once however often it runs."""
+    return OnnxExecutor(model_bytes)
+
+
 def run_reference(model: onnx.ModelProto, x: np.ndarray, input_name: str | None = None) -> dict[str, np.ndarray]:
     """Run the whole model on one input, returning every graph output."""
     name = input_name or first_input_name(model)
