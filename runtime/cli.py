@@ -17,7 +17,7 @@ import numpy as np
 from isa.container import ChewProgram, TensorDesc
 from isa.errors import ChewcError, MismatchError, cli_main
 from isa.machine import load_machine
-from runtime.check import OnnxReference, check_layers, load_arrays, random_image, run_program, same_shape
+from runtime.check import OnnxReference, check_layers, compare, load_arrays, random_image, run_program, same_shape
 from runtime.emulator import load_program
 
 
@@ -140,13 +140,9 @@ def _check(outputs: dict[str, np.ndarray], ref_path: Path) -> str:
         got = outputs[name]
         if got.shape != want.shape:
             raise MismatchError(f"output '{name}' has shape {list(got.shape)}, the reference {list(want.shape)}")
-        diff = np.argwhere(got != want)
-        if diff.size:
-            at = tuple(int(i) for i in diff[0])
-            raise MismatchError(
-                f"output '{name}' differs at index {at}: got {got[at]}, reference {want[at]} "
-                f"({len(diff)} of {got.size} elements differ)"
-            )
+        mismatch = compare(0, {name: got}, {name: want})
+        if mismatch is not None:
+            raise MismatchError(mismatch.detail)
     return f"check: every output equals {ref_path} ({', '.join(refs)})"
 
 
