@@ -7,8 +7,9 @@ import json
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 
+from compiler.passes.common import functions
 from dialects import chewbacca
-from isa.container import ChewProgram, DataBlock, Section, TensorDesc, to_chw
+from isa.container import ChewProgram, DataBlock, Section
 from isa.errors import ChewcError
 from isa.instruction import encode
 from isa.machine import Machine
@@ -17,7 +18,7 @@ PROBE_KIND = "debug"
 
 
 def emit_program(module: ModuleOp, machine: Machine) -> ChewProgram:
-    fns = [f for f in module.ops if isinstance(f, func.FuncOp)]
+    fns = functions(module)
     if len(fns) != 1:
         raise ChewcError(f"a program is one function, the module has {len(fns)}")
     code, data, inputs, outputs, sections, probes = [], [], [], [], [], []
@@ -27,13 +28,9 @@ def emit_program(module: ModuleOp, machine: Machine) -> ChewProgram:
         elif isinstance(op, chewbacca.DataOp):
             data.append(DataBlock.of(op.label.data, op.dram.value.data, op.words()))
         elif isinstance(op, chewbacca.HostStepOp):
-            payload = json.loads(op.payload.data)
-            sections.append(Section("host", f"host{op.step.value.data}",
-                                    json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()))
+            sections.append(Section.host(op.step.value.data, op.host_step()))
         elif isinstance(op, chewbacca.InputOp | chewbacca.OutputOp):
-            shape = to_chw([a.value.data for a in op.shape.data])
-            desc = TensorDesc(op.tensor.data, op.dtype.data, shape, op.dram.value.data)
-            (inputs if isinstance(op, chewbacca.InputOp) else outputs).append(desc)
+            (inputs if isinstance(op, chewbacca.InputOp) else outputs).append(op.desc())
         elif isinstance(op, chewbacca.ProbeOp):
             probes.append({"after": len(code) - 1, "name": op.tensor.data, "mem": op.mem.data, "addr": op.addr.value.data,
                            "shape": [a.value.data for a in op.shape.data], "dtype": op.dtype.data})

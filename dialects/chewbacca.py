@@ -11,7 +11,6 @@ default ChewBaccaNN model otherwise).  The ops execute with the emulator's seman
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -21,6 +20,7 @@ from xdsl.ir import Attribute, Dialect, Operation, SSAValue
 from xdsl.irdl import IRDLOperation, ParsePropInAttrDict, irdl_op_definition, operand_def, prop_def, result_def
 from xdsl.utils.exceptions import VerifyException
 
+from isa.container import HostStep, TensorDesc, to_chw
 from isa.errors import ChewcError
 from isa.instruction import Instruction
 from isa.machine import Machine, load_machine
@@ -118,6 +118,16 @@ def _desc_props(name: str, dram: int, shape: Sequence[int], dtype: str) -> dict[
     }
 
 
+def _tensor(op: IRDLOperation, addr: int, name: str | None = None) -> TensorDesc:
+    """The tensor an input/output/probe op describes (name, dtype and shape checked by TensorDesc)."""
+    props = op.properties
+    shape = to_chw([a.value.data for a in props["shape"].data])  # type: ignore[union-attr]
+    try:
+        return TensorDesc(name or props["tensor"].data, props["dtype"].data, shape, addr)  # type: ignore[union-attr]
+    except ChewcError as e:
+        raise VerifyException(f"{op.name}: {e}") from e
+
+
 def _check_dram(op: IRDLOperation, addr: int, words: int) -> None:
     m = machine_of(op)
     if addr < 0 or addr + words > m.memory.dram.words:
@@ -154,13 +164,16 @@ class HostStepOp(IRDLOperation):
     assembly_format = "attr-dict"
     irdl_options = (ParsePropInAttrDict(),)
 
+    def host_step(self) -> HostStep:
+        return HostStep.parse(self.payload.data.encode())
+
     def verify_(self) -> None:
         try:
-            body = json.loads(self.payload.data)
-        except json.JSONDecodeError as e:
-            raise VerifyException(f"{self.name}: payload is not JSON ({e})") from e
-        if not isinstance(body, dict) or not {"reason", "onnx", "inputs", "outputs"} <= body.keys():
-            raise VerifyException(f"{self.name}: payload needs reason, onnx, inputs and outputs")
+            step = self.host_step()  # the container's own checks: canonical JSON, tensors, zero rules
+        except ChewcError as e:
+            raise VerifyException(f"{self.name}: {e}") from e
+        for t in (*step.inputs, *step.outputs):
+            _check_dram(self, t.dram_addr, t.words)
 
 
 @irdl_op_definition
@@ -179,6 +192,12 @@ class InputOp(IRDLOperation):
     def __init__(self, value: SSAValue, name: str, dram: int, shape: Sequence[int], dtype: str):
         super().__init__(operands=[value], properties=_desc_props(name, dram, shape, dtype))
 
+    def desc(self) -> TensorDesc:
+        return _tensor(self, self.dram.value.data)
+
+    def verify_(self) -> None:
+        _check_dram(self, self.dram.value.data, self.desc().words)
+
 
 @irdl_op_definition
 class OutputOp(IRDLOperation):
@@ -196,6 +215,12 @@ class OutputOp(IRDLOperation):
     def __init__(self, result_type: Attribute, name: str, dram: int, shape: Sequence[int], dtype: str):
         super().__init__(result_types=[result_type], properties=_desc_props(name, dram, shape, dtype))
 
+    def desc(self) -> TensorDesc:
+        return _tensor(self, self.dram.value.data)
+
+    def verify_(self) -> None:
+        _check_dram(self, self.dram.value.data, self.desc().words)
+
 
 @irdl_op_definition
 class ProbeOp(IRDLOperation):
@@ -210,6 +235,14 @@ class ProbeOp(IRDLOperation):
     dtype = prop_def(StringAttr)
     assembly_format = "attr-dict"
     irdl_options = (ParsePropInAttrDict(),)
+
+    def verify_(self) -> None:
+        if self.mem.data not in ("dram", "fmem"):
+            raise VerifyException(f"{self.name}: a probed tensor lies in dram or fmem, not {self.mem.data}")
+        # any ONNX tensor name goes (it is never a .chew name): only dtype and shape are checked
+        words, size = _tensor(self, self.addr.value.data, "probe").words, machine_of(self).memory.words(self.mem.data)
+        if self.addr.value.data < 0 or self.addr.value.data + words > size:
+            raise VerifyException(f"{self.name}: words {self.addr.value.data:#x}..+{words} lie outside {self.mem.data} ({size} words)")
 
 
 Chewbacca = Dialect("chewbacca", [*OP_CLASSES, DataOp, HostStepOp, InputOp, OutputOp, ProbeOp], [])

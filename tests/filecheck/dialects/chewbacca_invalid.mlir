@@ -59,4 +59,28 @@ func.func @payload() {
   chewbacca.host_step {step = 0 : i64, payload = "{\22reason\22:\22r\22}"}
   func.return
 }
-// CHECK: Operation does not verify: chewbacca.host_step: payload needs reason, onnx, inputs and outputs
+// CHECK: Operation does not verify: chewbacca.host_step: payload needs exactly the keys inputs, onnx, outputs, reason (got ['reason'])
+
+// -----
+
+func.func @input_dtype(%x: tensor<1x4xf32>) {
+  chewbacca.input %x {tensor = "x", dram = 0 : i64, shape = [4 : i64], dtype = "int8"} : tensor<1x4xf32>
+  func.return
+}
+// CHECK: Operation does not verify: chewbacca.input: tensor 'x': dtype must be one of bits, int16, f32
+
+// -----
+
+func.func @output_outside_dram() -> tensor<1x4xf32> {
+  %y = chewbacca.output {tensor = "y", dram = 8388606 : i64, shape = [4 : i64], dtype = "f32"} : tensor<1x4xf32>
+  func.return %y : tensor<1x4xf32>
+}
+// CHECK: Operation does not verify: chewbacca.output: DRAM words 0x7ffffe..0x800005 lie outside DRAM (8388608 words)
+
+// -----
+
+func.func @probe_in_acc() {
+  chewbacca.probe {tensor = "7", mem = "acc", addr = 0 : i64, shape = [16 : i64], dtype = "int16"}
+  func.return
+}
+// CHECK: Operation does not verify: chewbacca.probe: a probed tensor lies in dram or fmem, not acc
