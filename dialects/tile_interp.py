@@ -10,7 +10,6 @@ results, as on the chip); see `placed_module` for unplaced ones.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,8 +30,8 @@ from xdsl.ir import Operation, SSAValue
 
 from compiler.passes.tile_buffer_alloc import allocate
 from dialects import tile
-from dialects.tile_to_isa import host_payload, instructions
-from isa.container import HostStep, TensorDesc, to_chw
+from dialects.tile_to_isa import host_step, instructions
+from isa.container import TensorDesc, to_chw
 from isa.instruction import Instruction
 from isa.table import address_limit
 from isa.machine import Machine, load_machine
@@ -91,14 +90,13 @@ class TileFunctions(InterpreterFunctions):
         def value(v: SSAValue) -> int:
             return int(values[v])
 
-        def host_step(h: tile.HostOp) -> int:
+        def register(h: tile.HostOp) -> int:
             k = self.steps
             self.steps += 1
-            payload = json.dumps(host_payload(h, value), sort_keys=True, separators=(",", ":"))
-            self.emu.host_steps[k] = HostStep.parse(payload.encode())
+            self.emu.host_steps[k] = host_step(h, value)
             return k
 
-        self.execute(instructions(op, value, value, host_step))
+        self.execute(instructions(op, value, value, register))
 
     # -- ops ----------------------------------------------------------------------------------
 

@@ -8,11 +8,13 @@ itself.  The conversion pass drops configuration that repeats the registers' cur
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 from xdsl.ir import SSAValue
 
 from dialects import tile
+from isa.container import HostStep, HostTensor
 from isa.instruction import Instruction
 
 Value = Callable[[SSAValue], int]
@@ -91,22 +93,14 @@ def instructions(op: object, value: Value, addr: Value, host_step: Callable[[til
     raise AssertionError(f"no instructions for {op}")
 
 
-def host_payload(op: tile.HostOp, addr: Value) -> dict[str, object]:
-    """The host step's description as stored in a `.chew` host section (JSON)."""
+def host_step(op: tile.HostOp, addr: Value) -> HostStep:
+    """The host step a `tile.host` stands for, with its tensors at their DRAM addresses."""
 
-    def tensors(names, descs, bufs, outputs: bool) -> list[dict[str, object]]:  # noqa: ANN001
-        out = []
-        for n, d, b in zip(names.data, descs.data, bufs, strict=True):
-            t: dict[str, object] = {"name": n.data, "dram": addr(b), "shape": list(tile.desc_shape(d)),
-                                    "dtype": tile.desc_dtype(d)}
-            if outputs:  # how a bits output binarises a 0 ("" for other dtypes)
-                t["zero"] = tile.desc_zero(d)
-            out.append(t)
-        return out
+    def tensors(names, descs, bufs) -> tuple[HostTensor, ...]:  # noqa: ANN001
+        return tuple(
+            HostTensor(n.data, tile.desc_dtype(d), tile.desc_shape(d), addr(b), tile.desc_zero(d))
+            for n, d, b in zip(names.data, descs.data, bufs, strict=True)
+        )
 
-    return {
-        "reason": op.reason.data,
-        "onnx": op.onnx.data,
-        "inputs": tensors(op.in_names, op.in_descs, op.ins, False),
-        "outputs": tensors(op.out_names, op.out_descs, op.outs, True),
-    }
+    return HostStep(op.reason.data, base64.b64decode(op.onnx.data), tensors(op.in_names, op.in_descs, op.ins),
+                    tensors(op.out_names, op.out_descs, op.outs))

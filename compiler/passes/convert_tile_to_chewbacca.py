@@ -12,7 +12,6 @@ leaves in its buffers, since each op maps to instructions whose semantics define
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from xdsl.builder import Builder
@@ -25,7 +24,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from compiler.passes.common import functions, replace_body
 from dialects import chewbacca, tile
-from dialects.tile_to_isa import host_payload, instructions
+from dialects.tile_to_isa import host_step, instructions
 from isa.errors import ChewcError
 from isa.instruction import Instruction
 
@@ -89,7 +88,7 @@ class Emitter:
     def host_step(self, op: tile.HostOp) -> int:
         step = self.host_steps
         self.host_steps += 1
-        payload = json.dumps(host_payload(op, base_address), sort_keys=True, separators=(",", ":"))
+        payload = host_step(op, base_address).payload().decode("ascii")
         self.builder.insert(chewbacca.HostStepOp.build(
             properties={"step": IntegerAttr(step, 64), "payload": StringAttr(payload)}))
         return step
