@@ -176,8 +176,18 @@ class HostStepOp(IRDLOperation):
             _check_dram(self, t.dram_addr, t.words)
 
 
+class ProgramTensor:
+    """An input or output of the program: a TensorDesc at DRAM word `dram` (mixed into the two ops)."""
+
+    def desc(self) -> TensorDesc:
+        return _tensor(self, self.dram.value.data)  # type: ignore[arg-type, attr-defined]
+
+    def verify_(self) -> None:
+        _check_dram(self, self.dram.value.data, self.desc().words)  # type: ignore[arg-type, attr-defined]
+
+
 @irdl_op_definition
-class InputOp(IRDLOperation):
+class InputOp(ProgramTensor, IRDLOperation):
     """The host stores the program input `value` into DRAM (dtype f32: two words per element)."""
 
     name = "chewbacca.input"
@@ -192,15 +202,9 @@ class InputOp(IRDLOperation):
     def __init__(self, value: SSAValue, name: str, dram: int, shape: Sequence[int], dtype: str):
         super().__init__(operands=[value], properties=_desc_props(name, dram, shape, dtype))
 
-    def desc(self) -> TensorDesc:
-        return _tensor(self, self.dram.value.data)
-
-    def verify_(self) -> None:
-        _check_dram(self, self.dram.value.data, self.desc().words)
-
 
 @irdl_op_definition
-class OutputOp(IRDLOperation):
+class OutputOp(ProgramTensor, IRDLOperation):
     """The host loads a program output from DRAM after END."""
 
     name = "chewbacca.output"
@@ -214,12 +218,6 @@ class OutputOp(IRDLOperation):
 
     def __init__(self, result_type: Attribute, name: str, dram: int, shape: Sequence[int], dtype: str):
         super().__init__(result_types=[result_type], properties=_desc_props(name, dram, shape, dtype))
-
-    def desc(self) -> TensorDesc:
-        return _tensor(self, self.dram.value.data)
-
-    def verify_(self) -> None:
-        _check_dram(self, self.dram.value.data, self.desc().words)
 
 
 @irdl_op_definition
