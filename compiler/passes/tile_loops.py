@@ -521,7 +521,7 @@ def in_group(op: Operation) -> bool:
 
 @dataclass(frozen=True)
 class TileLoopsPass(ModulePass):
-    """Lower @main from `bnn` (after bnn-decompose-kernels and bnn-dense-to-conv) to `tile`."""
+    """Lower @main from `bnn` (after bnn-dense-to-conv and bnn-decompose-kernels) to `tile`."""
 
     name = "tile-loops"
     machine: str = ""  # machine description file; "" = the default ChewBaccaNN model
