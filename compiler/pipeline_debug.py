@@ -374,15 +374,13 @@ class NumericCheck(PassHook):
     stages: int = field(init=False, default=0)
 
     def start(self, module: ModuleOp, passes: Sequence[ModulePass]) -> None:
-        from compiler.onnx_loader import read_model
         from dialects.bnn_interp import input_shape
+        from runtime.check import OnnxReference
         from runtime.mlir_run import load_inputs
-        from runtime.onnx_ref import OnnxExecutor, first_input_name
 
         shape = input_shape(module)
         self.x = load_inputs([self.input_path], shape, 0, 1)[0] if self.input_path else seeded_input(shape, self.seed)
-        onnx_model = read_model(str(self.model))
-        self.reference = OnnxExecutor(onnx_model).run({first_input_name(onnx_model): self.x})
+        self.reference = OnnxReference(self.model).run(self.x)
         self.stages = 0
         self._check(module, None)
 
