@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from compiler.driver import EMIT_LEVELS, compile_model, render
 from compiler.passes import get_all_passes
 from compiler.pipeline_debug import add_debug_arguments, describe_passes, load_pass_plugins, runner_from_args
 from isa.errors import ChewcError, cli_main
+from isa.files import writable, write_output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,14 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     emit = args.emit or ("tile" if args.stop_after else "chew")
     if emit == "chew" and not args.output and not args.bisect:
         raise ChewcError("--emit=chew writes a binary program: give -o FILE (or --emit=asm to print it)")
-    runner = runner_from_args(args, passes, generic=args.generic, machine_path=args.machine,
-                              check_model=args.model if args.bisect else None)
+    if args.output:
+        writable(args.output)  # before compiling, not after
+    runner = runner_from_args(args, passes, generic=args.generic, check_model=args.model if args.bisect else None)
     c = compile_model(args.model, emit, args.machine, args.pipeline, stop_after=args.stop_after,
                       runner=runner, available=passes)
     result = render(c, emit, args.generic)
     if args.output:
-        out = Path(args.output)
-        out.write_bytes(result) if isinstance(result, bytes) else out.write_text(result)
+        write_output(args.output, result)
     elif isinstance(result, str):
         sys.stdout.write(result)
     return 0

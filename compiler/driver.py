@@ -4,7 +4,8 @@ The default pipeline, after import to `bnn`:
   bnn-dense-to-conv, bnn-decompose-kernels   (bnn -> bnn, for the array's window)
   tile-loops, tile-buffer-alloc              (bnn -> tile, buffers placed)
   convert-tile-to-chewbacca                  (tile -> chewbacca, one op per instruction)
-and emission through the ISA encoder.  Every pass reads sizes from the machine description.
+and emission through the ISA encoder.  Import attaches the machine description to the module
+(`#chewbacca.machine`); every pass and the emitter read sizes from there.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dialects import make_context
 from isa.asm import disassemble
 from isa.container import ChewProgram
 from isa.errors import ChewcError
+from dialects.chewbacca import machine_of
 from isa.machine import Machine, load_machine
 
 EMIT_LEVELS = ("bnn", "tile", "chewbacca", "asm", "chew")
@@ -29,16 +31,7 @@ EMIT_LEVELS = ("bnn", "tile", "chewbacca", "asm", "chew")
 LEVEL_END = {"bnn": None, "tile": "tile-buffer-alloc", "chewbacca": "convert-tile-to-chewbacca"}
 
 
-def default_pipeline(machine: Machine, machine_path: str = "") -> str:
-    window = min(machine.array.window_h, machine.array.window_w)
-    on = f'{{machine="{machine_path}"}}' if machine_path else ""
-    return ",".join([
-        f"bnn-dense-to-conv{{window={window} lanes={machine.array.lanes}}}",
-        f"bnn-decompose-kernels{{max-kernel={window}}}",
-        f"tile-loops{on}",
-        f"tile-buffer-alloc{on}",
-        f"convert-tile-to-chewbacca{on}",
-    ])
+DEFAULT_PIPELINE = "bnn-dense-to-conv,bnn-decompose-kernels,tile-loops,tile-buffer-alloc,convert-tile-to-chewbacca"
 
 
 @dataclass
@@ -59,9 +52,8 @@ def compile_model(path: str | Path, emit: str = "chew", machine_path: str | None
     """
     if stop_after is not None and emit not in LEVEL_END:
         raise ChewcError(f"--stop-after gives IR, not --emit={emit}")
-    machine = load_machine(machine_path or None)
-    module = import_model(path)
-    spec = pipeline if pipeline is not None else default_pipeline(machine, machine_path or "")
+    module = import_model(path, load_machine(machine_path or None))
+    spec = pipeline if pipeline is not None else DEFAULT_PIPELINE
     passes = parse_pipeline(spec, available)
     stop = stop_after if stop_after is not None else LEVEL_END.get(emit)
     names = [p.name for p in passes]
@@ -72,9 +64,10 @@ def compile_model(path: str | Path, emit: str = "chew", machine_path: str | None
     elif stop in names:
         passes = passes[: names.index(stop) + 1]
     (runner or PassRunner()).run(make_context(), module, passes)
+    machine = machine_of(module)  # a pass option may have replaced the machine given
     if emit in LEVEL_END or stop_after is not None:
         return Compilation(module, machine)
-    return Compilation(module, machine, emit_program(module, machine))
+    return Compilation(module, machine, emit_program(module))
 
 
 def render(c: Compilation, emit: str, generic: bool = False) -> str | bytes:

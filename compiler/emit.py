@@ -9,15 +9,17 @@ from xdsl.dialects.builtin import ModuleOp
 
 from compiler.passes.common import functions
 from dialects import chewbacca
+from dialects.chewbacca import machine_of
 from isa.container import ChewProgram, DataBlock, Section
 from isa.errors import ChewcError
 from isa.instruction import encode
-from isa.machine import Machine
 
 PROBE_KIND = "debug"
 
 
-def emit_program(module: ModuleOp, machine: Machine) -> ChewProgram:
+def emit_program(module: ModuleOp) -> ChewProgram:
+    """The program of a fully lowered module, for the machine the module carries."""
+    machine = machine_of(module)
     fns = functions(module)
     if len(fns) != 1:
         raise ChewcError(f"a program is one function, the module has {len(fns)}")
@@ -38,6 +40,6 @@ def emit_program(module: ModuleOp, machine: Machine) -> ChewProgram:
             raise ChewcError(f"emit: {op.name} is not a chewbacca instruction (lower the module fully first)")
     if probes:  # where each layer's result lies, for chewc-run --check-layers
         sections.append(Section(PROBE_KIND, "probes", json.dumps(probes, sort_keys=True, separators=(",", ":")).encode()))
-    program = ChewProgram(machine.hash(), tuple(code), tuple(data), tuple(inputs), tuple(outputs), tuple(sections))
+    program = ChewProgram(machine.hash(), machine.name, tuple(code), tuple(data), tuple(inputs), tuple(outputs), tuple(sections))
     program.check_fits(machine)
     return program

@@ -26,7 +26,9 @@ from xdsl.ir import Operation, SSAValue
 from compiler.onnx_loader import Graph, attributes, describe, load_graph
 from compiler.threshold_folding import AFFINE_OPS, SHAPE_OPS, Reach, bipolar_scale, fold_thresholds
 from dialects import bnn
+from dialects.chewbacca import set_machine
 from isa.errors import ChewcError
+from isa.machine import Machine, load_machine
 from runtime.onnx_ref import QONNX_DOMAINS
 
 BINARISERS = {"Sign", "BipolarQuant", "MultiThreshold"}
@@ -360,7 +362,10 @@ class Importer:
         return any(id(self.g.nodes[i]) not in pending for i in self.g.consumers.get(name, []))
 
 
-def import_model(path: str | Path) -> ModuleOp:
-    """Load, check and fold an ONNX/QONNX model and return its `bnn` module (verified)."""
+def import_model(path: str | Path, machine: Machine | None = None) -> ModuleOp:
+    """Load, check and fold an ONNX/QONNX model and return its `bnn` module (verified), carrying the
+    machine it is compiled for (default: the ChewBaccaNN model)."""
     graph = load_graph(path)
-    return Importer(graph).run()
+    module = Importer(graph).run()
+    set_machine(module, machine or load_machine())
+    return module

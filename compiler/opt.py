@@ -33,7 +33,9 @@ from compiler.pipeline_debug import (
     runner_from_args,
 )
 from dialects import get_all_dialects
+from dialects.chewbacca import set_machine
 from isa.errors import ChewcError, cli_main
+from isa.machine import load_machine
 
 DESCRIPTION = """chewc-opt: run a pass pipeline on .mlir (bnn, tile or chewbacca IR; a file, or - for stdin)
 and debug it.
@@ -92,8 +94,9 @@ class ChewcOptMain(xDSLOptMain):
                        "compare with this model's ONNX reference, and name the first pass that differs (exit 1, "
                        "with a reproducer)")
         g.add_argument("--machine", metavar="FILE",
-                       help="machine description for executing tile/chewbacca IR with --check-against "
-                       "(default: the machine option of the pipeline's passes, else the module's)")
+                       help="compile for this machine description (a .toml file or a bundled name) instead of "
+                       "the one the module carries (chewc attaches it at import; hand-written IR without one "
+                       "means the default ChewBaccaNN model)")
 
     def setup_pipeline(self) -> None:
         self.pipeline = PassPipeline(parse_pipeline(self.args.passes, self.available_passes))
@@ -119,11 +122,12 @@ class ChewcOptMain(xDSLOptMain):
         self.chunks += 1
         args = self.args
         passes = self.pipeline.passes
-        machine = args.machine or next((m for p in passes if (m := getattr(p, "machine", ""))), None)
+        if args.machine:
+            set_machine(prog, load_machine(args.machine))
         dump = Path(args.dump_dir) / f"chunk{self.chunks}" if args.dump_dir and args.split_input_file else None
         runner = runner_from_args(
             args, self.available_passes, generic=args.print_op_generic, debuginfo=args.print_debuginfo,
-            check_model=args.check_against, machine_path=machine, dump_dir=dump,
+            check_model=args.check_against, dump_dir=dump,
             extra_hooks=[XdslPassFlags(args.print_between_passes, args.time_passes)],
             verify=not args.disable_verify,
             raw_diagnostics=args.verify_diagnostics,  # xDSL prints them and exits 0

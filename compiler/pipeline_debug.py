@@ -42,8 +42,6 @@ from isa.errors import EXIT_INTERNAL, ChewcError, MismatchError, first_line, one
 if TYPE_CHECKING:
     import numpy as np
 
-    from isa.machine import Machine
-
 PassFactory = Callable[[], type[ModulePass]]
 DEFAULT_REPRODUCER_DIR = Path("chewc-repro")
 
@@ -367,7 +365,6 @@ class NumericCheck(PassHook):
     replay: Replay
     input_path: str | None = None
     seed: int = 0
-    machine: Machine | None = None
     stream: TextIO = field(default_factory=lambda: sys.stderr)
     x: np.ndarray | None = field(init=False, default=None)
     reference: dict[str, np.ndarray] = field(init=False, default_factory=dict)
@@ -399,7 +396,7 @@ class NumericCheck(PassHook):
         self.stages += 1
         label = "input IR" if step is None else f"after {step.name}"
         try:
-            got = execute(module, [self.x], self.machine)
+            got = execute(module, [self.x])
         except Exception as e:  # any failure to execute is the stage's fault: report it, don't crash
             problem, cannot = f"cannot be executed: {one_line(first_line(e))}", True
         else:
@@ -467,10 +464,15 @@ def _import_plugin(spec: str):  # noqa: ANN202 -- a module
 
 
 def option_text(f: dataclasses.Field) -> str:
-    """An option as -p spells it, with its type: `max-kernel=7 (int)`, `machine="" (str)`."""
+    """An option as -p spells it, with its type: `strict=false (bool)`, `window=<module machine> (int)`.
+
+    An optional option (`X | None = None`) left unset takes its value from the module's machine."""
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     v = f.default
-    shown = "<required>" if v is dataclasses.MISSING else f'"{v}"' if isinstance(v, str) else str(v).lower()
+    if v is None and kind.endswith(" | None"):
+        kind, shown = kind.removesuffix(" | None"), "<module machine>"
+    else:
+        shown = "<required>" if v is dataclasses.MISSING else f'"{v}"' if isinstance(v, str) else str(v).lower()
     return f"{f.name.replace('_', '-')}={shown} ({kind})"
 
 
@@ -543,7 +545,6 @@ def runner_from_args(
     generic: bool = False,
     debuginfo: bool = False,
     check_model: str | None = None,
-    machine_path: str | None = None,
     dump_dir: Path | None = None,
     extra_hooks: Sequence[PassHook] = (),
     verify: bool = True,
@@ -551,9 +552,8 @@ def runner_from_args(
 ) -> PassRunner:
     """The PassRunner that `add_debug_arguments`' flags ask for (`verify=False` turns off every verification)."""
     known = set(known)
+    # the IR a reproducer saves carries its machine (#chewbacca.machine): only plugins need repeating
     flags: tuple[str, ...] = tuple(a for p in args.load_pass_plugin for a in ("--load-pass-plugin", p))
-    if machine_path:
-        flags += ("--machine", machine_path)
     dump = dump_dir if dump_dir is not None else (Path(args.dump_dir) if args.dump_dir else None)
     default_repro = Path(args.dump_dir) / "reproducer" if args.dump_dir else DEFAULT_REPRODUCER_DIR
     replay = Replay(args.reproducer_dir or default_repro, flags)
@@ -568,12 +568,9 @@ def runner_from_args(
     if dump is not None:
         hooks.append(IRDumper(dump, generic))
     if check_model is not None:
-        from isa.machine import load_machine
-
         if not Path(check_model).is_file():
             raise ChewcError(f"cannot read {check_model}: no such file")
-        machine = load_machine(machine_path) if machine_path else None
-        hooks.append(NumericCheck(Path(check_model), replay, args.input, args.seed, machine))
+        hooks.append(NumericCheck(Path(check_model), replay, args.input, args.seed))
     if args.timing:
         hooks.append(PassTimer())
     return PassRunner(hooks, verify_each=verify and args.verify_each, verify_input=verify, replay=replay,

@@ -3,7 +3,7 @@
 `chewbacca.conv {fmem = 0, wmem = 128, acc = 0, accumulate = 1}` is the instruction CONV with those
 fields; the op classes, their fields and their verifiers all come from `isa.table`, so the dialect can
 never disagree with the encoder.  Verifiers check every field's range and that addresses lie inside
-their memory of the machine description named by the module's `chewbacca.machine` attribute (the
+their memory of the machine the module's `chewbacca.machine` attribute carries (`MachineAttr`; the
 default ChewBaccaNN model otherwise).  The ops execute with the emulator's semantics
 (`dialects/chewbacca_interp.py`).
 """
@@ -15,32 +15,144 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
-from xdsl.dialects.builtin import ArrayAttr, IntegerAttr, ModuleOp, StringAttr, TensorType
-from xdsl.ir import Attribute, Dialect, Operation, SSAValue
-from xdsl.irdl import IRDLOperation, ParsePropInAttrDict, irdl_op_definition, operand_def, prop_def, result_def
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DictionaryAttr,
+    FloatAttr,
+    IntegerAttr,
+    ModuleOp,
+    StringAttr,
+    TensorType,
+    f64,
+    i64,
+)
+from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, SSAValue
+from xdsl.irdl import (
+    IRDLOperation,
+    ParsePropInAttrDict,
+    irdl_attr_definition,
+    irdl_op_definition,
+    operand_def,
+    prop_def,
+    result_def,
+)
+from xdsl.parser import AttrParser
+from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
 from isa.container import HostStep, TensorDesc, to_chw
 from isa.errors import ChewcError
 from isa.instruction import Instruction
-from isa.machine import Machine, load_machine
+from isa.machine import Machine, bundled_machine, load_machine
 from isa.table import MEM_SELECT, OPS, Op
 
 MACHINE_ATTR = "chewbacca.machine"
 
 
-@functools.lru_cache(maxsize=8)
-def _machine(path: str) -> Machine:
-    return load_machine(path or None)
+@irdl_attr_definition
+class MachineAttr(ParametrizedAttribute):
+    """The machine description a module is compiled for: its name, the sha256 of its parameter values
+    (`Machine.hash()`, checked against them) and, unless it is a bundled machine (`isa/machines/`), its
+    description and every value by path.
+
+    `#chewbacca.machine<"quarter", "861a...">` (bundled: the values come from `isa/machines/quarter.toml`),
+    `#chewbacca.machine<"tiny-fmem", "3fa2...", "...", {array.window_h = 7 : i64, ...}>` (any other).
+    Import attaches it to the module; every pass, interpreter and the emitter read it from there, so a
+    dumped file or a reproducer carries its machine.  A pass given a `machine` option replaces it.
+    """
+
+    name = "chewbacca.machine"
+    machine_name: StringAttr
+    digest: StringAttr
+    description: StringAttr
+    values: DictionaryAttr  # empty for a bundled machine
+
+    @staticmethod
+    def of(machine: Machine) -> MachineAttr:
+        name, digest = StringAttr(machine.name), StringAttr(machine.hash().hex())
+        bundled = bundled_machine(machine.name)
+        if bundled is not None and bundled.hash() == machine.hash():
+            return MachineAttr(name, digest, StringAttr(""), DictionaryAttr({}))
+        values: dict[str, Attribute] = {
+            path: IntegerAttr(v, i64) if isinstance(v, int) else FloatAttr(v, f64) for path, v in machine.values().items()
+        }
+        return MachineAttr(name, digest, StringAttr(machine.description), DictionaryAttr(values))
+
+    def machine(self) -> Machine:
+        return _machine_from(self)
+
+    def verify(self) -> None:
+        try:
+            m = _machine_from(self)
+        except ChewcError as e:
+            raise VerifyException(f"#{self.name}: {e}") from e
+        if m.hash().hex() != self.digest.data:
+            where = "the bundled description" if not self.values.data else "the parameters"
+            raise VerifyException(
+                f"#{self.name}: {where} of machine '{self.machine_name.data}' hash to {m.hash().hex()[:12]}..., "
+                f"not {self.digest.data[:12]}... (changed since the module was made?)"
+            )
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        with parser.in_angle_brackets():
+            name = StringAttr(parser.parse_str_literal())
+            parser.parse_punctuation(",")
+            digest = StringAttr(parser.parse_str_literal())
+            if parser.parse_optional_punctuation(",") is None:
+                return (name, digest, StringAttr(""), DictionaryAttr({}))
+            description = StringAttr(parser.parse_str_literal())
+            parser.parse_punctuation(",")
+            values = parser.parse_attribute()
+            if not isinstance(values, DictionaryAttr):
+                parser.raise_error("expected a dictionary of machine parameters")
+        return (name, digest, description, values)
+
+    def print_parameters(self, printer: Printer) -> None:
+        with printer.in_angle_brackets():
+            printer.print_string_literal(self.machine_name.data)
+            printer.print_string(", ")
+            printer.print_string_literal(self.digest.data)
+            if self.values.data:
+                printer.print_string(", ")
+                printer.print_string_literal(self.description.data)
+                printer.print_string(", ")
+                printer.print_attribute(self.values)
+
+
+@functools.lru_cache(maxsize=16)
+def _machine_from(attr: MachineAttr) -> Machine:
+    if not attr.values.data:
+        bundled = bundled_machine(attr.machine_name.data)
+        if bundled is None:
+            raise ChewcError(f"no bundled machine '{attr.machine_name.data}' (and the attribute lists no parameters)")
+        return bundled
+    values: dict[str, int | float] = {}
+    for path, v in attr.values.data.items():
+        if isinstance(v, IntegerAttr | FloatAttr):
+            values[path] = v.value.data
+        else:
+            raise ChewcError(f"machine parameter '{path}' is {v}, not a number")
+    return Machine.from_values(attr.machine_name.data, attr.description.data, values, "the module's #chewbacca.machine")
 
 
 def machine_of(op: Operation) -> Machine:
-    parent: Operation | None = op
-    while parent is not None:
-        if isinstance(parent, ModuleOp) and isinstance(attr := parent.attributes.get(MACHINE_ATTR), StringAttr):
-            return _machine(attr.data)
-        parent = parent.parent_op()
-    return _machine("")
+    """The machine the module holding `op` is compiled for (the default ChewBaccaNN model when the
+    module names none, e.g. hand-written IR)."""
+    top: Operation = op
+    while (parent := top.parent_op()) is not None:
+        top = parent
+    attr = top.attributes.get(MACHINE_ATTR)
+    return attr.machine() if isinstance(attr, MachineAttr) else _default_machine()
+
+
+def set_machine(module: ModuleOp, machine: Machine) -> None:
+    module.attributes[MACHINE_ATTR] = MachineAttr.of(machine)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_machine() -> Machine:
+    return load_machine()
 
 
 class InstructionOp(IRDLOperation):
@@ -243,4 +355,4 @@ class ProbeOp(IRDLOperation):
             raise VerifyException(f"{self.name}: words {self.addr.value.data:#x}..+{words} lie outside {self.mem.data} ({size} words)")
 
 
-Chewbacca = Dialect("chewbacca", [*OP_CLASSES, DataOp, HostStepOp, InputOp, OutputOp, ProbeOp], [])
+Chewbacca = Dialect("chewbacca", [*OP_CLASSES, DataOp, HostStepOp, InputOp, OutputOp, ProbeOp], [MachineAttr])

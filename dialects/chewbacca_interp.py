@@ -19,7 +19,7 @@ from runtime.emulator import emulate
 
 
 def run_chewbacca(module: ModuleOp, inputs: Sequence[np.ndarray], machine: Machine) -> tuple[np.ndarray, ...]:
-    program = emit_program(module, machine)
+    program = emit_program(module)
     fn = next(f for f in module.ops if isinstance(f, func.FuncOp))
     ins = [op for op in fn.body.block.ops if isinstance(op, chewbacca.InputOp)]
     feeds = {d.name: np.asarray(x).reshape(d.shape) for d, x in zip(program.inputs, inputs, strict=True)}

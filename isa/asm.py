@@ -3,7 +3,7 @@
 Assembly is line based; `;` starts a comment. Lines are instructions, `MNEMONIC field=value ...` with
 every field of the op named once (enum fields take their names, e.g. `pad_mode=gate`), or directives:
 
-    .machine "<sha256 hex>"             the machine the program is for (checked against --machine)
+    .machine "NAME" "<sha256 hex>"      the machine the program is for (checked against --machine)
     .input  NAME DTYPE[C,H,W] LAYOUT @ADDR   tensor the host writes to DRAM before the run
     .output NAME DTYPE[C,H,W] LAYOUT @ADDR   tensor the host reads from DRAM after END
     .data NAME @ADDR                    constant words placed in DRAM at load; followed by
@@ -63,7 +63,7 @@ bits: ".bits" STRING
 tensor: TENSOR NAME NAME "[" INT ("," INT)* "]" NAME "@" INT
 section: ".section" NAME NAME
 hex: ".hex" STRING
-machine: ".machine" STRING
+machine: ".machine" STRING STRING
 inst: ".inst" INT
 host: ".host" INT STRING
 host_tensor: HOST_TENSOR STRING NAME "[" INT ("," INT)* "]" "@" INT operand?
@@ -261,7 +261,7 @@ class _Builder:
         except ChewcError as e:
             raise self.at(host.node, f"host step {host.step}: {e}") from e
 
-    def do_machine(self, node: lark.Tree[lark.Token], text: lark.Token) -> None:
+    def do_machine(self, node: lark.Tree[lark.Token], name: lark.Token, text: lark.Token) -> None:
         if self.machine_hash is not None:
             raise self.at(node, ".machine given twice")
         try:
@@ -273,8 +273,8 @@ class _Builder:
         if digest != self.machine.hash():
             raise self.at(
                 node,
-                f"program is for machine {digest.hex()[:12]}..., but machine '{self.machine.name}' is "
-                f"{self.machine.hash().hex()[:12]}... (pass the right --machine)",
+                f"program is for machine '{self.string(name)}' ({digest.hex()[:12]}...), not for machine "
+                f"'{self.machine.name}' ({self.machine.hash().hex()[:12]}...): pass the right --machine",
             )
         self.machine_hash = digest
 
@@ -284,6 +284,7 @@ class _Builder:
             data = tuple(DataBlock.of(name, addr, words) for name, addr, words in self.data)
             prog = ChewProgram(
                 self.machine.hash(),
+                self.machine.name,
                 tuple(self.code),
                 data,
                 tuple(self.inputs),
@@ -357,7 +358,7 @@ def _lines(program: ChewProgram) -> Iterator[str]:
         f"{len(program.outputs)} outputs, {len(program.host_steps)} host steps, "
         f"{len(program.sections) - len(program.host_steps)} other sections"
     )
-    yield f'.machine "{program.machine_hash.hex()}"'
+    yield f'.machine "{program.machine_name}" "{program.machine_hash.hex()}"'
     for t in program.inputs:
         yield _tensor_line("input", t)
     for t in program.outputs:

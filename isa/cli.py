@@ -8,31 +8,11 @@ from pathlib import Path
 
 from isa.asm import assemble, disassemble
 from isa.container import ChewProgram
-from isa.errors import ChewcError, cli_main
+from isa.errors import cli_main
+from isa.files import MAX_PROGRAM_BYTES, MAX_TEXT_BYTES, read_bytes, read_text, write_output
 from isa.machine import load_machine
 
 _MACHINE_HELP = "machine description (.toml file or bundled name: chewbaccann, quarter); default chewbaccann"
-
-
-def read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise ChewcError(f"cannot read {path}: {e.strerror}") from e
-
-
-def read_text(path: Path) -> str:
-    try:
-        return read_bytes(path).decode()
-    except UnicodeDecodeError as e:
-        raise ChewcError(f"{path}: not a text file (byte {e.start} is not UTF-8)") from e
-
-
-def _write(path: Path, data: str | bytes) -> None:
-    try:
-        path.write_bytes(data) if isinstance(data, bytes) else path.write_text(data)
-    except OSError as e:
-        raise ChewcError(f"cannot write {path}: {e.strerror}") from e
 
 
 @cli_main("chewc-as")
@@ -48,8 +28,8 @@ def assemble_main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--machine", help=_MACHINE_HELP)
     args = parser.parse_args(argv)
     machine = load_machine(args.machine)
-    program = assemble(read_text(args.source), machine, str(args.source))
-    _write(args.output or args.source.with_suffix(".chew"), program.to_bytes())
+    program = assemble(read_text(args.source, "assembly file", MAX_TEXT_BYTES), machine, str(args.source))
+    write_output(args.output or args.source.with_suffix(".chew"), program.to_bytes())
     return 0
 
 
@@ -65,9 +45,9 @@ def objdump_main(argv: Sequence[str] | None) -> int:
     parser.add_argument("program", type=Path, help=".chew file")
     parser.add_argument("-o", "--output", type=Path, help="write the listing here instead of stdout")
     args = parser.parse_args(argv)
-    listing = disassemble(ChewProgram.from_bytes(read_bytes(args.program), str(args.program)))
+    listing = disassemble(ChewProgram.from_bytes(read_bytes(args.program, ".chew program", MAX_PROGRAM_BYTES), str(args.program)))
     if args.output:
-        _write(args.output, listing)
+        write_output(args.output, listing)
     else:
         print(listing, end="")
     return 0

@@ -3,10 +3,11 @@
 Layout (all integers little-endian):
 
     offset 0   magic  b"CHEWBNN\\0"
-    offset 8   u32    format version (2; version 1 had no f32 tensors and no host sections)
+    offset 8   u32    format version (3; 2 had no machine name, 1 no f32 tensors and no host sections)
     offset 12  u32    number of sections
     offset 16  32 B   sha256 of the machine description the program was built for (`Machine.hash()`)
-    offset 48  sections, each: u8 kind length, u8 name length, u16 zero, u32 payload length,
+    offset 48  32 B   that machine's name (ASCII, NUL-padded), so a wrong machine is named in errors
+    offset 80  sections, each: u8 kind length, u8 name length, u16 zero, u32 payload length,
                kind (ASCII), name (ASCII), payload
     last 4 B   u32    CRC32 of every byte before it
 
@@ -45,13 +46,14 @@ from typing import Any
 import numpy as np
 
 from isa.errors import ChewcError
-from isa.machine import Machine
+from isa.machine import NAME_BYTES, Machine
+from isa.machine import NAME_RE as MACHINE_NAME_RE
 from isa.table import CHANNELS_PER_WORD
 
 MAGIC = b"CHEWBNN\0"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 HASH_BYTES = 32
-_HEADER = struct.Struct("<8sII32s")
+_HEADER = struct.Struct(f"<8sII32s{NAME_BYTES}s")
 _SECTION = struct.Struct("<BBHI")
 _TENSOR = struct.Struct("<BBBBI")
 _CRC = struct.Struct("<I")
@@ -303,6 +305,7 @@ class Section:
 @dataclass(frozen=True)
 class ChewProgram:
     machine_hash: bytes
+    machine_name: str
     code: tuple[int, ...]
     data: tuple[DataBlock, ...] = ()
     inputs: tuple[TensorDesc, ...] = ()
@@ -312,6 +315,8 @@ class ChewProgram:
     def __post_init__(self) -> None:
         if len(self.machine_hash) != HASH_BYTES:
             raise ChewcError(f"machine hash must be {HASH_BYTES} bytes")
+        if not MACHINE_NAME_RE.fullmatch(self.machine_name):
+            raise ChewcError(f"machine name {self.machine_name!r} is not 1 to {NAME_BYTES} letters, digits, '_', '.' or '-'")
         if any(not 0 <= w < 1 << 64 for w in self.code):
             raise ChewcError("instruction words must be unsigned 64-bit")
         for what, names in (
@@ -364,7 +369,8 @@ class ChewProgram:
                     raise ChewcError(f"{k1} '{n1}' overwrites data '{n2}' in DRAM")
 
     def to_bytes(self) -> bytes:
-        parts = [_HEADER.pack(MAGIC, FORMAT_VERSION, self._section_count(), self.machine_hash)]
+        name = self.machine_name.encode("ascii")
+        parts = [_HEADER.pack(MAGIC, FORMAT_VERSION, self._section_count(), self.machine_hash, name)]
         parts.append(_section("code", "code", struct.pack(f"<{len(self.code)}Q", *self.code)))
         for d in self.data:
             parts.append(_section("data", d.name, struct.pack("<I", d.dram_addr) + d.payload))
@@ -403,7 +409,7 @@ class _Reader:
             raise self.fail("bad magic at offset 0 (not a .chew file)")
         if len(blob) < _HEADER.size + _CRC.size:
             raise self.fail(f"file ends at offset {len(blob):#x}, inside the header")
-        _, version, count, machine_hash = _HEADER.unpack_from(blob)
+        _, version, count, machine_hash, raw_name = _HEADER.unpack_from(blob)
         if version != FORMAT_VERSION:
             hint = "; rebuild the program" if version < FORMAT_VERSION else ""
             raise self.fail(f"format version {version} at offset 0x8 (this chewc reads version {FORMAT_VERSION}{hint})")
@@ -420,7 +426,11 @@ class _Reader:
         if not parsed or parsed[0][1] != "code" or rank.count(0) != 1 or parsed[0][2] != "code":
             raise self.fail("a program needs exactly one section 'code' named 'code', first")
         try:
-            return self.build(parsed, machine_hash)
+            name = raw_name.rstrip(b"\0").decode("ascii")
+        except UnicodeDecodeError:
+            raise self.fail("the machine name at offset 0x30 is not ASCII") from None
+        try:
+            return self.build(parsed, machine_hash, name)
         except ChewcError as e:
             raise self.fail(str(e)) from e
 
@@ -454,7 +464,7 @@ class _Reader:
         payload = body[start + klen + nlen : start + klen + nlen + plen]
         return off, kind, name, payload
 
-    def build(self, parsed: list[tuple[int, str, str, bytes]], machine_hash: bytes) -> ChewProgram:
+    def build(self, parsed: list[tuple[int, str, str, bytes]], machine_hash: bytes, machine_name: str) -> ChewProgram:
         code: tuple[int, ...] = ()
         data: list[DataBlock] = []
         inputs: list[TensorDesc] = []
@@ -477,7 +487,7 @@ class _Reader:
                     others.append(Section(kind, name, payload))
                 except ChewcError as e:
                     raise ChewcError(f"{where}: {e}") from e
-        return ChewProgram(machine_hash, code, tuple(data), tuple(inputs), tuple(outputs), tuple(others))
+        return ChewProgram(machine_hash, machine_name, code, tuple(data), tuple(inputs), tuple(outputs), tuple(others))
 
     def tensor(self, where: str, name: str, payload: bytes) -> TensorDesc:
         if len(payload) != _TENSOR.size + 4 * RANK:

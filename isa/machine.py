@@ -14,16 +14,21 @@ import functools
 import hashlib
 import json
 import math
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from isa.errors import ChewcError
+from isa.errors import ChewcError, one_line
+from isa.files import read_text
 from isa.table import CHANNELS_PER_WORD, address_limit, register_field
 
 MACHINES_DIR = Path(__file__).resolve().parent / "machines"
+# A machine's name travels in every program built for it (`.chew` header, IR attribute): ASCII, short.
+NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+NAME_BYTES = 32
 DEFAULT_MACHINE = MACHINES_DIR / "chewbaccann.toml"
 TAGS = {"S": "stated", "D": "derived", "A": "assumed"}
 
@@ -179,16 +184,56 @@ class Machine:
         }
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).digest()
 
+    def values(self) -> dict[str, int | float]:
+        """Every parameter value by its path (`memory.fmem.size_bytes`, `operating_point.0.vdd`): what
+        `from_values` needs to rebuild this machine, e.g. from the IR that carries it."""
+        flat: dict[str, int | float] = {}
+
+        def walk(prefix: str, obj: Any) -> None:
+            for f in dataclasses.fields(obj):
+                value = getattr(obj, f.name)
+                if dataclasses.is_dataclass(value):
+                    walk(f"{prefix}{f.name}.", value)
+                else:
+                    flat[f"{prefix}{f.name}"] = value
+
+        for f in dataclasses.fields(self):
+            if f.name == "operating_points":
+                for i, op in enumerate(self.operating_points):
+                    walk(f"operating_point.{i}.", op)
+            elif f.name not in ("name", "description", "params"):
+                walk(f"{f.name}.", getattr(self, f.name))
+        return flat
+
+    @staticmethod
+    def from_values(name: str, description: str, values: typing.Mapping[str, int | float], origin: str) -> Machine:
+        """The machine of `values()`, checked like a description file; it has no provenance records
+        (`params` is empty: tags and sources live in the .toml it came from)."""
+        raw: dict[str, Any] = {"name": name, "description": description}
+        points: dict[int, dict[str, Any]] = {}
+        for path, value in values.items():
+            parts = path.split(".")
+            if parts[0] == "operating_point" and len(parts) == 3 and parts[1].isdigit():
+                table = points.setdefault(int(parts[1]), {})
+            else:
+                table = raw
+                for part in parts[:-1]:
+                    table = table.setdefault(part, {})
+                    if not isinstance(table, dict):
+                        raise ChewcError(f"{origin}: machine parameter '{path}' is not a parameter path")
+            table[parts[-1]] = {"value": value, "tag": "A"}
+        raw["operating_point"] = [points[i] for i in sorted(points)]
+        return dataclasses.replace(_Loader(Path(origin)).machine(raw), params=())
+
 
 def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path in seen:
         raise ChewcError(f"{path}: 'extends' loops back to itself")
+    text = read_text(path, "machine description")
     try:
-        raw = tomllib.loads(path.read_text())
-    except OSError as e:
-        raise ChewcError(f"cannot read machine description {path}: {e.strerror}") from e
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ChewcError(f"{path}: invalid TOML: {e}") from e
+        raise ChewcError(f"{path}: invalid TOML: {one_line(str(e))}") from e
     base = raw.pop("extends", None)
     if base is None:
         return raw
@@ -263,6 +308,8 @@ class _Loader:
         for key in ("name", "description"):
             if not isinstance(raw.get(key), str):
                 self.fail(key, "missing (a string)")
+        if not NAME_RE.fullmatch(raw["name"]):
+            self.fail("name", f"{raw['name']!r} is not 1 to {NAME_BYTES} letters, digits, '_', '.' or '-'")
         sections = {
             f.name: self.section(typing.cast(type, hint), raw.get(f.name), f.name)
             for f in dataclasses.fields(Machine)
@@ -316,4 +363,20 @@ def load_machine(path: str | Path | None = None) -> Machine:
     path = Path(path)
     if not path.exists() and (MACHINES_DIR / f"{path}.toml").is_file():
         path = MACHINES_DIR / f"{path}.toml"
+    try:
+        st = path.stat()
+    except OSError:
+        return _Loader(path).machine(_read_toml(path))  # which names the problem
+    return _load(path.resolve(), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _load(path: Path, mtime_ns: int, size: int) -> Machine:
+    """A parsed description, kept while its file is unchanged (tools load the same one many times)."""
     return _Loader(path).machine(_read_toml(path))
+
+
+def bundled_machine(name: str) -> Machine | None:
+    """The machine description bundled under `name` (isa/machines/NAME.toml), if there is one."""
+    path = MACHINES_DIR / f"{name}.toml"
+    return load_machine(path) if NAME_RE.fullmatch(name) and path.is_file() else None

@@ -19,8 +19,8 @@ import onnx
 
 from isa.container import ChewProgram, TensorDesc, to_chw
 from isa.errors import ChewcError, first_line
-from isa.machine import Machine, load_machine
-from runtime.emulator import EmulationResult, emulate, load_program
+from isa.machine import Machine
+from runtime.emulator import EmulationResult, emulate, load_program, program_machine
 from runtime.host import unpack
 from runtime.onnx_ref import OnnxExecutor, first_input_name, is_qonnx
 
@@ -134,7 +134,7 @@ def run_program(
 ) -> tuple[list[EmulationResult], Mismatch | None]:
     """Emulate `program` once per input set; with a reference, stop at the first output that differs."""
     prog = load_program(program)
-    machine = machine or load_machine()
+    machine = machine or program_machine(prog)
     if reference is not None and len(prog.inputs) != 1:
         raise ChewcError(f"checking against an ONNX model needs a one-input program; this one has {len(prog.inputs)}")
     results = []
@@ -220,7 +220,7 @@ def check_layers(
             seen[p.name] = unpack(p.desc, mems[p.mem][p.desc.dram_addr : p.desc.dram_addr + p.desc.words].copy())
 
     feeds = {d.name: fit(d, x) for d in prog.inputs}
-    emulate(prog, feeds, machine or load_machine(), observe=(set(by_step), snapshot))
+    emulate(prog, feeds, machine, observe=(set(by_step), snapshot))
     names = [p.name for p in probes]
     executor = OnnxExecutor(with_outputs(reference.model, names))
     shape = reference.input_shape or [1, *np.shape(x)]

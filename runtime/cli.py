@@ -18,7 +18,7 @@ from isa.container import ChewProgram, TensorDesc
 from isa.errors import ChewcError, MismatchError, cli_main
 from isa.machine import load_machine
 from runtime.check import OnnxReference, check_layers, compare, load_arrays, random_image, run_program, same_shape
-from runtime.emulator import load_program
+from runtime.emulator import check_machine, load_program, program_machine
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,7 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--vdd", type=float, help="supply voltage of an operating point of the machine (default: its reference voltage)"
     )
-    parser.add_argument("--machine", help="machine description (.toml file or bundled name); default chewbaccann")
+    parser.add_argument(
+        "--machine",
+        help="machine description (.toml file or bundled name); default: the bundled machine the program names",
+    )
     parser.add_argument(
         "--report", choices=("text", "json", "none"), default="text", help="report format (default text)"
     )
@@ -163,8 +166,10 @@ def main(argv: Sequence[str] | None) -> int:
         from runtime.mlir_run import run_mlir
 
         return run_mlir(args)
-    machine = load_machine(args.machine)
     program = load_program(args.program)
+    # without --machine, the program's own (bundled) machine; a wrong one is refused naming both
+    machine = load_machine(args.machine) if args.machine else program_machine(program)
+    check_machine(program, machine)
     runs = _runs(program, args.input, args.seed, args.samples)
     reference = OnnxReference(args.check) if args.check and args.check.endswith(".onnx") else None
     if args.check_layers:

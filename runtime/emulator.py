@@ -36,8 +36,9 @@ import numpy as np
 
 from isa.container import ChewProgram, HostStep
 from isa.errors import ChewcError
+from isa.files import MAX_PROGRAM_BYTES, read_bytes
 from isa.instruction import Instruction, decode
-from isa.machine import Machine, OperatingPoint, load_machine
+from isa.machine import Machine, OperatingPoint, bundled_machine, load_machine
 from isa.table import CHANNELS_PER_WORD, REGISTERS
 from runtime.cost import ON_CHIP, Counters, KernelStats, Timeline, conv_cost, dma_cycles, new_rows, unit_cycles
 from runtime.host import bits_word, pack, unpack, word_bits
@@ -69,12 +70,24 @@ def load_program(program: ChewProgram | bytes | str | Path) -> ChewProgram:
         return program
     if isinstance(program, bytes):
         return ChewProgram.from_bytes(program)
-    path = Path(program)
-    try:
-        blob = path.read_bytes()
-    except OSError as e:
-        raise ChewcError(f"cannot read {path}: {e.strerror}") from e
-    return ChewProgram.from_bytes(blob, str(path))
+    return ChewProgram.from_bytes(read_bytes(program, ".chew program", MAX_PROGRAM_BYTES), str(program))
+
+
+def check_machine(prog: ChewProgram, machine: Machine) -> None:
+    """A program runs only on the machine it was built for (same parameter values)."""
+    if prog.machine_hash != machine.hash():
+        raise ChewcError(
+            f"the program was built for machine '{prog.machine_name}' ({prog.machine_hash.hex()[:12]}...), "
+            f"not for machine '{machine.name}' ({machine.hash().hex()[:12]}...): pass --machine with the "
+            "description it was built for"
+        )
+
+
+def program_machine(prog: ChewProgram) -> Machine:
+    """The bundled machine description a program names, if it is the one it was built for; else the
+    default (which `check_machine` then refuses by name, unless it matches)."""
+    named = bundled_machine(prog.machine_name)
+    return named if named is not None and named.hash() == prog.machine_hash else load_machine()
 
 
 def decode_program(program: ChewProgram) -> list[Instruction]:
@@ -138,12 +151,8 @@ def emulate(
     `indices` (a checked run, never a replay: it is for looking at intermediate results).
     """
     prog = load_program(program)
-    machine = machine or load_machine()
-    if prog.machine_hash != machine.hash():
-        raise ChewcError(
-            f"program was built for machine {prog.machine_hash.hex()[:12]}..., not for '{machine.name}' "
-            f"({machine.hash().hex()[:12]}...): pass the machine description it was built for"
-        )
+    machine = machine or program_machine(prog)
+    check_machine(prog, machine)
     key = (prog, machine.hash())
     plan = _plan(key)
     if plan is None:

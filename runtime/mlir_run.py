@@ -11,12 +11,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
 from xdsl.utils.exceptions import ParseError, VerifyException
 
 from dialects import make_context
 from dialects.bnn_interp import input_shape, run_module
+from dialects.chewbacca import machine_of
 from isa.errors import ChewcError, MismatchError, one_line
 from isa.machine import Machine, load_machine
 from runtime import check
@@ -67,11 +68,14 @@ def level_of(module: ModuleOp) -> str:
 
 
 def execute(module: ModuleOp, inputs: Sequence[np.ndarray], machine: Machine | None = None) -> tuple[np.ndarray, ...]:
-    """Run @main of a module at any level with that level's reference semantics."""
+    """Run @main of a module at any level with that level's reference semantics, on the machine the
+    module carries (`machine`, when given, must be that one)."""
     level = level_of(module)
+    m = machine_of(module)
+    if machine is not None and machine.hash() != m.hash():
+        raise ChewcError(f"the module is compiled for machine '{m.name}', not for '{machine.name}' (--machine)")
     if level == "bnn":
         return run_module(module, inputs)
-    m = machine or machine_for(module)
     if level == "tile":
         from dialects.tile_interp import run_tile
 
@@ -79,12 +83,6 @@ def execute(module: ModuleOp, inputs: Sequence[np.ndarray], machine: Machine | N
     from dialects.chewbacca_interp import run_chewbacca
 
     return run_chewbacca(module, inputs, m)
-
-
-def machine_for(module: ModuleOp) -> Machine:
-    """The machine a lowered module names (chewbacca.machine), else the default."""
-    attr = module.attributes.get("chewbacca.machine")
-    return load_machine(attr.data if isinstance(attr, StringAttr) and attr.data else None)
 
 
 def output_names(module: ModuleOp) -> list[str]:

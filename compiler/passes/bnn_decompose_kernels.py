@@ -13,6 +13,7 @@ from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, Rewrite
 from xdsl.utils.exceptions import PassFailedException
 
 from dialects import bnn
+from dialects.chewbacca import machine_of
 
 Block = tuple[int, int]  # (first kernel tap, number of taps) along one axis
 
@@ -102,14 +103,16 @@ class BnnDecomposeKernelsPass(ModulePass):
     rows a sub-conv needs resident, and often give a single block shape (8 -> 4+4, 12 -> 6+6) where
     greedy leaves thin 7x1 or 7x5 remainders.
 
-    `max_kernel` is the array's window size; the lowering passes the machine's value.
+    `max_kernel` defaults to the window of the module's machine (its smaller side).
     """
 
     name = "bnn-decompose-kernels"
 
-    max_kernel: int = 7
+    max_kernel: int | None = None
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        if self.max_kernel < 1:
-            raise PassFailedException(f"{self.name}: max-kernel must be >= 1, got {self.max_kernel}")
-        PatternRewriteWalker(DecomposeLargeConv2d(self.max_kernel)).rewrite_module(op)
+        array = machine_of(op).array
+        k = self.max_kernel if self.max_kernel is not None else min(array.window_h, array.window_w)
+        if k < 1:
+            raise PassFailedException(f"{self.name}: max-kernel must be >= 1, got {k}")
+        PatternRewriteWalker(DecomposeLargeConv2d(k)).rewrite_module(op)

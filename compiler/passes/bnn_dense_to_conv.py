@@ -28,6 +28,7 @@ from xdsl.pattern_rewriter import (
 )
 
 from dialects import bnn
+from dialects.chewbacca import machine_of
 
 
 def best_view(k: int, window: int, lanes: int) -> tuple[int, int, int]:
@@ -145,12 +146,15 @@ class BnnDenseToConvPass(ModulePass):
     """Rewrite every `bnn.dense` as a `bnn.conv2d` whose kernel covers its input map."""
 
     name = "bnn-dense-to-conv"
-    window: int = 7
-    lanes: int = 16
+    window: int | None = None  # default: the module machine's window (the smaller side)
+    lanes: int | None = None  # default: the module machine's lanes
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        array = machine_of(op).array
+        window = self.window if self.window is not None else min(array.window_h, array.window_w)
+        lanes = self.lanes if self.lanes is not None else array.lanes
         PatternRewriteWalker(
             GreedyRewritePatternApplier(
-                [DenseOfFlatten(), DenseAsConv(self.window, self.lanes), ThresholdBeforeReshape(), FoldReshapes()]
+                [DenseOfFlatten(), DenseAsConv(window, lanes), ThresholdBeforeReshape(), FoldReshapes()]
             )
         ).rewrite_module(op)

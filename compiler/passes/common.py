@@ -6,6 +6,19 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block
 
+from dialects.chewbacca import machine_of, set_machine
+from isa.machine import Machine, load_machine
+
+
+def module_machine(module: ModuleOp, override: str | None) -> Machine:
+    """The machine a pass compiles for: the module's (attached at import), or, when the pass's `machine`
+    option is given, that description, which then replaces the module's so that later passes agree."""
+    if override:
+        machine = load_machine(override)
+        set_machine(module, machine)
+        return machine
+    return machine_of(module)
+
 
 def functions(module: ModuleOp) -> list[func.FuncOp]:
     return [f for f in module.ops if isinstance(f, func.FuncOp)]

@@ -22,7 +22,7 @@ from xdsl.ir import Block, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from compiler.passes.common import functions, replace_body
+from compiler.passes.common import functions, module_machine, replace_body
 from dialects import chewbacca, tile
 from dialects.tile_to_isa import host_step, instructions
 from isa.errors import ChewcError
@@ -144,9 +144,9 @@ class ConvertTileToChewbaccaPass(ModulePass):
     """Lower every function from `tile` (buffers placed) to `chewbacca` instructions."""
 
     name = "convert-tile-to-chewbacca"
-    machine: str = ""  # the machine description the program is for (checked by the op verifiers)
+    machine: str | None = None  # a machine description replacing the module's (the op verifiers check it)
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        module_machine(op, self.machine)
         for fn in functions(op):
             convert_function(fn)
-        op.attributes[chewbacca.MACHINE_ATTR] = StringAttr(self.machine)

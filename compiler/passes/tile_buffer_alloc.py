@@ -16,10 +16,10 @@ from xdsl.dialects.builtin import IntegerAttr, ModuleOp
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 
-from compiler.passes.common import functions
+from compiler.passes.common import functions, module_machine
 from dialects import tile
 from isa.errors import ChewcError
-from isa.machine import Machine, load_machine
+from isa.machine import Machine
 
 Buffer = tile.AllocOp | tile.ConstOp
 
@@ -97,9 +97,9 @@ class TileBufferAllocPass(ModulePass):
     """Give every `tile.alloc` and `tile.const` an `offset` in its memory."""
 
     name = "tile-buffer-alloc"
-    machine: str = ""  # machine description file; "" = the default ChewBaccaNN model
+    machine: str | None = None  # a machine description replacing the module's
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        m = load_machine(self.machine or None)
+        m = module_machine(op, self.machine)
         for fn in functions(op):
             allocate(fn, m)

@@ -34,12 +34,12 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint
 
 from compiler import tiling
-from compiler.passes.common import functions, replace_body
+from compiler.passes.common import functions, module_machine, replace_body
 from compiler.tiling import ConvShape, MapShape, groups
 from dialects import bnn, tile
 from isa.container import to_chw
 from isa.errors import ChewcError
-from isa.machine import Machine, load_machine
+from isa.machine import Machine
 from runtime.host import bits_words
 
 PAD_MODE = {"-1": 0, "+1": 1, "zero": 2}  # tile.PAD_MODES: neg, pos, gate
@@ -524,10 +524,10 @@ class TileLoopsPass(ModulePass):
     """Lower @main from `bnn` (after bnn-dense-to-conv and bnn-decompose-kernels) to `tile`."""
 
     name = "tile-loops"
-    machine: str = ""  # machine description file; "" = the default ChewBaccaNN model
+    machine: str | None = None  # a machine description replacing the module's
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        m = load_machine(self.machine or None)
+        m = module_machine(op, self.machine)
         for fn in functions(op):
             self.lower_function(fn, m)
 

@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 import pytest
 
-from compiler.driver import default_pipeline, parse_pipeline
+from compiler.driver import DEFAULT_PIPELINE, parse_pipeline
 from compiler.importer import import_model
 from dialects import make_context
 from isa.machine import load_machine
@@ -29,7 +29,7 @@ def test_every_stage_equals_onnx(name):
     machine = load_machine()
     seen = []
     ctx = make_context()
-    for p in (None, *parse_pipeline(default_pipeline(machine))):
+    for p in (None, *parse_pipeline(DEFAULT_PIPELINE)):
         if p is not None:
             p.apply(ctx, module)
         # through text, as a user would hand the stage to chewc-run
@@ -51,7 +51,7 @@ def test_tile_placement_is_what_runs():
     want = OnnxExecutor(model).run({first_input_name(model): x})["scores"]
     module = import_model(path)
     ctx = make_context()
-    for p in parse_pipeline(default_pipeline(load_machine()))[:4]:
+    for p in parse_pipeline(DEFAULT_PIPELINE)[:4]:
         p.apply(ctx, module)
     assert np.array_equal(np.asarray(execute(module, [x])[0], np.float64), want)
     sign = next(op for op in module.walk() if isinstance(op, tile.AllocOp) and op.label.data == "sign")

@@ -85,6 +85,7 @@ def programs(draw: st.DrawFn, machine: Machine) -> ChewProgram:
     hosts = [Section.host(k, draw(host_steps(addr))) for k in sorted(steps)]  # after the data: no overlap
     return ChewProgram(
         machine.hash(),
+        machine.name,
         tuple(code),
         tuple(data),
         tuple(tensors[:split]),

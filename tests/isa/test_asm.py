@@ -45,7 +45,7 @@ def asm(text: str, machine: Machine = MACHINE) -> ChewProgram:
         (".input x float[1,1,1] chw @0", "prog.s:1:10: dtype 'float' is not one of bits, int16"),
         (".input x bits[1,1,1] chw @0", "prog.s:1:22: layout of bits tensors is 'ghw', not 'chw'"),
         (".input x bits[1,1] ghw @0", "prog.s:1: tensor 'x' needs a shape \\[C,H,W\\]"),
-        ('.machine "00"', "prog.s:1:10: .machine needs the 64 hex digits"),
+        ('.machine "x" "00"', "prog.s:1:14: .machine needs the 64 hex digits"),
         (".data w @0\n.word 1\n.data w @4\n.word 2", "prog.s: data block 'w' defined twice"),
         (".input x int16[1,1,4] chw @0x7ffffe", "prog.s: input 'x' at DRAM 0x7ffffe..0x800001 lies outside DRAM"),
         (".section code x", "prog.s:1: section kind 'code' is reserved"),
@@ -85,9 +85,11 @@ def test_errors_name_the_line(text: str, message: str) -> None:
 
 def test_machine_directive_must_match() -> None:
     quarter = load_machine("quarter")
-    text = f'.machine "{MACHINE.hash().hex()}"\nEND\n'
-    assert asm(text).machine_hash == MACHINE.hash()
-    with pytest.raises(ChewcError, match=r"prog.s:1: program is for machine .* but machine 'quarter'"):
+    text = f'.machine "chewbaccann" "{MACHINE.hash().hex()}"\nEND\n'
+    prog = asm(text)
+    assert (prog.machine_name, prog.machine_hash) == ("chewbaccann", MACHINE.hash())
+    assert asm("END\n", quarter).machine_name == "quarter"
+    with pytest.raises(ChewcError, match=r"prog.s:1: program is for machine 'chewbaccann' \(.*\), not for machine 'quarter'"):
         asm(text, quarter)
 
 

@@ -24,6 +24,7 @@ BINARISE = HostStep(
 def sample() -> ChewProgram:
     return ChewProgram(
         HASH,
+        "test",
         (0x01, 0x1234_5678_9ABC_DEF0),
         (DataBlock.of("w", 0x100, [1, 2, 0xFFFF, -1]),),
         (TensorDesc("x", "bits", (20, 4, 4), 0x0), TensorDesc("img", "f32", (3, 2, 2), 0x300)),
@@ -40,8 +41,8 @@ def test_round_trip_and_layout() -> None:
     prog = sample()
     blob = prog.to_bytes()
     assert blob == sample().to_bytes()  # deterministic
-    assert blob[:8] == b"CHEWBNN\0" and struct.unpack_from("<II", blob, 8) == (2, 7)
-    assert blob[16:48] == HASH
+    assert blob[:8] == b"CHEWBNN\0" and struct.unpack_from("<II", blob, 8) == (3, 7)
+    assert blob[16:48] == HASH and blob[48:80] == b"test".ljust(32, b"\0")
     assert struct.unpack_from("<I", blob, len(blob) - 4)[0] == zlib.crc32(blob[:-4])
     back = ChewProgram.from_bytes(blob)
     assert back == prog
@@ -78,11 +79,11 @@ def test_host_section_payload_is_canonical_json() -> None:
 
 def test_host_sections_in_step_order_before_other_kinds() -> None:
     one, two = Section.host(1, BINARISE), Section.host(2, BINARISE)
-    assert [s.name for s in ChewProgram(HASH, (), sections=(one, two)).sections] == ["host1", "host2"]
+    assert [s.name for s in ChewProgram(HASH, "test", (), sections=(one, two)).sections] == ["host1", "host2"]
     with pytest.raises(ChewcError, match="host sections go in step order"):
-        ChewProgram(HASH, (), sections=(two, one))
+        ChewProgram(HASH, "test", (), sections=(two, one))
     with pytest.raises(ChewcError, match="host sections go before sections of other kinds"):
-        ChewProgram(HASH, (), sections=(Section("debug", "d", b""), one))
+        ChewProgram(HASH, "test", (), sections=(Section("debug", "d", b""), one))
     with pytest.raises(ChewcError, match="must write at least one output"):
         HostStep("nothing", b"graph", BINARISE.inputs, ())
     with pytest.raises(ChewcError, match="a zero rule applies to bits outputs only"):
@@ -97,10 +98,10 @@ def test_bad_magic() -> None:
 def test_bad_version() -> None:
     blob = bytearray(sample().to_bytes()[:-4])
     blob[8] = 7
-    with pytest.raises(ChewcError, match=r"format version 7 at offset 0x8 \(this chewc reads version 2\)"):
+    with pytest.raises(ChewcError, match=r"format version 7 at offset 0x8 \(this chewc reads version 3\)"):
         ChewProgram.from_bytes(with_crc(bytes(blob)))
     blob[8] = 1  # version 1 files predate f32 tensors and host sections
-    with pytest.raises(ChewcError, match=r"format version 1 at offset 0x8 \(this chewc reads version 2; rebuild"):
+    with pytest.raises(ChewcError, match=r"format version 1 at offset 0x8 \(this chewc reads version 3; rebuild"):
         ChewProgram.from_bytes(with_crc(bytes(blob)))
 
 
@@ -116,8 +117,8 @@ def test_section_runs_past_end() -> None:
     truncated = body[:-2]  # inside the last payload
     with pytest.raises(ChewcError, match=r"section 'debug' at offset 0x[0-9a-f]+ runs past end of file"):
         ChewProgram.from_bytes(with_crc(truncated))
-    header_only = body[:48] + b"\x04\x04"
-    with pytest.raises(ChewcError, match="section header at offset 0x30 runs past end of file"):
+    header_only = body[:80] + b"\x04\x04"
+    with pytest.raises(ChewcError, match="section header at offset 0x50 runs past end of file"):
         ChewProgram.from_bytes(with_crc(header_only))
 
 
@@ -125,7 +126,7 @@ def test_stray_bytes_and_order() -> None:
     body = sample().to_bytes()[:-4]
     with pytest.raises(ChewcError, match="3 stray bytes"):
         ChewProgram.from_bytes(with_crc(body + b"abc"))
-    out_of_order = ChewProgram(HASH, (1,)).to_bytes()[:-4]
+    out_of_order = ChewProgram(HASH, "test", (1,)).to_bytes()[:-4]
     # Append an input descriptor after a (fake) other section: inputs must come before other kinds.
     host = struct.pack("<BBHI", 4, 1, 0, 0) + b"hostm"
     tensor = struct.pack("<BBBBI3I", 1, 1, 3, 0, 0, 1, 1, 1)
@@ -139,7 +140,7 @@ def test_stray_bytes_and_order() -> None:
 def test_validation() -> None:
     with pytest.raises(ChewcError, match="tensor 'x' defined twice"):
         ChewProgram(
-            HASH, (), inputs=(TensorDesc("x", "bits", (1, 1, 1), 0),), outputs=(TensorDesc("x", "int16", (1, 1, 1), 9),)
+            HASH, "test", (), inputs=(TensorDesc("x", "bits", (1, 1, 1), 0),), outputs=(TensorDesc("x", "int16", (1, 1, 1), 9),)
         )
     with pytest.raises(ChewcError, match="section kind 'code' is reserved"):
         Section("code", "x", b"")
@@ -155,15 +156,15 @@ def test_check_fits() -> None:
     m = load_machine()
     top = m.memory.dram.words
     ok = ChewProgram(
-        HASH, (), inputs=(TensorDesc("x", "int16", (1, 1, 4), 0),), outputs=(TensorDesc("y", "int16", (1, 1, 4), 2),)
+        HASH, "test", (), inputs=(TensorDesc("x", "int16", (1, 1, 4), 0),), outputs=(TensorDesc("y", "int16", (1, 1, 4), 2),)
     )
     ok.check_fits(m)  # an output may reuse its input's words
     with pytest.raises(ChewcError, match="input 'x' overlaps data 'w' in DRAM"):
         ChewProgram(
-            HASH, (), (DataBlock.of("w", 3, np.zeros(4)),), (TensorDesc("x", "int16", (1, 1, 4), 0),)
+            HASH, "test", (), (DataBlock.of("w", 3, np.zeros(4)),), (TensorDesc("x", "int16", (1, 1, 4), 0),)
         ).check_fits(m)
     with pytest.raises(ChewcError, match=r"output 'y' at DRAM .* lies outside DRAM"):
-        ChewProgram(HASH, (), outputs=(TensorDesc("y", "int16", (1, 1, 4), top - 2),)).check_fits(m)
+        ChewProgram(HASH, "test", (), outputs=(TensorDesc("y", "int16", (1, 1, 4), top - 2),)).check_fits(m)
 
 
 def test_bad_host_payload_in_a_file_names_the_offset() -> None:
@@ -185,8 +186,8 @@ def test_check_fits_host_tensors() -> None:
             3, HostStep("copy", b"", (HostTensor("a", "int16", (4,), 0),), (HostTensor("b", "f32", (4,), addr),))
         )
 
-    ChewProgram(HASH, (), data, sections=(step(0),)).check_fits(m)  # host scratch may overlap anything but data
+    ChewProgram(HASH, "test", (), data, sections=(step(0),)).check_fits(m)  # host scratch may overlap anything but data
     with pytest.raises(ChewcError, match=r"host3 output 'b' at DRAM .* lies outside DRAM"):
-        ChewProgram(HASH, (), data, sections=(step(top - 7),)).check_fits(m)
+        ChewProgram(HASH, "test", (), data, sections=(step(top - 7),)).check_fits(m)
     with pytest.raises(ChewcError, match="host3 output 'b' overwrites data 'w' in DRAM"):
-        ChewProgram(HASH, (), data, sections=(step(0xFA),)).check_fits(m)
+        ChewProgram(HASH, "test", (), data, sections=(step(0xFA),)).check_fits(m)

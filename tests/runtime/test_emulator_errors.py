@@ -152,7 +152,7 @@ def test_container_errors_reach_the_caller() -> None:
 
 def test_machine_mismatch() -> None:
     prog = assemble("END\n", MACHINE)
-    with pytest.raises(ChewcError, match=r"program was built for machine .*, not for 'quarter'"):
+    with pytest.raises(ChewcError, match=r"program was built for machine 'chewbaccann' \(.*\), not for machine 'quarter'"):
         emulate(prog, {}, load_machine("quarter"))
 
 

@@ -62,7 +62,7 @@ def test_mutated_code_words(machine: Machine) -> None:
             for _ in range(rng.integers(1, 4)):
                 i = int(rng.integers(len(code)))
                 code[i] ^= 1 << int(rng.integers(64))
-            mutant = ChewProgram(prog.machine_hash, tuple(code), prog.data, prog.inputs, prog.outputs)
+            mutant = ChewProgram(prog.machine_hash, prog.machine_name, tuple(code), prog.data, prog.inputs, prog.outputs)
             seen[outcome(mutant, inputs, machine)] += 1
     assert sum(seen.values()) == 1500
     # Mutants get past decoding often enough to reach the run-time checks, and some still run.
@@ -137,7 +137,7 @@ def prelude(machine: Machine) -> ChewProgram:
 @given(words=st.lists(random_instruction(), min_size=1, max_size=25), end=st.booleans())
 def test_random_instruction_streams(machine: Machine, prelude: ChewProgram, words: list[int], end: bool) -> None:
     code = prelude.code + tuple(words) + ((0x01,) if end else ())
-    prog = ChewProgram(prelude.machine_hash, code, prelude.data)
+    prog = ChewProgram(prelude.machine_hash, prelude.machine_name, code, prelude.data)
     outcome(prog, {}, machine)
 
 

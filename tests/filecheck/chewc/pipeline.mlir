@@ -22,4 +22,4 @@
 // BAD:      chewc: error: bad pass pipeline 'tile-loops{bogus=1}'
 
 // LIST: tile-loops                   Lower @main from `bnn`
-// LIST-NEXT: options: machine="" (str)
+// LIST-NEXT: options: machine=<module machine> (str)

@@ -8,7 +8,7 @@
 
 // AFTER-NOT:  IR Dump After bnn-dense-to-conv
 // AFTER:      // -----// IR Dump After tile-loops //----- //
-// AFTER-NEXT: builtin.module {
+// AFTER-NEXT: builtin.module attributes {chewbacca.machine = #chewbacca.machine<"chewbaccann", "{{[0-9a-f]+}}">} {
 // AFTER:        tile.for
 // AFTER-NOT:  IR Dump
 
@@ -22,7 +22,7 @@
 // BEFORE:      IR Dump Before bnn-dense-to-conv
 // BEFORE:      IR Dump Before bnn-decompose-kernels
 // BEFORE:      IR Dump Before tile-loops
-// BEFORE-NEXT: builtin.module {
+// BEFORE-NEXT: builtin.module attributes {chewbacca.machine = #chewbacca.machine<"chewbaccann", "{{[0-9a-f]+}}">} {
 // BEFORE:        bnn.conv2d
 // BEFORE:      IR Dump Before tile-buffer-alloc
 

@@ -33,9 +33,9 @@ func.func @main(%0: tensor<1x16xf32>) -> tensor<1x4xi32> attributes {bnn.inputs 
 // NO-VERIFY-NOT:   (verify-each)
 
 // LIST:      bnn-decompose-kernels        Rewrite every `bnn.conv2d` whose kernel is taller or wider than `max_kernel`
-// LIST-NEXT:                                 options: max-kernel=7 (int)
+// LIST-NEXT:                                 options: max-kernel=<module machine> (int)
 // LIST:      tile-loops                   Lower @main from `bnn`
-// LIST-NEXT:                                 options: machine="" (str)
+// LIST-NEXT:                                 options: machine=<module machine> (str)
 // LIST:      upstream xDSL passes
 // LIST:      canonicalize
 // PLUGIN:    test-flip-threshold          Wrong on purpose

@@ -32,7 +32,7 @@ func.func @rows(%x: tensor<1x16x2x4xf32>) -> tensor<1x2x2x4xi32> attributes {bnn
   func.return %y : tensor<1x2x2x4xi32>
 }
 
-// CHECK:       builtin.module attributes {chewbacca.machine = ""} {
+// CHECK:       builtin.module {
 // CHECK-LABEL: func.func @rows
 // CHECK-NEXT:    chewbacca.input %0 {tensor = "x", dram = 100 : i64, shape = [16 : i64, 2 : i64, 4 : i64], dtype = "f32"} : tensor<1x16x2x4xf32>
 // CHECK-NEXT:    chewbacca.host_step {step = 0 : i64, payload = "{\22inputs\22:[{\22dram\22:100,\22dtype\22:\22f32\22,\22name\22:\22in\22,\22shape\22:[16,2,4]}],\22onnx\22:\22\22,\22outputs\22:[{\22dram\22:400,\22dtype\22:\22bits\22,\22name\22:\22out\22,\22shape\22:[16,2,4],\22zero\22:\22plus\22}],\22reason\22:\22binarise the input\22}"}
