@@ -29,17 +29,9 @@ from dialects import bnn
 from dialects.chewbacca import set_machine
 from isa.errors import ChewcError
 from isa.machine import Machine, load_machine
-from runtime.onnx_ref import QONNX_DOMAINS
+from runtime.onnx_ref import HOST_OPS, QONNX_DOMAINS, QONNX_OPS
 
 BINARISERS = {"Sign", "BipolarQuant", "MultiThreshold"}
-# float ops the host side runs (with the reference executor); anything else is rejected by name
-HOST_OPS = {
-    "Conv", "MatMul", "Gemm", "Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "LeakyRelu", "PRelu",
-    "Sigmoid", "Tanh", "HardTanh", "Clip", "Softmax", "LogSoftmax", "MaxPool", "AveragePool",
-    "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity",
-    "Transpose", "Concat", "Round", "Floor", "Ceil", "Cast", "Sign", "Quant", "BipolarQuant",
-    "MultiThreshold", "Trunc", "Pad", "Neg", "Abs", "Exp", "Log", "Sqrt", "Pow", "ReduceMean", "ArgMax",
-}
 
 
 @dataclass
@@ -112,7 +104,7 @@ class Importer:
             return self.maxpool(node)
         if op == "Add" and kinds == {"int"} and len(ins) == 2 and not ins[0].chain and not ins[1].chain:
             return self.add(node)
-        if op not in HOST_OPS:
+        if op not in HOST_OPS | QONNX_OPS:
             raise ChewcError(f"{describe(node)}: op {op} is not supported (neither binary nor a known host op)")
         self.to_host(node, ins)
 

@@ -9,6 +9,7 @@ constant weights and plain reshapes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import prod
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,9 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
-from isa.errors import ChewcError
+from compiler.model_check import MAX_ELEMENTS, check_fold, check_with_onnxruntime, validate
+from isa.errors import ChewcError, one_line
+from isa.files import MAX_MODEL_BYTES, read_bytes
 from runtime.onnx_ref import QONNX_DOMAINS, OnnxExecutor, first_input_name
 
 # QONNX ops keep the shape of their first input: what shape inference needs to know of them.
@@ -80,11 +83,7 @@ class Graph:
 
 def read_model(path: str | Path) -> onnx.ModelProto:
     p = Path(path)
-    if not p.exists():
-        raise ChewcError(f"cannot read {p}: no such file")
-    if p.is_dir():
-        raise ChewcError(f"cannot read {p}: it is a directory")
-    data = p.read_bytes()
+    data = read_bytes(p, "ONNX model", MAX_MODEL_BYTES)
     if not data:
         raise ChewcError(f"{p}: empty file, not an ONNX model")
     try:
@@ -107,12 +106,19 @@ def _check(model: onnx.ModelProto, origin: str) -> None:
 
 
 def _fix_batch(model: onnx.ModelProto, input_name: str) -> None:
-    """chewc compiles one image at a time: a symbolic batch dimension becomes 1."""
+    """chewc compiles one image at a time: a symbolic batch dimension becomes 1, a fixed one must be 1."""
     for inp in model.graph.input:
         if inp.name != input_name:
             continue
         dims = inp.type.tensor_type.shape.dim
+        if not inp.type.tensor_type.HasField("shape") or not dims:
+            raise ChewcError(f"input '{input_name}' declares no shape; chewc compiles fixed shapes [N, C, H, W] or [N, K]")
         for i, d in enumerate(dims):
+            if i == 0 and d.HasField("dim_value") and d.dim_value not in (0, 1):
+                raise ChewcError(
+                    f"input '{input_name}' has a fixed batch of {d.dim_value}; chewc compiles one image at a time "
+                    "(export with batch 1 or a symbolic batch)"
+                )
             if d.HasField("dim_value") and d.dim_value > 0:
                 continue
             if i == 0:
@@ -124,10 +130,25 @@ def _fix_batch(model: onnx.ModelProto, input_name: str) -> None:
                 )
 
 
+def _prune(model: onnx.ModelProto) -> None:
+    """Drop the nodes no graph output depends on: dead code is never folded, checked further or run."""
+    needed = {o.name for o in model.graph.output}
+    live: list[onnx.NodeProto] = []
+    for node in reversed(model.graph.node):
+        if any(o in needed for o in node.output if o):
+            live.append(node)
+            needed.update(n for n in node.input if n)
+    kept = list(reversed(live))
+    if len(kept) != len(model.graph.node):
+        del model.graph.node[:]
+        model.graph.node.extend(kept)
+
+
 def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
-    """onnx shape inference, plus the shape-preserving QONNX ops it does not know (to a fixpoint)."""
+    """onnx shape inference (strict: an inconsistency is an error, not a silently missing shape), plus the
+    shape-preserving QONNX ops it does not know (to a fixpoint)."""
     while True:
-        model = onnx.shape_inference.infer_shapes(model)
+        model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
         shapes, _, _ = _collect(model)
         missing = {
             n.output[0]: shapes[n.input[0]] for n in model.graph.node
@@ -168,6 +189,7 @@ def _foldable(node: onnx.NodeProto, consts: dict[str, np.ndarray], shapes: dict[
 
 def _evaluate(node: onnx.NodeProto, model: onnx.ModelProto, consts: dict[str, np.ndarray],
               shapes: dict[str, tuple[int, ...]], types: dict[str, int], origin: str) -> dict[str, np.ndarray]:
+    check_fold(node, shapes, [consts[n] for n in node.input if n in consts], origin)
     if node.op_type == "Shape":
         value = np.asarray(shapes[node.input[0]], np.int64)
         start = next((a.i for a in node.attribute if a.name == "start"), 0)
@@ -175,9 +197,14 @@ def _evaluate(node: onnx.NodeProto, model: onnx.ModelProto, consts: dict[str, np
         return {node.output[0]: value[start:end]}
     sub = Graph(model, [node], consts, shapes, types, "", []).submodel([node], [], list(node.output))
     try:
-        return OnnxExecutor(sub).run({})
+        values = OnnxExecutor(sub).run({})
     except ChewcError as e:
         raise ChewcError(f"{origin}: {describe(node)}: cannot evaluate its constant inputs ({e})") from e
+    for name, v in values.items():
+        if np.asarray(v).size > MAX_ELEMENTS:
+            raise ChewcError(f"{origin}: {describe(node)}: its result {name!r} has {np.asarray(v).size} elements "
+                             f"(at most {MAX_ELEMENTS})")
+    return values
 
 
 def _fold(model: onnx.ModelProto, origin: str) -> onnx.ModelProto:
@@ -203,8 +230,10 @@ def _fold(model: onnx.ModelProto, origin: str) -> onnx.ModelProto:
 
 
 def load_graph(path: str | Path) -> Graph:
+    """Read, validate (`compiler.model_check`), prune, shape-infer and fold a model."""
     origin = str(path)
     model = read_model(path)
+    validate(model, origin)
     _check(model, origin)
     input_name = first_input_name(model)
     # initializers listed as graph inputs (old exporters) are constants, not inputs
@@ -212,14 +241,19 @@ def load_graph(path: str | Path) -> Graph:
     del model.graph.input[:]
     model.graph.input.extend(kept)
     _fix_batch(model, input_name)
+    _prune(model)
+    check_with_onnxruntime(model, origin)
     try:
         model = _fold(model, origin)
-    except onnx.shape_inference.InferenceError as e:
-        raise ChewcError(f"{origin}: shape inference failed: {str(e).strip().splitlines()[0]}") from e
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as e:
+        raise ChewcError(f"{origin}: shape inference failed: {one_line(str(e))}") from e
     shapes, types, consts = _collect(model)
     graph = Graph(model, list(model.graph.node), consts, shapes, types, input_name, [o.name for o in model.graph.output])
     for node in graph.nodes:
         for name in (*node.input, *node.output):
             if name:
-                graph.shape(name, node)
+                shape = graph.shape(name, node)
+                if prod(shape) > MAX_ELEMENTS:
+                    raise ChewcError(f"{origin}: {describe(node)}: tensor {name!r} has shape {list(shape)}, "
+                                     f"{prod(shape)} elements (at most {MAX_ELEMENTS})")
     return graph

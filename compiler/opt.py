@@ -7,6 +7,7 @@ per-pass dumps and timing, verify-each, crash reproducers and numeric bisection 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from compiler.pipeline_debug import (
 from dialects import get_all_dialects
 from dialects.chewbacca import set_machine
 from isa.errors import ChewcError, cli_main
+from isa.files import read_text, writable
 from isa.machine import load_machine
 
 DESCRIPTION = """chewc-opt: run a pass pipeline on .mlir (bnn, tile or chewbacca IR; a file, or - for stdin)
@@ -105,9 +107,18 @@ class ChewcOptMain(xDSLOptMain):
         if self.args.input_file in (None, "-"):
             return sys.stdin.buffer, "mlir"
         path = Path(self.args.input_file)
-        if not path.is_file():
-            raise ChewcError(f"cannot read {path}: no such file")
-        return path.open("rb"), path.suffix.lstrip(".")
+        if path.suffix == ".onnx":
+            raise ChewcError(f"{path}: an ONNX model, not IR (chewc-opt reads .mlir; compile ONNX with chewc)")
+        text = read_text(path, "IR file")  # bounded, and UTF-8 checked before xDSL decodes it
+        return io.BytesIO(text.encode()), path.suffix.lstrip(".")
+
+    def prepare_output(self) -> IO[str]:
+        if self.args.output_file is not None:
+            writable(self.args.output_file)
+        try:
+            return super().prepare_output()
+        except OSError as e:
+            raise ChewcError(f"cannot write {self.args.output_file}: {e.strerror or type(e).__name__}") from e
 
     def get_input_name(self) -> str:
         return "stdin" if self.args.input_file in (None, "-") else self.args.input_file

@@ -8,7 +8,9 @@ exactly, as float64 values.
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from math import prod
@@ -19,10 +21,14 @@ import onnx
 
 from isa.container import ChewProgram, TensorDesc, to_chw
 from isa.errors import ChewcError, first_line
+from isa.files import MAX_MODEL_BYTES, MiB, read_bytes
 from isa.machine import Machine
 from runtime.emulator import EmulationResult, emulate, load_program, program_machine
 from runtime.host import unpack
 from runtime.onnx_ref import OnnxExecutor, first_input_name, is_qonnx
+
+
+MAX_ARRAY_BYTES = 1024 * MiB  # inputs and references: a data set of 10,000 CIFAR images is 30 MiB
 
 
 @dataclass(frozen=True)
@@ -47,14 +53,13 @@ class OnnxReference:
 
     def __init__(self, model_path: str | Path) -> None:
         path = Path(model_path)
-        if not path.is_file():
-            raise ChewcError(f"cannot read {path}: no such file")
+        data = read_bytes(path, "ONNX model", MAX_MODEL_BYTES)
         try:
-            self.model = onnx.load(str(path))
+            self.model = onnx.load_from_string(data)
         except Exception as e:  # protobuf and onnx raise their own error types for a bad file
             raise ChewcError(f"{path}: not an ONNX model ({first_line(e)})") from e
         self.path = path
-        self.executor = OnnxExecutor(self.model)
+        self.executor = OnnxExecutor(self.model, str(path))
         self.input_name = first_input_name(self.model)
         declared = next(i for i in self.model.graph.input if i.name == self.input_name).type.tensor_type
         # A symbolic batch dimension is 1: one sample per run; no declared shape: the sample's, batch 1.
@@ -74,16 +79,21 @@ def random_image(rng: np.random.Generator, shape: Sequence[int]) -> np.ndarray:
 
 
 def load_arrays(path: Path) -> np.ndarray | dict[str, np.ndarray]:
-    """A .npy array, or a .npz file's arrays by name."""
-    if not path.is_file():
-        raise ChewcError(f"cannot read {path}: no such file")
+    """A .npy array, or a .npz file's arrays by name (read whole, at most MAX_ARRAY_BYTES unpacked)."""
+    data = read_bytes(path, "array file", MAX_ARRAY_BYTES)
     try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ChewcError(f"cannot read {path}: not a .npy/.npz file ({e})") from e
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        return {k: loaded[k] for k in loaded.files}
-    return loaded
+        if data[:4] == b"PK\x03\x04":  # a .npz: a zip whose members must not unpack past the limit
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                unpacked = sum(i.file_size for i in z.infolist())
+            if unpacked > MAX_ARRAY_BYTES:
+                raise ChewcError(f"cannot read {path}: its arrays unpack to {unpacked} bytes (at most {MAX_ARRAY_BYTES})")
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                return {k: npz[k] for k in npz.files}
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except ChewcError:
+        raise
+    except Exception as e:  # numpy and zipfile raise many types for a malformed file
+        raise ChewcError(f"cannot read {path}: not a .npy/.npz file ({first_line(e)})") from e
 
 
 def same_shape(a: Sequence[int], b: Sequence[int]) -> bool:

@@ -16,6 +16,7 @@ import numpy as np
 
 from isa.container import ChewProgram, TensorDesc
 from isa.errors import ChewcError, MismatchError, cli_main
+from isa.files import writable
 from isa.machine import load_machine
 from runtime.check import OnnxReference, check_layers, compare, load_arrays, random_image, run_program, same_shape
 from runtime.emulator import check_machine, load_program, program_machine
@@ -166,6 +167,8 @@ def main(argv: Sequence[str] | None) -> int:
         from runtime.mlir_run import run_mlir
 
         return run_mlir(args)
+    if args.output:
+        writable(args.output)  # before the runs, not after
     program = load_program(args.program)
     # without --machine, the program's own (bundled) machine; a wrong one is refused naming both
     machine = load_machine(args.machine) if args.machine else program_machine(program)

@@ -54,6 +54,8 @@ def _read(where: str, t: HostTensor, dram: np.ndarray, written: np.ndarray | Non
 def _run_graph(where: str, step: HostStep, values: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Counter[str]]:
     try:
         executor = executor_for(step.onnx)
+    except ChewcError as e:
+        raise ChewcError(f"{where}: {e}") from e
     except Exception as e:  # protobuf's DecodeError and onnx's own errors have no common ChewcError-like base
         raise ChewcError(f"{where}: the embedded ONNX model does not load ({first_line(e)})") from e
     graph_inputs = {i.name: i.type.tensor_type for i in executor.model.graph.input}

@@ -19,6 +19,7 @@ from dialects import make_context
 from dialects.bnn_interp import input_shape, run_module
 from dialects.chewbacca import machine_of
 from isa.errors import ChewcError, MismatchError, one_line
+from isa.files import read_text
 from isa.machine import Machine, load_machine
 from runtime import check
 from runtime.check import Mismatch
@@ -115,9 +116,7 @@ def check_module(module: ModuleOp, model_path: str, inputs: Sequence[np.ndarray]
 def run_mlir(args: argparse.Namespace) -> int:
     """`chewc-run FILE.mlir [--input X.npy] [--check MODEL.onnx] [--output Y.npy]`."""
     path = Path(args.program)
-    if not path.is_file():
-        raise ChewcError(f"cannot read {path}: no such file")
-    module = parse_module(path.read_text(), str(path))
+    module = parse_module(read_text(path, "IR file"), str(path))
     inputs = load_inputs(args.input, input_shape(module), args.seed, args.samples)
     machine = load_machine(args.machine) if args.machine else None
     results: list[tuple[np.ndarray, ...]] = []

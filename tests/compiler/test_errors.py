@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import onnx
 from onnx import helper
 
 from compiler.cli import main as chewc
@@ -65,9 +66,10 @@ def test_weights_not_pm1_after_binarisation(tmp_path):
 
 
 def test_shape_inference_cannot_resolve(tmp_path):
-    nodes = [helper.make_node("Sign", ["x"], ["b"]), helper.make_node("NonZero", ["b"], ["y"], name="nz")]
+    nodes = [helper.make_node("Sign", ["x"], ["b"]), helper.make_node("NonZero", ["b"], ["i"], name="nz"),
+             helper.make_node("Cast", ["i"], ["y"], to=onnx.TensorProto.FLOAT)]
     p = save_model(tmp_path / "s.onnx", nodes, [("x", [1, 8])], [("y", [2, "n"])], {})
-    assert "shape inference cannot resolve the shape of 'y'" in fails(str(p))
+    assert "node nz (NonZero): shape inference cannot resolve the shape of 'i'" in fails(str(p))
 
 
 def test_dynamic_spatial_dimension(tmp_path):
