@@ -23,7 +23,7 @@ from isa.container import ChewProgram, TensorDesc, to_chw
 from isa.errors import ChewcError, first_line
 from isa.files import MAX_MODEL_BYTES, MiB, read_bytes
 from isa.machine import Machine
-from runtime.emulator import EmulationResult, emulate, load_program, program_machine
+from runtime.emulator import DEFAULT_MAX_WORK, EmulationResult, emulate, load_program, program_machine
 from runtime.host import unpack
 from runtime.onnx_ref import OnnxExecutor, first_input_name, is_qonnx
 
@@ -141,6 +141,7 @@ def run_program(
     machine: Machine | None = None,
     vdd: float | None = None,
     reference: OnnxReference | None = None,
+    max_work: int = DEFAULT_MAX_WORK,
 ) -> tuple[list[EmulationResult], Mismatch | None]:
     """Emulate `program` once per input set; with a reference, stop at the first output that differs."""
     prog = load_program(program)
@@ -153,7 +154,7 @@ def run_program(
         if missing:
             raise ChewcError(f"input '{missing[0]}' not given")
         fitted = {d.name: fit(d, feeds[d.name]) for d in prog.inputs}
-        results.append(emulate(prog, fitted, machine, vdd))
+        results.append(emulate(prog, fitted, machine, vdd, max_work=max_work))
         if reference is not None:
             mismatch = compare(i, results[-1].outputs, reference.run(fitted[prog.inputs[0].name]))
             if mismatch is not None:
@@ -212,6 +213,7 @@ def check_layers(
     model_path: str | Path,
     x: np.ndarray,
     machine: Machine | None = None,
+    max_work: int = DEFAULT_MAX_WORK,
 ) -> tuple[list[tuple[Probe, np.ndarray]], Mismatch | None]:
     """Compare every layer boundary of one run with the ONNX model's tensor of the same name.
 
@@ -230,7 +232,7 @@ def check_layers(
             seen[p.name] = unpack(p.desc, mems[p.mem][p.desc.dram_addr : p.desc.dram_addr + p.desc.words].copy())
 
     feeds = {d.name: fit(d, x) for d in prog.inputs}
-    emulate(prog, feeds, machine, observe=(set(by_step), snapshot))
+    emulate(prog, feeds, machine, observe=(set(by_step), snapshot), max_work=max_work)
     names = [p.name for p in probes]
     executor = OnnxExecutor(with_outputs(reference.model, names))
     shape = reference.input_shape or [1, *np.shape(x)]

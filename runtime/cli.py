@@ -19,7 +19,7 @@ from isa.errors import ChewcError, MismatchError, cli_main
 from isa.files import writable
 from isa.machine import load_machine
 from runtime.check import OnnxReference, check_layers, compare, load_arrays, random_image, run_program, same_shape
-from runtime.emulator import check_machine, load_program, program_machine
+from runtime.emulator import DEFAULT_MAX_WORK, check_machine, load_program, program_machine
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs used without --input")
     parser.add_argument("--samples", type=int, default=1, help="random inputs to run (and check) without --input")
+    parser.add_argument(
+        "--max-work",
+        type=int,
+        default=DEFAULT_MAX_WORK,
+        metavar="N",
+        help=f"refuse a program needing more than N word operations per run (default {DEFAULT_MAX_WORK}; the "
+        "count is read off the instruction stream before it runs)",
+    )
     parser.add_argument(
         "--check-layers",
         action="store_true",
@@ -178,12 +186,13 @@ def main(argv: Sequence[str] | None) -> int:
     if args.check_layers:
         if reference is None:
             raise ChewcError("--check-layers needs --check MODEL.onnx")
-        compared, layer_mismatch = check_layers(program, args.check, next(iter(runs[0].values())), machine)
+        compared, layer_mismatch = check_layers(program, args.check, next(iter(runs[0].values())), machine,
+                                                args.max_work)
         if layer_mismatch is not None:
             raise MismatchError(layer_mismatch.message)
         print(f"layers: all {len(compared)} layer tensors equal the ONNX reference "
               f"({', '.join(p.name for p, _ in compared)})")
-    results, mismatch = run_program(program, runs, machine, args.vdd, reference)
+    results, mismatch = run_program(program, runs, machine, args.vdd, reference, args.max_work)
     if mismatch is not None:
         raise MismatchError(mismatch.message)
     # Several runs: each output stacked along a leading axis, as the inputs were.

@@ -50,6 +50,10 @@ INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 # Elements of the unpacked CONV window matrix per chunk of output rows: bounds host memory (16 MiB).
 CHUNK_ELEMENTS = 1 << 24
 PLANS_KEPT = 4  # plans of the most recently run (program, machine) pairs
+# Word operations one emulation may take (words moved, window words combined, values computed): the
+# binary ResNet-18 at 224 x 224 needs about 2**27. `--max-work` raises it.
+DEFAULT_MAX_WORK = 1 << 32
+PLAN_BYTES = 256 << 20  # address arrays a kept plan may hold
 
 Selector = slice | np.ndarray  # words of a memory: a contiguous run as a slice (a view), else addresses
 Where = tuple[int, str]  # instruction index and mnemonic, for errors raised by kernels
@@ -88,6 +92,44 @@ def program_machine(prog: ChewProgram) -> Machine:
     default (which `check_machine` then refuses by name, unless it matches)."""
     named = bundled_machine(prog.machine_name)
     return named if named is not None and named.hash() == prog.machine_hash else load_machine()
+
+
+def program_work(code: list[Instruction], host_steps: Mapping[int, HostStep]) -> tuple[int, int]:
+    """The word operations a straight-line program performs in all, and the instruction reaching half of
+    them, read off the instruction stream alone (registers as CFG instructions set them) before any runs.
+
+    The ISA has no branches, so this is exact: it bounds an emulation's time and memory up front."""
+    regs: dict[str, int] = {}
+    total, heaviest, most = 0, 0, -1
+
+    def r(name: str) -> int:
+        return regs.get(name, 1)  # an unset register fails at run time, when the instruction is reached
+
+    for i, ins in enumerate(code):
+        mn = ins.op.mnemonic
+        if ins.op.cls == "config":
+            regs.update(ins.as_dict())
+            continue
+        groups = -(-r("in_c") // CHANNELS_PER_WORD)
+        pixels = r("nrows") * r("out_w")
+        if mn in ("DMA.LD", "DMA.ST"):
+            work = r("count") * ins["length"]
+        elif mn == "CONV":
+            work = r("oc_count") * pixels * r("kh") * r("kw") * groups
+        elif mn == "POOL.B":
+            work = groups * pixels * r("kh") * r("kw")
+        elif mn == "POOL.I":
+            work = r("in_c") * pixels * r("kh") * r("kw")
+        elif mn in ("THRESH", "ADD"):
+            work = r("oc_count") * pixels
+        elif mn == "HOST" and (step := host_steps.get(ins["step"])) is not None:
+            work = sum(t.words for t in (*step.inputs, *step.outputs))
+        else:  # SYNC, END, a HOST without a section (an error when reached)
+            work = 0
+        total += work
+        if work > most:
+            heaviest, most = i, work
+    return total, heaviest
 
 
 def decode_program(program: ChewProgram) -> list[Instruction]:
@@ -144,11 +186,13 @@ def emulate(
     machine: Machine | None = None,
     vdd: float | None = None,
     observe: Observer | None = None,
+    max_work: int = DEFAULT_MAX_WORK,
 ) -> EmulationResult:
     """Run `program` on `inputs` (by name, or one array for a one-input program) at supply `vdd`.
 
     `observe = (indices, callback)` calls `callback(i, memories)` right after instruction i, for each i in
-    `indices` (a checked run, never a replay: it is for looking at intermediate results).
+    `indices` (a checked run, never a replay: it is for looking at intermediate results). A program
+    needing more than `max_work` word operations (`program_work`) is refused before it runs.
     """
     prog = load_program(program)
     machine = machine or program_machine(prog)
@@ -161,7 +205,14 @@ def emulate(
     named = _name_inputs(prog, inputs)
     if plan is not None and observe is None:
         return _replay(plan, prog, named, machine, point)
-    emu = _Emulator(machine, decode_program(prog), prog.host_steps)
+    code, steps = decode_program(prog), prog.host_steps
+    work, heaviest = program_work(code, steps)
+    if work > max_work:
+        raise ChewcError(
+            f"the program needs {work} word operations (instruction {heaviest}, {code[heaviest].op.mnemonic}, the "
+            f"largest), more than the emulator's budget of {max_work}: raise it with --max-work if that is intended"
+        )
+    emu = _Emulator(machine, code, steps)
     for block in prog.data:
         emu.host_write(block.dram_addr, block.words)
     for desc in prog.inputs:
@@ -173,7 +224,8 @@ def emulate(
         if missing.size:
             raise ChewcError(f"output '{desc.name}': DRAM word {addrs[missing[0]]:#x} was never written by the program")
     data = tuple((block.dram_addr, block.words) for block in prog.data)
-    _keep_plan(key, _Plan(tuple(emu.kernels), data, emu.counters, emu.timeline))
+    if emu.kernels is not None:
+        _keep_plan(key, _Plan(tuple(emu.kernels), data, emu.counters, emu.timeline))
     report = build_report(machine, point, emu.counters, emu.timeline, emu.host_rows)
     return EmulationResult(_outputs(prog, emu.mem["dram"]), report)
 
@@ -326,7 +378,8 @@ class _Emulator(_State):
         self.interval = 0
         self.regs: dict[str, int] = {}
         self.counters, self.timeline = Counters(), Timeline()
-        self.kernels: list[Kernel] = []
+        self.kernels: list[Kernel] | None = []  # None: too large to keep as a plan
+        self.kept_bytes = 0
         self.windows = _Last()  # shared by the CONV kernels
         self.index, self.ins = 0, code[0] if code else None
         self.handlers: dict[str, Callable[[Instruction], int]] = {
@@ -349,6 +402,17 @@ class _Emulator(_State):
 
     def fail(self, message: str, field: str | None = None) -> ChewcError:
         return _error(self.where, message, field)
+
+    def keep(self, kernel: Kernel, *selectors: Selector) -> None:
+        """Add a kernel to the plan, unless the plan's address arrays would pass PLAN_BYTES (then no plan:
+        later runs of a program that large are checked runs too, and memory stays bounded)."""
+        if self.kernels is None:
+            return
+        self.kept_bytes += sum(s.nbytes for s in selectors if isinstance(s, np.ndarray))
+        if self.kept_bytes > PLAN_BYTES:
+            self.kernels = None
+        else:
+            self.kernels.append(kernel)
 
     def host_write(self, addr: int, words: np.ndarray) -> None:
         self.mem["dram"][addr : addr + words.size] = words
@@ -421,7 +485,8 @@ class _Emulator(_State):
                 )
         self.mem[mem][addrs] = result
         self.written[mem][addrs] = True
-        self.kernels.append(_store(mem, _select(addrs), values))
+        sel = _select(addrs)
+        self.keep(_store(mem, sel, values), sel)
 
     # --- control, configuration and DMA ----------------------------------------------------------
     def configure(self, ins: Instruction) -> int:
@@ -443,7 +508,7 @@ class _Emulator(_State):
             raise self.fail(f"the program has no host section 'host{k}' (host sections: {have})", "step")
         kernel = _host_kernel(self.where, k, step)
         kernel(self)
-        self.kernels.append(kernel)
+        self.keep(kernel)
         return 0
 
     def dma(self, ins: Instruction) -> int:
@@ -472,7 +537,7 @@ class _Emulator(_State):
 
         copy(self)
         self.written[dst_mem][dst] = True
-        self.kernels.append(copy)
+        self.keep(copy, src_sel, dst_sel)
         bits = count * length * self.m.memory.dram.word_bits
         self.counters.read_bits[src_mem] += bits
         self.counters.write_bits[dst_mem] += bits

@@ -177,3 +177,16 @@ def test_int16_inputs_must_be_int16() -> None:
         emulate(prog, np.array([[[1, 40000]]]), MACHINE)
     with pytest.raises(ChewcError, match=r"input 's' is int16: 1.5 at \(0, 0, 0\)"):
         emulate(prog, np.array([[[1.5, 2]]]), MACHINE)
+
+
+def test_work_budget_refuses_before_running() -> None:
+    """2000 DMAs of 8M words each (7.5 GB and no end before) are refused up front, in well under a second."""
+    import time
+
+    dmas = "CFG.DMA count=2048 dram_stride=4096 chip_stride=0\n" + "DMA.ST mem=fmem dram=0x0 chip=0x0 length=4096\n" * 2000
+    prog = assemble(".output y int16[1,1,1] chw @0x0\n" + dmas + "END\n", MACHINE, "t.s")
+    start = time.perf_counter()
+    with pytest.raises(ChewcError, match=r"the program needs 16777216000 word operations \(instruction 1, DMA.ST, "
+                       r"the largest\), more than the emulator's budget of 4294967296: raise it with --max-work"):
+        emulate(prog, {}, MACHINE)
+    assert time.perf_counter() - start < 1
