@@ -22,9 +22,10 @@ from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr, TensorType, f32
 from xdsl.ir import Operation, SSAValue
+from xdsl.transforms.dead_code_elimination import region_dce
 
 from compiler.onnx_loader import Graph, attributes, describe, load_graph
-from compiler.threshold_folding import AFFINE_OPS, SHAPE_OPS, Reach, bipolar_scale, fold_thresholds
+from compiler.threshold_folding import AFFINE_OPS, SHAPE_OPS, Reach, Uncertain, bipolar_scale, fold_thresholds
 from dialects import bnn
 from dialects.chewbacca import set_machine
 from isa.errors import ChewcError
@@ -41,6 +42,23 @@ class Value:
     raw: str = ""  # int: the ONNX name of the accumulator the chain starts from
     chain: list[onnx.NodeProto] = field(default_factory=list)
     reach: Reach | None = None
+    # int from a Gemm that onnxruntime computes fused (alpha != 1 or a bias C): its float result depends
+    # on the order of summation, so the host reruns the node itself on its ±1 input, standing for the
+    # first `fused.length` nodes of the chain
+    fused: FusedGemm | None = None
+
+
+@dataclass(frozen=True)
+class FusedGemm:
+    node: onnx.NodeProto  # the original Gemm
+    x: SSAValue  # its ±1 input
+    length: int  # chain nodes it stands for
+    gain: float  # alpha * weight scale: the exact result is gain * sum + offset
+    offset: np.ndarray  # beta * C per output
+    error: np.ndarray  # per output: bound of |onnxruntime's result - the exact result|
+
+    def uncertain(self) -> Uncertain:
+        return Uncertain(self.length, lambda acc: self.gain * acc[None, :] + self.offset[:, None], self.error)
 
 
 class Importer:
@@ -154,6 +172,7 @@ class Importer:
                     chain.append(self.const_node("Add", node, self.add_const(f"{node.output[0]}__bias", bias), None))
         if scale is not None:
             chain.insert(0, self.scalar_node("Mul", node, scale))
+        fused = self.fused_gemm(node, attrs, x.ssa, w, len(chain)) if node.op_type == "Gemm" else None
         raw = f"{node.output[0]}__acc" if chain else node.output[0]
         if chain:
             chain[0].input[0] = raw
@@ -163,10 +182,27 @@ class Importer:
             for name in (raw, *(n.output[0] for n in chain)):
                 self.g.shapes[name] = self.g.shape(node.output[0], node)
                 self.g.elem_types[name] = onnx.TensorProto.FLOAT
-        self.values[node.output[0]] = Value("int", op.output, raw=raw, chain=chain, reach=reach)
+        self.values[node.output[0]] = Value("int", op.output, raw=raw, chain=chain, reach=reach, fused=fused)
+
+    def fused_gemm(self, node: onnx.NodeProto, attrs: dict[str, object], x: SSAValue, w: np.ndarray,
+                   length: int) -> FusedGemm | None:
+        """A Gemm whose result onnxruntime rounds as it sums (alpha != 1 or a nonzero bias): measured, its
+        output is not a function of the integer sum alone (it differs by an ulp from alpha*sum + beta*C)."""
+        alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))  # type: ignore[arg-type]
+        has_c = len(node.input) > 2 and node.input[2] != ""
+        c = np.broadcast_to(np.asarray(self.g.constants[node.input[2]], np.float64), (w.shape[1],)) if has_c else 0.0
+        if alpha == 1.0 and not np.any(beta * np.asarray(c) != 0):
+            return None
+        k, s = w.shape[0], float(np.abs(w).max())
+        offset = beta * np.asarray(c, np.float64) + np.zeros(w.shape[1])
+        # any order of the K + 1 float32 additions (FMA or not): |error| <= (K + 2) u * sum |terms|, u = 2**-24
+        error = (k + 2) * 2.0**-24 * (np.abs(offset) + abs(alpha) * s * k) * 1.001
+        return FusedGemm(node, x, length, alpha * s, offset, error)
 
     def weight_scale(self, node: onnx.NodeProto, w: np.ndarray) -> float | None:
         """±1 weights, or ±s with one power-of-two s (then x*s sums stay exact in float32)."""
+        if not np.isfinite(w).all():
+            raise ChewcError(f"{describe(node)}: weights are not finite")
         mags = np.unique(np.abs(w))
         if len(mags) != 1 or mags[0] == 0:
             bad = next((float(m) for m in mags if m != mags.max() or m == 0), float(mags[0]))
@@ -176,6 +212,13 @@ class Importer:
             return None
         if np.log2(s) != np.round(np.log2(s)):
             raise ChewcError(f"{describe(node)}: weights are ±{s:g}; only ±1 or a power-of-two scale is exact")
+        fanin = int(np.prod(w.shape)) // (w.shape[0] if node.op_type == "Conv" else w.shape[1])
+        if not 2.0**-126 <= s or fanin * s >= 2.0**127:
+            # float32 sums of fanin terms +-s are exact only between the normal range's ends
+            raise ChewcError(
+                f"{describe(node)}: weights are ±{s:g}: sums of {fanin} of them leave float32's exact range "
+                "(the reference would overflow or lose precision)"
+            )
         return s
 
     def conv_pads(self, node, attrs, hw, kernel, strides, dil) -> list[int]:  # noqa: ANN001
@@ -197,7 +240,15 @@ class Importer:
     def threshold(self, node: onnx.NodeProto) -> None:
         v = self.values[node.input[0]]
         assert v.reach is not None and v.ssa is not None
-        thresholds, modes = fold_thresholds(self.g, v.raw, v.chain, node, v.reach)
+        folded = fold_thresholds(self.g, v.raw, v.chain, node, v.reach, v.fused.uncertain() if v.fused else None)
+        if folded is None:
+            # not provable: the host runs the Gemm and its chain as written; ±1 values leave it as bits
+            assert v.fused is not None
+            self.to_host(node, [v], f"{describe(v.fused.node)}: onnxruntime rounds this Gemm as it sums, and a "
+                         "reachable result lies within that rounding of the binarisation threshold")
+            self.set_bits(node, bnn.SignOp(self.float_ssa(node.output[0]), "reject").output)
+            return
+        thresholds, modes = folded
         op = bnn.ThresholdOp(v.ssa, thresholds, modes)
         self.set_bits(node, op.output)
 
@@ -242,7 +293,7 @@ class Importer:
 
     def extend_chain(self, node: onnx.NodeProto) -> None:
         v = self.values[node.input[0]]
-        self.values[node.output[0]] = Value("int", v.ssa, raw=v.raw, chain=[*v.chain, node], reach=v.reach)
+        self.values[node.output[0]] = Value("int", v.ssa, raw=v.raw, chain=[*v.chain, node], reach=v.reach, fused=v.fused)
 
     def set_bits(self, node: onnx.NodeProto, ssa: SSAValue | None) -> None:
         assert ssa is not None
@@ -266,9 +317,9 @@ class Importer:
 
     # -- host side -----------------------------------------------------------------------------
 
-    def to_host(self, node: onnx.NodeProto, ins: list[Value | None]) -> None:
+    def to_host(self, node: onnx.NodeProto, ins: list[Value | None], reason: str = "") -> None:
         self.pending.append(node)
-        self.reasons.append(self.reason(node, ins))
+        self.reasons.append(reason or self.reason(node, ins))
         for out in node.output:
             if out:
                 self.values[out] = Value("float")
@@ -324,12 +375,13 @@ class Importer:
                 v = self.values[name]
                 if v.kind == "int" and v.chain:
                     # the host recomputes the float chain from the raw accumulator, exactly as the source does
-                    if v.raw not in inputs:
-                        inputs.append(v.raw)
-                        assert v.ssa is not None
-                        operands.append(v.ssa)
-                    nodes.extend(n for n in v.chain if n not in nodes)
-                    produced.update(n.output[0] for n in v.chain)
+                    # (a fused Gemm from its ±1 input)
+                    source, ssa, chain = host_chain(v)
+                    if source not in inputs:
+                        inputs.append(source)
+                        operands.append(ssa)
+                    nodes.extend(n for n in chain if n not in nodes)
+                    produced.update(n.output[0] for n in chain)
                     continue
                 assert v.ssa is not None, name
                 inputs.append(name)
@@ -354,10 +406,19 @@ class Importer:
         return any(id(self.g.nodes[i]) not in pending for i in self.g.consumers.get(name, []))
 
 
+def host_chain(v: Value) -> tuple[str, SSAValue, list[onnx.NodeProto]]:
+    """What the host computes an int value's float chain from: (input name, its SSA value, nodes)."""
+    if v.fused is not None:
+        return v.fused.node.input[0], v.fused.x, [v.fused.node, *v.chain[v.fused.length :]]
+    assert v.ssa is not None
+    return v.raw, v.ssa, v.chain
+
+
 def import_model(path: str | Path, machine: Machine | None = None) -> ModuleOp:
     """Load, check and fold an ONNX/QONNX model and return its `bnn` module (verified), carrying the
     machine it is compiled for (default: the ChewBaccaNN model)."""
     graph = load_graph(path)
     module = Importer(graph).run()
+    region_dce(module.body)  # accumulators only a host op's rerun of a fused Gemm would have read
     set_machine(module, machine or load_machine())
     return module

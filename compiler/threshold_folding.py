@@ -9,6 +9,7 @@ gamma < 0 gives a `<=` channel, gamma = 0 a constant channel.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,28 +101,55 @@ def check_per_channel(graph: Graph, chain: list[onnx.NodeProto], channels: int) 
                 )
 
 
+@dataclass(frozen=True)
+class Uncertain:
+    """The chain's value after its first `length` nodes is known only to within +-error[c] of
+    exact(acc)[c] (a Gemm that onnxruntime rounds as it sums)."""
+
+    length: int
+    exact: Callable[[np.ndarray], np.ndarray]  # accumulator values [V] -> [C, V], float64
+    error: np.ndarray  # [C]
+
+
 def fold_thresholds(
-    graph: Graph, raw: str, chain: list[onnx.NodeProto], binarizer: onnx.NodeProto, reach: Reach
-) -> tuple[list[int], str]:
-    """Per-channel (threshold, mode) so that threshold(acc) == binarizer(chain(acc)) for every reachable acc."""
+    graph: Graph, raw: str, chain: list[onnx.NodeProto], binarizer: onnx.NodeProto, reach: Reach,
+    uncertain: Uncertain | None = None,
+) -> tuple[list[int], str] | None:
+    """Per-channel (threshold, mode) so that threshold(acc) == binarizer(chain(acc)) for every reachable acc.
+
+    With `uncertain`, also proves that the binarised result is the same anywhere within the error
+    bound of every reachable value; None when it is not (the result then depends on rounding).
+    """
     shape = graph.shape(raw)
     channels = shape[1]
     check_per_channel(graph, chain, channels)
     values = reach.values()
+    table = _evaluate(graph, chain, raw, binarizer, np.broadcast_to(values, (channels, len(values))), shape)
+    if uncertain is not None:
+        post, mid = chain[uncertain.length :], chain[uncertain.length - 1].output[0]
+        exact, err = uncertain.exact(values), uncertain.error[:, None]
+        for bound in (np.nextafter((exact - err).astype(np.float32), -np.inf), np.nextafter((exact + err).astype(np.float32), np.inf)):
+            if not np.array_equal(_evaluate(graph, post, mid, binarizer, bound, shape), table):
+                return None
+    return _steps(table, values, binarizer)
+
+
+def _evaluate(graph: Graph, chain: list[onnx.NodeProto], start: str, binarizer: onnx.NodeProto,
+              matrix: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """binarizer(chain(x)) for the values x = matrix[c, v] of each channel c: [C, V]."""
+    channels, count = matrix.shape
     per_channel = int(np.prod(shape)) // channels
-    runs = -(-len(values) // per_channel)
+    runs = -(-count // per_channel)
     # run r puts values[r*P + p] at position p of every channel: all values in ceil(V/P) runs
-    idx = np.minimum(np.arange(runs * per_channel), len(values) - 1).reshape(runs, per_channel)
-    pre = chain[-1].output[0] if chain else raw
-    if chain:
-        executor = OnnxExecutor(graph.submodel(chain, [raw], [pre]))
+    idx = np.minimum(np.arange(runs * per_channel), count - 1).reshape(runs, per_channel)
+    pre = chain[-1].output[0] if chain else start
+    executor = OnnxExecutor(graph.submodel(chain, [start], [pre])) if chain else None
     results = []
     for r in range(runs):
-        acc = np.broadcast_to(values[idx[r]][None, :], (channels, per_channel)).reshape(shape).astype(np.float32)
-        y = executor.run({raw: acc})[pre] if chain else acc
+        acc = np.ascontiguousarray(matrix[:, idx[r]]).reshape(shape).astype(np.float32)
+        y = executor.run({start: acc})[pre] if executor is not None else acc
         results.append(binarise(graph, binarizer, y).reshape(channels, per_channel))
-    table = np.concatenate(results, axis=1)[:, : len(values)]  # [C, V]
-    return _steps(table, values, binarizer)
+    return np.concatenate(results, axis=1)[:, :count]
 
 
 def _steps(table: np.ndarray, values: np.ndarray, binarizer: onnx.NodeProto) -> tuple[list[int], str]:
