@@ -22,9 +22,10 @@ from compiler.pipeline_debug import PassFactory, PassRunner, format_ir, parse_pi
 from dialects import make_context
 from isa.asm import disassemble
 from isa.container import ChewProgram
-from isa.errors import ChewcError
+from isa.errors import ChewcError, InternalError
 from dialects.chewbacca import machine_of
 from isa.machine import Machine, load_machine
+from runtime.emulator import verify_program
 
 EMIT_LEVELS = ("bnn", "tile", "chewbacca", "asm", "chew")
 # the last pass of each IR level
@@ -67,7 +68,12 @@ def compile_model(path: str | Path, emit: str = "chew", machine_path: str | None
     machine = machine_of(module)  # a pass option may have replaced the machine given
     if emit in LEVEL_END or stop_after is not None:
         return Compilation(module, machine)
-    return Compilation(module, machine, emit_program(module))
+    program = emit_program(module)
+    try:
+        verify_program(program, machine)
+    except ChewcError as e:  # the compiler's fault, never the model's: no such program may leave it
+        raise InternalError(f"the compiled program would not run correctly on '{machine.name}': {e}") from e
+    return Compilation(module, machine, program)
 
 
 def render(c: Compilation, emit: str, generic: bool = False) -> str | bytes:

@@ -213,7 +213,7 @@ class Importer:
         if np.log2(s) != np.round(np.log2(s)):
             raise ChewcError(f"{describe(node)}: weights are ±{s:g}; only ±1 or a power-of-two scale is exact")
         fanin = int(np.prod(w.shape)) // (w.shape[0] if node.op_type == "Conv" else w.shape[1])
-        if not 2.0**-126 <= s or fanin * s >= 2.0**127:
+        if not 2.0**-126 <= s or fanin * s >= 2.0**128:
             # float32 sums of fanin terms +-s are exact only between the normal range's ends
             raise ChewcError(
                 f"{describe(node)}: weights are ±{s:g}: sums of {fanin} of them leave float32's exact range "

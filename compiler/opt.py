@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import IO
 
 from xdsl.dialects import get_all_dialects as upstream_dialects
+from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import PassPipeline
-from xdsl.printer import Printer
+from xdsl.targets.mlir import MLIRTarget
 from xdsl.transforms import get_all_passes as upstream_passes
 from xdsl.utils.exceptions import DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
@@ -25,6 +26,7 @@ from xdsl.xdsl_opt_main import xDSLOptMain
 from compiler.passes import get_all_passes
 from compiler.pipeline_debug import (
     PassHook,
+    TextPrinter,
     Step,
     add_debug_arguments,
     describe_passes,
@@ -60,7 +62,7 @@ class XdslPassFlags(PassHook):
             print(f"Pass {step.name} took {step.seconds} seconds")
         if self.print_between and step.index < step.total:
             print(f"IR after {step.name}:")
-            Printer(stream=sys.stdout).print_op(step.module)
+            TextPrinter(stream=sys.stdout).print_op(step.module)
             print("\n\n\n")
 
 
@@ -80,6 +82,10 @@ class ChewcOptMain(xDSLOptMain):
         # registered explicitly (not via the entry-point multiverse) so nothing registers twice
         for name, factory in {**upstream_dialects(), **get_all_dialects()}.items():
             self.ctx.register_dialect(name, factory)
+
+    def register_all_targets(self) -> None:
+        super().register_all_targets()
+        self.available_targets["mlir"] = lambda: TextTarget
 
     def register_all_passes(self) -> None:
         for name, factory in {**upstream_passes(), **get_all_passes(), **self.plugin_passes}.items():
@@ -156,6 +162,21 @@ class ChewcOptMain(xDSLOptMain):
             raise ChewcError(one_line(str(e))) from e
         except DiagnosticException as e:
             raise ChewcError(f"{self.get_input_name()}: {one_line(str(e))}") from e
+
+
+@dataclass(frozen=True)
+class TextTarget(MLIRTarget):
+    """xDSL's MLIR output through `TextPrinter`, so that non-ASCII names parse back as strings."""
+
+    def emit(self, ctx: Context, module: ModuleOp, output: IO[str]) -> None:
+        if self.syntax_highlight:
+            return super().emit(ctx, module, output)
+        printer = TextPrinter(stream=output, print_generic_format=self.print_generic_format,
+                              print_properties_as_attributes=self.print_properties_as_attributes,
+                              print_debuginfo=self.print_debuginfo)
+        printer.print_op(module)
+        printer.print_metadata(ctx.loaded_dialects)
+        print("\n", file=output)
 
 
 @cli_main("chewc-opt")

@@ -46,9 +46,30 @@ PassFactory = Callable[[], type[ModulePass]]
 DEFAULT_REPRODUCER_DIR = Path("chewc-repro")
 
 
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
+
+
+class TextPrinter(Printer):
+    """xDSL's printer, but printable non-ASCII characters stay as UTF-8 in string literals.
+
+    xDSL escapes them as bytes (`"\\C2\\B1"`), which its parser reads back as a BytesAttr, not the
+    StringAttr an op expects: an ONNX name or a reason with `±` or `é` would not survive a dump."""
+
+    def print_string_literal(self, string: str) -> None:
+        self.print_string('"')
+        for ch in string:
+            if ch in _ESCAPES:
+                self.print_string(_ESCAPES[ch])
+            elif not ch.isprintable():
+                self.print_string("".join(f"\\{b:02X}" for b in ch.encode("utf-8")))
+            else:
+                self.print_string(ch)
+        self.print_string('"')
+
+
 def format_ir(module: ModuleOp, generic: bool = False, debuginfo: bool = False) -> str:
     out = io.StringIO()
-    Printer(stream=out, print_generic_format=generic, print_debuginfo=debuginfo).print_op(module)
+    TextPrinter(stream=out, print_generic_format=generic, print_debuginfo=debuginfo).print_op(module)
     out.write("\n")
     return out.getvalue()
 

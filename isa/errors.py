@@ -26,6 +26,12 @@ class ChewcError(Exception):
     exit_code: int = EXIT_BAD_INPUT
 
 
+class InternalError(ChewcError):
+    """A chewc bug caught by its own checks (e.g. a compiled program that would race on the machine)."""
+
+    exit_code = EXIT_INTERNAL
+
+
 class MismatchError(ChewcError):
     """A result differs from its reference."""
 
@@ -55,6 +61,9 @@ def cli_main(tool: str) -> Callable[[Callable[[Sequence[str] | None], int]], Cal
         def entry(argv: Sequence[str] | None = None) -> int:
             try:
                 code = fn(argv)
+            except InternalError as e:
+                print(f"{tool}: internal error: {e} (a chewc bug)", file=sys.stderr)
+                code = e.exit_code
             except ChewcError as e:
                 print(f"{tool}: error: {e}", file=sys.stderr)
                 code = e.exit_code

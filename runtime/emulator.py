@@ -218,16 +218,27 @@ def emulate(
     for desc in prog.inputs:
         emu.host_write(desc.dram_addr, pack(desc, named[desc.name]))
     emu.run(observe)
-    for desc in prog.outputs:
-        addrs = np.arange(desc.dram_addr, desc.dram_addr + desc.words)
-        missing = np.flatnonzero(~emu.written["dram"][addrs])
-        if missing.size:
-            raise ChewcError(f"output '{desc.name}': DRAM word {addrs[missing[0]]:#x} was never written by the program")
+    emu.check_outputs(prog)
     data = tuple((block.dram_addr, block.words) for block in prog.data)
     if emu.kernels is not None:
         _keep_plan(key, _Plan(tuple(emu.kernels), data, emu.counters, emu.timeline))
     report = build_report(machine, point, emu.counters, emu.timeline, emu.host_rows)
     return EmulationResult(_outputs(prog, emu.mem["dram"]), report)
+
+
+def verify_program(prog: ChewProgram, machine: Machine) -> None:
+    """Every check of a run that does not depend on data, without computing a value: registers,
+    addresses and bounds, reads of words never written, hazards between DMA and compute, outputs
+    written by END. The compiler runs it on each program before writing it."""
+    check_machine(prog, machine)
+    prog.check_fits(machine)
+    emu = _Emulator(machine, decode_program(prog), prog.host_steps, dry=True)
+    for block in prog.data:
+        emu.host_write(block.dram_addr, block.words)
+    for desc in prog.inputs:
+        emu.written["dram"][desc.dram_addr : desc.dram_addr + desc.words] = True
+    emu.run()
+    emu.check_outputs(prog)
 
 
 def _replay(
@@ -366,8 +377,10 @@ class _Emulator(_State):
 
     written: dict[str, np.ndarray]  # always tracked here
 
-    def __init__(self, machine: Machine, code: list[Instruction], host_steps: dict[int, HostStep]) -> None:
-        self.m, self.code, self.host_steps = machine, code, host_steps
+    def __init__(self, machine: Machine, code: list[Instruction], host_steps: dict[int, HostStep],
+                 dry: bool = False) -> None:
+        # dry: addresses, registers, written words and hazards only; no value is computed or moved
+        self.m, self.code, self.host_steps, self.dry = machine, code, host_steps, dry
         self.size = {name: machine.memory.words(name) for name in MEMORIES}
         super().__init__(
             {name: np.zeros(n, np.uint16) for name, n in self.size.items()},
@@ -378,7 +391,7 @@ class _Emulator(_State):
         self.interval = 0
         self.regs: dict[str, int] = {}
         self.counters, self.timeline = Counters(), Timeline()
-        self.kernels: list[Kernel] | None = []  # None: too large to keep as a plan
+        self.kernels: list[Kernel] | None = None if dry else []  # None: no plan (dry, or too large)
         self.kept_bytes = 0
         self.windows = _Last()  # shared by the CONV kernels
         self.index, self.ins = 0, code[0] if code else None
@@ -472,9 +485,16 @@ class _Emulator(_State):
                 field,
             )
 
+    def check_outputs(self, prog: ChewProgram) -> None:
+        for desc in prog.outputs:
+            addrs = np.arange(desc.dram_addr, desc.dram_addr + desc.words)
+            missing = np.flatnonzero(~self.written["dram"][addrs])
+            if missing.size:
+                raise ChewcError(f"output '{desc.name}': DRAM word {addrs[missing[0]]:#x} was never written by the program")
+
     def write(self, mem: str, addrs: np.ndarray, values: Values, field: str) -> None:
         """A compute instruction writes on-chip words: compute them (data errors first), check, store."""
-        result = values(self)
+        result = None if self.dry else values(self)
         for marks, verb in ((self.dma_writes[mem], "write"), (self.dma_reads[mem], "read")):
             clash = marks.first(addrs, self.interval)
             if clash:
@@ -483,8 +503,10 @@ class _Emulator(_State):
                     "(SYNC first)",
                     field,
                 )
-        self.mem[mem][addrs] = result
         self.written[mem][addrs] = True
+        if result is None:
+            return
+        self.mem[mem][addrs] = result
         sel = _select(addrs)
         self.keep(_store(mem, sel, values), sel)
 
@@ -506,6 +528,16 @@ class _Emulator(_State):
         if step is None:
             have = ", ".join(f"host{i}" for i in self.host_steps) or "none"
             raise self.fail(f"the program has no host section 'host{k}' (host sections: {have})", "step")
+        if self.dry:
+            dram = self.written["dram"]
+            for t in step.inputs:
+                unwritten = np.flatnonzero(~dram[t.dram_addr : t.dram_addr + t.words])
+                if unwritten.size:
+                    raise self.fail(f"host step {k}: input '{t.name}' reads DRAM word {t.dram_addr + int(unwritten[0]):#x}, "
+                                    "which was never written")
+            for t in step.outputs:
+                dram[t.dram_addr : t.dram_addr + t.words] = True
+            return 0
         kernel = _host_kernel(self.where, k, step)
         kernel(self)
         self.keep(kernel)
@@ -535,7 +567,8 @@ class _Emulator(_State):
         def copy(s: _State) -> None:
             s.mem[dst_mem][dst_sel] = s.mem[src_mem][src_sel]
 
-        copy(self)
+        if not self.dry:
+            copy(self)
         self.written[dst_mem][dst] = True
         self.keep(copy, src_sel, dst_sel)
         bits = count * length * self.m.memory.dram.word_bits

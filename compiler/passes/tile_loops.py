@@ -329,17 +329,20 @@ class Lowering:
             load_thresholds(zero)
         if t.double_buffer:
             load_rows(zero, zero)
-            self.sync()
 
             def row_tile(i: SSAValue) -> None:
                 rt = self.mul(i, t.rows)
                 slot = self.mul(self.add(arith.RemSIOp(i, self.idx(2))).result, in_words)
                 nslot = self.mul(self.add(arith.RemSIOp(self.plus(i, 1), self.idx(2))).result, in_words)
-                load_rows(self.plus(rt, t.rows), nslot)  # the next tile's rows, while this one computes
+                # this tile's rows (prefetched by the previous iteration) must have arrived; the SYNC comes
+                # before the next prefetch, so that transfer still overlaps this tile's compute
+                self.sync()
+                load_rows(self.plus(rt, t.rows), nslot)
                 compute(rt, window_start(rt), slot)
 
             self.loop(n_rt - 1, 1, "rows", row_tile)
             last = self.idx((n_rt - 1) * t.rows)  # peeled: nothing left to prefetch
+            self.sync()
             compute(last, window_start(last), self.idx(((n_rt - 1) % 2) * in_words))
         else:
             def row_tile_single(rt: SSAValue) -> None:

@@ -68,3 +68,24 @@ def test_machine_attribute_round_trips_and_detects_edits() -> None:
     assert edited != text
     with pytest.raises(ChewcError, match="parameters of machine 'tiny-fmem' hash to .*changed since the module was made"):
         parse_module(edited, "edited.mlir")
+
+
+def test_non_ascii_names_survive_a_dump(tmp_path: Path) -> None:
+    """xDSL prints non-ASCII string literals as byte escapes, which parse back as BytesAttr: a dump of a
+    model with a tensor named 'couche±é' (or a '±1' in a reason) did not load in chewc-opt."""
+    import onnx
+
+    model = onnx.load(MLP)
+    for node in model.graph.node:  # a layer in the middle: its name becomes a probe and an onnx.name
+        node.input[:] = ["couche±é" if o == "sign2" else o for o in node.input]
+        node.output[:] = ["couche±é" if o == "sign2" else o for o in node.output]
+    path = tmp_path / "u.onnx"
+    onnx.save(model, path)
+    dump = tmp_path / "u.mlir"
+    assert call(cli.main, str(path), "--emit=tile", "-o", str(dump))[0] == 0
+    assert '"couche±é"' in dump.read_text()
+    code, out, err = call(run_cli.main, str(dump), "--check", str(path))
+    assert (code, err) == (0, "") and "bit-exact" in out
+    lowered = tmp_path / "low.mlir"
+    assert call(opt.main, str(dump), "-p", "convert-tile-to-chewbacca", "-o", str(lowered)) == (0, "", "")
+    assert '"couche±é"' in lowered.read_text()

@@ -117,3 +117,25 @@ def test_command_line_compile_run_check_and_reassemble(tmp_path: Path) -> None:
     rebuilt = chewc_tool("chewc-as", asm, "-o", tmp_path / "again.chew")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert (tmp_path / "again.chew").read_bytes() == chew.read_bytes()
+
+
+def test_double_buffered_rows_are_synced_before_use(tmp_path):
+    """A 1x1/2 conv whose output stays on chip read its prefetched input rows before any SYNC (a data race
+    on silicon; the emulator rejected the program). Every program is now checked for hazards before it
+    leaves the compiler."""
+    from onnx import helper
+
+    from runtime.emulator import verify_program
+    from tests.helpers import pm1, save_model
+
+    rng = np.random.default_rng(389)
+    nodes = [helper.make_node("Sub", ["x", "t"], ["d"]), helper.make_node("Sign", ["d"], ["b"]),
+             helper.make_node("Conv", ["b", "w", "bias"], ["c"], strides=[2, 2], name="conv"),
+             helper.make_node("Sign", ["c"], ["s"]), helper.make_node("Flatten", ["s"], ["f"]),
+             helper.make_node("MatMul", ["f", "w2"], ["y"], name="dense")]
+    path = save_model(tmp_path / "race.onnx", nodes, [("x", [1, 2, 20, 6])], [("y", [1, 14])],
+                      {"t": np.float32(0.5), "w": pm1(rng, (1, 2, 1, 1)), "bias": np.full(1, 0.5), "w2": pm1(rng, (30, 14))})
+    compiled = compile_model(path)
+    verify_program(compiled.program, compiled.machine)
+    inputs = [rng.random((1, 2, 20, 6)).astype(np.float32) for _ in range(3)]
+    assert check_program(compiled.program, path, inputs) == (3, None)

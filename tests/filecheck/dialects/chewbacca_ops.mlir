@@ -32,7 +32,7 @@ builtin.module attributes {chewbacca.machine = ""} {
 // CHECK:       builtin.module attributes {chewbacca.machine = ""} {
 // CHECK-LABEL: func.func @program
 // CHECK-NEXT:    chewbacca.input %x {tensor = "x", dram = 100 : i64, shape = [16 : i64, 2 : i64, 4 : i64], dtype = "f32"} : tensor<1x16x2x4xf32>
-// CHECK-NEXT:    chewbacca.host_step {step = 0 : i64, payload = "{\22inputs\22:[{\22dram\22:100,\22dtype\22:\22f32\22,\22name\22:\22x\22,\22shape\22:[16,2,4]}],\22onnx\22:\22\22,\22outputs\22:[{\22dram\22:400,\22dtype\22:\22bits\22,\22name\22:\22y\22,\22shape\22:[16,2,4],\22zero\22:\22plus\22}],\22reason\22:\22r\22}"}
+// CHECK-NEXT:    chewbacca.host_step {step = 0 : i64, payload = "{\"inputs\":[{\"dram\":100,\"dtype\":\"f32\",\"name\":\"x\",\"shape\":[16,2,4]}],\"onnx\":\"\",\"outputs\":[{\"dram\":400,\"dtype\":\"bits\",\"name\":\"y\",\"shape\":[16,2,4],\"zero\":\"plus\"}],\"reason\":\"r\"}"}
 // CHECK-NEXT:    chewbacca.host {step = 0 : i64}
 // CHECK-NEXT:    chewbacca.data {label = "w", dram = 0 : i64, data = "0f00f0ff"}
 // CHECK-NEXT:    chewbacca.cfg.dma {count = 2 : i64, dram_stride = 8 : i64, chip_stride = -4 : i64}

@@ -35,7 +35,7 @@ func.func @rows(%x: tensor<1x16x2x4xf32>) -> tensor<1x2x2x4xi32> attributes {bnn
 // CHECK:       builtin.module {
 // CHECK-LABEL: func.func @rows
 // CHECK-NEXT:    chewbacca.input %0 {tensor = "x", dram = 100 : i64, shape = [16 : i64, 2 : i64, 4 : i64], dtype = "f32"} : tensor<1x16x2x4xf32>
-// CHECK-NEXT:    chewbacca.host_step {step = 0 : i64, payload = "{\22inputs\22:[{\22dram\22:100,\22dtype\22:\22f32\22,\22name\22:\22in\22,\22shape\22:[16,2,4]}],\22onnx\22:\22\22,\22outputs\22:[{\22dram\22:400,\22dtype\22:\22bits\22,\22name\22:\22out\22,\22shape\22:[16,2,4],\22zero\22:\22plus\22}],\22reason\22:\22binarise the input\22}"}
+// CHECK-NEXT:    chewbacca.host_step {step = 0 : i64, payload = "{\"inputs\":[{\"dram\":100,\"dtype\":\"f32\",\"name\":\"in\",\"shape\":[16,2,4]}],\"onnx\":\"\",\"outputs\":[{\"dram\":400,\"dtype\":\"bits\",\"name\":\"out\",\"shape\":[16,2,4],\"zero\":\"plus\"}],\"reason\":\"binarise the input\"}"}
 // CHECK-NEXT:    chewbacca.host {step = 0 : i64}
 // CHECK-NEXT:    chewbacca.data {label = "w", dram = 0 : i64, data = "0f00f0ff"}
 // CHECK-NEXT:    chewbacca.cfg.dma {count = 1 : i64, dram_stride = 0 : i64, chip_stride = 0 : i64}

@@ -92,8 +92,8 @@ func.func @wide(%x: tensor<1x1x120x120xf32>) -> tensor<1x4x120x120xi32> {
 // Q:         tile.alloc {label = "conv1.acc"} : !tile.buffer<acc, 3600>
 // Q-NEXT:    %[[IB:.*]] = tile.alloc {label = "conv1.in"} : !tile.buffer<fmem, 7680>
 // Q:         tile.dma %{{.*}}[%{{.*}}] -> %[[IB]][%{{.*}}] {count = 1 : i64, length = 3840 : i64, src_stride = 14400 : i64, dst_stride = 3840 : i64}
-// Q-NEXT:    tile.sync
 // Q-NEXT:    tile.for %{{.*}} = 0 to 3 step 1 unit "rows" {
+// Q:           tile.sync
 // Q:           tile.dma %{{.*}}[%{{.*}}] -> %[[IB]][%{{.*}}] {count = 1 : i64, length = 3840 : i64, {{.*}}}
 // Q:           tile.for %{{.*}} = 0 to 4 step 1 unit "ochannels" {
 // Q:             tile.conv %[[IB]]{{.*}} buf_rows = 32 : i64, {{.*}} nrows = 30 : i64, oc_count = 1 : i64, accumulate = 0 : i64}}
