@@ -1,7 +1,7 @@
 """The compiler's library API: ONNX file -> IR at a chosen level -> `.chew`.
 
 The default pipeline, after import to `bnn`:
-  bnn-dense-to-conv, bnn-decompose-kernels   (bnn -> bnn, for the array's window)
+  bnn-dense-to-conv, bnn-legalize-windows, bnn-decompose-kernels   (bnn -> bnn, for the array's window)
   tile-loops, tile-buffer-alloc              (bnn -> tile, buffers placed)
   convert-tile-to-chewbacca                  (tile -> chewbacca, one op per instruction)
 and emission through the ISA encoder.  Import attaches the machine description to the module
@@ -32,7 +32,8 @@ EMIT_LEVELS = ("bnn", "tile", "chewbacca", "asm", "chew")
 LEVEL_END = {"bnn": None, "tile": "tile-buffer-alloc", "chewbacca": "convert-tile-to-chewbacca"}
 
 
-DEFAULT_PIPELINE = "bnn-dense-to-conv,bnn-decompose-kernels,tile-loops,tile-buffer-alloc,convert-tile-to-chewbacca"
+DEFAULT_PIPELINE = ("bnn-dense-to-conv,bnn-legalize-windows,bnn-decompose-kernels,tile-loops,tile-buffer-alloc,"
+                    "convert-tile-to-chewbacca")
 
 
 @dataclass

@@ -25,12 +25,21 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.transforms.dead_code_elimination import region_dce
 
 from compiler.onnx_loader import Graph, attributes, describe, load_graph
-from compiler.threshold_folding import AFFINE_OPS, SHAPE_OPS, Reach, Uncertain, bipolar_scale, fold_thresholds
+from compiler.threshold_folding import (
+    AFFINE_OPS,
+    SHAPE_OPS,
+    Reach,
+    Uncertain,
+    bipolar_scale,
+    data_input,
+    fold_thresholds,
+)
 from dialects import bnn
+from dialects.bnn_interp import maxpool
 from dialects.chewbacca import set_machine
 from isa.errors import ChewcError
 from isa.machine import Machine, load_machine
-from runtime.onnx_ref import HOST_OPS, QONNX_DOMAINS, QONNX_OPS
+from runtime.onnx_ref import HOST_OPS, QONNX_DOMAINS, QONNX_OPS, OnnxExecutor
 
 BINARISERS = {"Sign", "BipolarQuant", "MultiThreshold"}
 
@@ -273,17 +282,72 @@ class Importer:
         self.set_bits(node, bnn.ReshapeOp(x, self.g.shape(node.output[0], node)).output)
 
     def maxpool(self, node: onnx.NodeProto) -> None:
-        attrs = attributes(node)
-        if attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", [1, 1])):
-            return self.to_host(node, [self.values[node.input[0]]])
         v = self.values[node.input[0]]
         assert v.ssa is not None
-        k = attrs["kernel_shape"]
-        op = bnn.MaxPoolOp(v.ssa, k, attrs.get("strides", [1, 1]), attrs.get("pads", [0, 0, 0, 0]))
+        geometry = self.pool_geometry(node)
+        if isinstance(geometry, str):  # onnxruntime's geometry, as computed, has no bnn.maxpool form
+            self.to_host(node, [v], f"{describe(node)}: {geometry}")
+            if v.kind == "bits":  # the host's max of ±1 values is ±1
+                self.set_bits(node, bnn.SignOp(self.float_ssa(node.output[0]), "reject").output)
+            return
+        op = bnn.MaxPoolOp(v.ssa, *geometry)
         if v.kind == "bits":
             self.set_bits(node, op.output)
         else:
             self.values[node.output[0]] = Value("int", op.output, raw=node.output[0], reach=v.reach)
+
+    def pool_geometry(self, node: onnx.NodeProto) -> tuple[list[int], list[int], list[int], list[int]] | str:
+        """(kernel, strides, pads, dilations) of a bnn.maxpool that computes exactly what onnxruntime
+        computes for this MaxPool, or why there is none.
+
+        ONNX's auto_pad rules give the leading pads; the output size is onnxruntime's (its ceil mode drops
+        a last window that would start past the input), which larger trailing pads express. The geometry
+        is then checked against onnxruntime itself on random data, so any rule it applies differently
+        sends the pool to the host rather than giving a different result.
+        """
+        attrs = attributes(node)
+        hw = self.g.shape(node.input[0], node)[2:]
+        k = list(attrs.get("kernel_shape", []))  # type: ignore[call-overload]
+        if len(k) != 2 or len(hw) != 2:
+            return "only 2-D max-pools run on the array"
+        s = list(attrs.get("strides", [1, 1]))  # type: ignore[call-overload]
+        d = list(attrs.get("dilations", [1, 1]))  # type: ignore[call-overload]
+        pads = self.conv_pads(node, attrs, hw, k, s, d)
+        ceil = bool(attrs.get("ceil_mode", 0))
+        for ax in range(2):
+            ext = d[ax] * (k[ax] - 1) + 1
+            span = hw[ax] + pads[ax] + pads[ax + 2] - ext
+            out = (-(-span // s[ax]) if ceil else span // s[ax]) + 1
+            if ceil and (out - 1) * s[ax] >= hw[ax] + pads[ax]:
+                out -= 1
+            # the end pads for which the floor formula gives `out`: [need, need + stride - 1]
+            need = (out - 1) * s[ax] + ext - hw[ax] - pads[ax]
+            pads[ax + 2] = min(max(pads[ax + 2], need), need + s[ax] - 1)
+        if min(pads) < 0 or min(k) < 1 or min(s) < 1 or min(d) < 1:
+            return f"pads {pads}, kernel {k}, strides {s} have no max-pool form on the array"
+        want = self.g.shape(node.output[0], node)
+        got = bnn.conv_output_hw(hw, k, s, d, pads)
+        if tuple(want[2:]) != got:
+            raise ChewcError(f"{describe(node)}: onnx shape inference gives {list(want)}, but the output onnxruntime "
+                             f"computes is {got[0]}x{got[1]}; chewc cannot tell which the rest of the model expects")
+        if not self.pool_matches_reference(node, k, s, pads, d):
+            return "onnxruntime's window geometry for these attributes is not reproduced exactly"
+        return k, s, pads, d
+
+    def pool_matches_reference(self, node: onnx.NodeProto, k: list[int], s: list[int], pads: list[int],
+                               d: list[int]) -> bool:
+        shape = self.g.shape(node.input[0], node)
+        x = np.random.default_rng(0).permutation(int(np.prod(shape))).reshape(shape).astype(np.float32)
+        sub = self.g.submodel([node], [node.input[0]], [node.output[0]])
+        try:
+            ref = OnnxExecutor(sub).run({node.input[0]: x})[node.output[0]]
+        except ChewcError:
+            return False
+        try:
+            ours = maxpool(x, k, s, pads, d)
+        except ValueError:
+            return False
+        return ours.shape == ref.shape and bool(np.array_equal(ours, ref))
 
     def add(self, node: onnx.NodeProto) -> None:
         a, b = (self.values[n] for n in node.input)
@@ -292,7 +356,7 @@ class Importer:
         self.values[node.output[0]] = Value("int", op.output, raw=node.output[0], reach=a.reach.union_add(b.reach))
 
     def extend_chain(self, node: onnx.NodeProto) -> None:
-        v = self.values[node.input[0]]
+        v = self.values[data_input(self.g, node)]
         self.values[node.output[0]] = Value("int", v.ssa, raw=v.raw, chain=[*v.chain, node], reach=v.reach, fused=v.fused)
 
     def set_bits(self, node: onnx.NodeProto, ssa: SSAValue | None) -> None:

@@ -207,11 +207,58 @@ def _evaluate(node: onnx.NodeProto, model: onnx.ModelProto, consts: dict[str, np
     return values
 
 
+def _floor_ceil_pools(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> bool:
+    """Rewrite ceil-mode pools (of known input shape, explicit pads) as floor-mode pools with larger end pads.
+
+    onnxruntime drops a last window that would start past the input ([1, 6] where onnx shape inference
+    says [2, 7]); with the pads written out, shape inference and onnxruntime agree, and the rest of the
+    graph gets the shapes that onnxruntime computes. Whether the values agree too is checked where the
+    pool is imported (`Importer.pool_geometry`) and by every differential test against the original.
+    """
+    changed = False
+    for node in model.graph.node:
+        if node.op_type not in ("MaxPool", "AveragePool") or node.domain not in ("", "ai.onnx"):
+            continue
+        attrs = attributes(node)
+        auto = attrs.get("auto_pad", b"NOTSET")
+        if not attrs.get("ceil_mode", 0) or auto not in (b"NOTSET", "NOTSET", b"", "") or node.input[0] not in shapes:
+            continue
+        hw = shapes[node.input[0]][2:]
+        k = list(attrs.get("kernel_shape", []))  # type: ignore[call-overload]
+        if len(hw) != 2 or len(k) != 2:
+            continue
+        s = list(attrs.get("strides", [1, 1]))  # type: ignore[call-overload]
+        d = list(attrs.get("dilations", [1, 1]))  # type: ignore[call-overload]
+        pads = list(attrs.get("pads", [0, 0, 0, 0]))  # type: ignore[call-overload]
+        if min(s) < 1 or min(d) < 1 or min(k) < 1 or len(pads) != 4:
+            continue
+        for ax in range(2):
+            ext = d[ax] * (k[ax] - 1) + 1
+            out = -(-(hw[ax] + pads[ax] + pads[ax + 2] - ext) // s[ax]) + 1
+            if (out - 1) * s[ax] >= hw[ax] + pads[ax]:
+                out -= 1
+            pads[ax + 2] = max(pads[ax + 2], (out - 1) * s[ax] + ext - hw[ax] - pads[ax])
+        if any(p >= e for p, e in zip(pads, [d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1] * 2)):
+            continue  # onnxruntime refuses pads reaching past the window: leave the node as it is
+        kept = [a for a in node.attribute if a.name not in ("ceil_mode", "pads")]
+        del node.attribute[:]
+        node.attribute.extend([*kept, onnx.helper.make_attribute("pads", pads)])
+        changed = True
+    return changed
+
+
 def _fold(model: onnx.ModelProto, origin: str) -> onnx.ModelProto:
     """Replace every node computable from constants and static shapes by an initializer, to a fixpoint."""
     while True:
         model = _infer(model)
         shapes, types, consts = _collect(model)
+        if _floor_ceil_pools(model, shapes):
+            # shapes after those pools may change (declared outputs too, if the exporter took them from
+            # shape inference rather than from running the model): infer them all again
+            del model.graph.value_info[:]
+            for out in model.graph.output:
+                out.type.tensor_type.ClearField("shape")
+            continue
         keep: list[onnx.NodeProto] = []
         folded: dict[str, np.ndarray] = {}
         for node in model.graph.node:
@@ -253,6 +300,9 @@ def load_graph(path: str | Path) -> Graph:
         for name in (*node.input, *node.output):
             if name:
                 shape = graph.shape(name, node)
+                if 0 in shape:
+                    raise ChewcError(f"{origin}: {describe(node)}: tensor {name!r} is empty (shape {list(shape)}): "
+                                     "chewc compiles networks whose every tensor holds values")
                 if prod(shape) > MAX_ELEMENTS:
                     raise ChewcError(f"{origin}: {describe(node)}: tensor {name!r} has shape {list(shape)}, "
                                      f"{prod(shape)} elements (at most {MAX_ELEMENTS})")

@@ -76,10 +76,15 @@ def binarise(graph: Graph, node: onnx.NodeProto, x: np.ndarray) -> np.ndarray:
     raise AssertionError(node.op_type)
 
 
+def data_input(graph: Graph, node: onnx.NodeProto) -> str:
+    """The one non-constant input of a chain node (`c - x` has it second)."""
+    return next(n for n in node.input if n and n not in graph.constants)
+
+
 def check_per_channel(graph: Graph, chain: list[onnx.NodeProto], channels: int) -> None:
     """Every constant in the chain must be one value per channel (axis 1), so one threshold per channel exists."""
     for node in chain:
-        data_shape = graph.shape(node.input[0], node)
+        data_shape = graph.shape(data_input(graph, node), node)
         if len(data_shape) < 2 or data_shape[1] != channels:
             raise ChewcError(f"{describe(node)}: moves the channel axis ({data_shape}); cannot fold it into thresholds")
         if node.op_type in SHAPE_OPS or node.op_type == "BatchNormalization":

@@ -34,6 +34,7 @@ from xdsl.irdl import (
     base,
     irdl_attr_definition,
     irdl_op_definition,
+    opt_prop_def,
     ParsePropInAttrDict,
     operand_def,
     prop_def,
@@ -379,7 +380,11 @@ class SignOp(IRDLOperation):
 
 @irdl_op_definition
 class MaxPoolOp(IRDLOperation):
-    """2-D max-pool over ±1 maps (an OR of the bits) or integer maps; padding never wins the max."""
+    """2-D max-pool over ±1 maps (an OR of the bits) or integer maps; padding never wins the max.
+
+    The output size is the floor formula of `conv_output_hw` (ONNX's ceil mode is expressed by larger
+    end pads); every window must hold at least one element of the input. `dilations` default to 1.
+    """
 
     name = "bnn.maxpool"
     T: ClassVar = IntOrBits
@@ -388,31 +393,77 @@ class MaxPoolOp(IRDLOperation):
     kernel = prop_def(DenseArrayBase)
     strides = prop_def(DenseArrayBase)
     pads = prop_def(DenseArrayBase)
+    dilations = opt_prop_def(DenseArrayBase)
     traits = traits_def(Pure())
     assembly_format = "$input attr-dict `:` type($input) `->` type($output)"
     irdl_options = (ParsePropInAttrDict(),)
 
-    def __init__(self, input: SSAValue, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int]):
+    def __init__(self, input: SSAValue, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
+                 dilations: Sequence[int] = (1, 1)):
         n, c, h, w = shape_of(input.type)
-        oh, ow = conv_output_hw((h, w), kernel, strides, (1, 1), pads)
+        oh, ow = conv_output_hw((h, w), kernel, strides, dilations, pads)
         rtype: Attribute = (
             BitsType((n, c, oh, ow)) if isinstance(input.type, BitsType) else TensorType(i32, (n, c, oh, ow))
         )
-        super().__init__(
-            operands=[input],
-            result_types=[rtype],
-            properties={"kernel": i64_array(kernel), "strides": i64_array(strides), "pads": i64_array(pads)},
-        )
+        props = {"kernel": i64_array(kernel), "strides": i64_array(strides), "pads": i64_array(pads)}
+        if tuple(dilations) != (1, 1):
+            props["dilations"] = i64_array(dilations)
+        super().__init__(operands=[input], result_types=[rtype], properties=props)
+
+    def dilation_values(self) -> tuple[int, ...]:
+        return ints(self.dilations) if self.dilations is not None else (1, 1)
 
     def verify_(self) -> None:
         ishape, oshape = shape_of(self.input.type), shape_of(self.output.type)
         _check(self, type(self.input.type) is type(self.output.type), "input and result must both be bits or both integers")
         _check(self, len(ishape) == 4, f"input must be NCHW, got shape {ishape}")
-        kernel, strides, pads = ints(self.kernel), ints(self.strides), ints(self.pads)
-        _check_window(self, kernel, strides, (1, 1), pads)
-        _check(self, all(pads[i] < kernel[i % 2] for i in range(4)), "padding must be smaller than the kernel")
-        oh, ow = conv_output_hw(ishape[2:], kernel, strides, (1, 1), pads)
+        kernel, strides, pads, dil = ints(self.kernel), ints(self.strides), ints(self.pads), self.dilation_values()
+        _check_window(self, kernel, strides, dil, pads)
+        oh, ow = conv_output_hw(ishape[2:], kernel, strides, dil, pads)
+        _check(self, oh >= 1 and ow >= 1, f"the window does not fit the padded input (output {oh}x{ow})")
+        for ax, out in enumerate((oh, ow)):
+            size = ishape[2 + ax]
+            _check(self, all(_reaches(o * strides[ax] - pads[ax], dil[ax], kernel[ax], size) for o in range(out)),
+                   "a window lies entirely in the padding")
         _check(self, oshape == (*ishape[:2], oh, ow), f"result shape {oshape} must be {(*ishape[:2], oh, ow)}")
+
+
+def _reaches(start: int, dilation: int, kernel: int, size: int) -> bool:
+    """Whether a window of `kernel` taps `dilation` apart from `start` holds an index in [0, size)."""
+    return any(0 <= start + j * dilation < size for j in range(kernel))
+
+
+@irdl_op_definition
+class SubsampleOp(IRDLOperation):
+    """Keep every `strides[0]`-th row and `strides[1]`-th column (from 0) of a ±1 or integer map.
+
+    How an unequal stride runs on an array that steps rows and columns alike: compute at a common
+    stride, then subsample (see `bnn-legalize-windows`).
+    """
+
+    name = "bnn.subsample"
+    T: ClassVar = IntOrBits
+    input = operand_def(T)
+    output = result_def(T)
+    strides = prop_def(DenseArrayBase)
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `->` type($output)"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, input: SSAValue, strides: Sequence[int]):
+        n, c, h, w = shape_of(input.type)
+        shape = (n, c, (h - 1) // strides[0] + 1, (w - 1) // strides[1] + 1)
+        rtype: Attribute = BitsType(shape) if isinstance(input.type, BitsType) else TensorType(i32, shape)
+        super().__init__(operands=[input], result_types=[rtype], properties={"strides": i64_array(strides)})
+
+    def verify_(self) -> None:
+        ishape, oshape = shape_of(self.input.type), shape_of(self.output.type)
+        _check(self, type(self.input.type) is type(self.output.type), "input and result must both be bits or both integers")
+        _check(self, len(ishape) == 4, f"input must be NCHW, got shape {ishape}")
+        s = ints(self.strides)
+        _check(self, len(s) == 2 and min(s) >= 1, f"strides must be two values >= 1, got {s}")
+        want = (*ishape[:2], (ishape[2] - 1) // s[0] + 1, (ishape[3] - 1) // s[1] + 1)
+        _check(self, oshape == want, f"result shape {oshape} must be {want}")
 
 
 @irdl_op_definition
@@ -554,6 +605,6 @@ class HostOp(IRDLOperation):
 
 Bnn = Dialect(
     "bnn",
-    [Conv2dOp, DenseOp, ThresholdOp, SignOp, MaxPoolOp, AddOp, ReshapeOp, RegroupOp, HostOp],
+    [Conv2dOp, DenseOp, ThresholdOp, SignOp, MaxPoolOp, SubsampleOp, AddOp, ReshapeOp, RegroupOp, HostOp],
     [BitsType, DenseBitsAttr],
 )

@@ -75,10 +75,12 @@ def sign(x: np.ndarray, zero: str, where: str = "bnn.sign") -> np.ndarray:
     return np.where(x >= 0, 1, -1).astype(np.int8)
 
 
-def maxpool(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int]) -> np.ndarray:
-    lowest = -1 if x.dtype == np.int8 else np.iinfo(np.int32).min
+def maxpool(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
+            dilations: Sequence[int] = (1, 1)) -> np.ndarray:
+    """Max over each window; padding never wins (the op's verifier ensures each window meets the input)."""
+    lowest = -128 if x.dtype == np.int8 else np.iinfo(np.int32).min if x.dtype.kind in "iu" else -np.inf
     xp = pad_nchw(x, pads, lowest)
-    return windows(xp, kernel, strides, (1, 1)).max(axis=(4, 5)).astype(x.dtype)
+    return windows(xp, kernel, strides, dilations).max(axis=(4, 5)).astype(x.dtype)
 
 
 def run_host(op: bnn.HostOp, args: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
@@ -114,7 +116,12 @@ class BnnFunctions(InterpreterFunctions):
 
     @impl(bnn.MaxPoolOp)
     def run_maxpool(self, interp: Interpreter, op: bnn.MaxPoolOp, args: PythonValues) -> PythonValues:
-        return (maxpool(args[0], bnn.ints(op.kernel), bnn.ints(op.strides), bnn.ints(op.pads)),)
+        return (maxpool(args[0], bnn.ints(op.kernel), bnn.ints(op.strides), bnn.ints(op.pads), op.dilation_values()),)
+
+    @impl(bnn.SubsampleOp)
+    def run_subsample(self, interp: Interpreter, op: bnn.SubsampleOp, args: PythonValues) -> PythonValues:
+        rh, rw = bnn.ints(op.strides)
+        return (np.ascontiguousarray(args[0][:, :, ::rh, ::rw]),)
 
     @impl(bnn.AddOp)
     def run_add(self, interp: Interpreter, op: bnn.AddOp, args: PythonValues) -> PythonValues:

@@ -57,8 +57,8 @@ PAD_MODES = ("neg", "pos", "gate")
 # Geometry each compute op is configured with (the ISA register names).
 CONV_GEOMETRY = ("in_h", "in_w", "in_c", "buf_rows", "kh", "kw", "stride", "dilation", "pad_top", "pad_left",
                  "pad_mode", "out_h", "out_w", "nrows", "oc_count", "accumulate")
-POOL_GEOMETRY = ("in_h", "in_w", "in_c", "buf_rows", "kh", "kw", "stride", "pad_top", "pad_left", "out_h", "out_w",
-                 "obuf_rows", "nrows")
+POOL_GEOMETRY = ("in_h", "in_w", "in_c", "buf_rows", "kh", "kw", "stride", "dilation", "pad_top", "pad_left", "out_h",
+                 "out_w", "obuf_rows", "nrows")
 THRESH_GEOMETRY = ("out_w", "obuf_rows", "nrows", "oc_count")
 ADD_GEOMETRY = ("out_w", "nrows", "oc_count")
 

@@ -76,7 +76,7 @@ def instructions(op: object, value: Value, addr: Value, host_step: Callable[[til
         g = geom(op)
         bits = tile.space_of(op.input) == "fmem"
         return [
-            *window_config(g, value(op.buf_row0), 1, "gate"),
+            *window_config(g, value(op.buf_row0), g["dilation"], "gate"),
             _cfg("CFG.OUT", out_h=g["out_h"], out_w=g["out_w"], obuf_rows=g["obuf_rows"]),
             _cfg("CFG.TILE", row0=value(op.row0), nrows=g["nrows"], oc_count=g["in_c"]),
             _cfg("POOL.B" if bits else "POOL.I", src=at(op.input, op.in_off), dst=at(op.output, op.out_off)),

@@ -12,6 +12,7 @@ PASSES: dict[str, tuple[str, str]] = {
     "bnn-decompose-kernels": ("bnn_decompose_kernels", "BnnDecomposeKernelsPass"),
     "bnn-dense-to-conv": ("bnn_dense_to_conv", "BnnDenseToConvPass"),
     "bnn-legalize-padding": ("bnn_legalize_padding", "BnnLegalizePaddingPass"),
+    "bnn-legalize-windows": ("bnn_legalize_windows", "BnnLegalizeWindowsPass"),
     "tile-loops": ("tile_loops", "TileLoopsPass"),
     "tile-buffer-alloc": ("tile_buffer_alloc", "TileBufferAllocPass"),
     "convert-tile-to-chewbacca": ("convert_tile_to_chewbacca", "ConvertTileToChewbaccaPass"),

@@ -12,10 +12,13 @@ threshold.  Float and relayout work becomes `tile.host` steps between accelerato
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import onnx
+from onnx import helper as onnx_helper
 from xdsl.builder import Builder
 from xdsl.context import Context
 from xdsl.dialects import arith, func
@@ -200,6 +203,16 @@ class Lowering:
         """The same words read as a map: nothing moves (see `bnn.RegroupOp`)."""
         src = self.values[op.input]
         self.values[op.output] = DramTensor(src.buffer, chw(bnn.shape_of(op.output.type)), "bits", src.on_chip)
+
+    def lower_subsample(self, op: bnn.SubsampleOp) -> None:
+        """Every k-th row and column of a map, by the host (an ONNX Slice), between accelerator phases."""
+        src = self.values[op.input]
+        strides = bnn.ints(op.strides)
+        out = self.dram(chw(bnn.shape_of(op.output.type)), src.dtype, "subsample")
+        graph = slice_graph(src.shape, strides)
+        self.host(f"keep every {strides[0]}th row and {strides[1]}th column ({op.name}): the array steps rows and "
+                  "columns alike", [src], [out], base64.b64encode(graph).decode("ascii"))
+        self.values[op.output] = out
 
     def lower_return(self, op: func.ReturnOp) -> None:
         results = []
@@ -395,23 +408,25 @@ class Lowering:
                   out_resident: bool) -> int:
         c, h, w = src_shape
         _, _, oh, ow = bnn.shape_of(op.output.type)
-        k, st, pads = bnn.ints(op.kernel), bnn.ints(op.strides), bnn.ints(op.pads)
+        k, st, pads, d = bnn.ints(op.kernel), bnn.ints(op.strides), bnn.ints(op.pads), op.dilation_values()
         name = f"maxpool{len(self.values)}"
-        if k[0] != k[1] or st[0] != st[1]:
-            raise ChewcError(f"layer {name}: the array pools square windows with one stride, got {k} / {st}")
+        a = self.machine.array
+        if st[0] != st[1] or d[0] != d[1] or k[0] > a.window_h or k[1] > a.window_w:
+            raise ChewcError(f"layer {name}: the array pools windows up to {a.window_h}x{a.window_w} with one stride "
+                             f"and one dilation, got {k} / {st} / {d} (run bnn-legalize-windows)")
         space, planes = ("fmem", groups(c)) if dtype == "bits" else ("acc", c)
-        shape = MapShape(name, c, h, w, oh, ow, k[0], st[0], pads[0])
+        shape = MapShape(name, c, h, w, oh, ow, d[0] * (k[0] - 1) + 1, st[0], pads[0])
         return tiling.choose_rows(shape, self.machine, space, planes * w, planes * ow, in_resident, out_resident)
 
     def lower_maxpool(self, op: bnn.MaxPoolOp, keep: bool = False) -> None:
         src = self.values[op.input]
         c, h, w = src.shape
         _, _, oh, ow = bnn.shape_of(op.output.type)
-        k, st, pads = bnn.ints(op.kernel), bnn.ints(op.strides), bnn.ints(op.pads)
+        k, st, pads, d = bnn.ints(op.kernel), bnn.ints(op.strides), bnn.ints(op.pads), op.dilation_values()
         name = f"maxpool{len(self.values)}"
         rows = self.pool_rows(op, src.shape, src.dtype, src.on_chip, keep)
         space, planes = ("fmem", groups(c)) if src.dtype == "bits" else ("acc", c)
-        rows_in = h if src.on_chip else min(h, (rows - 1) * st[0] + k[0])
+        rows_in = h if src.on_chip else min(h, (rows - 1) * st[0] + d[0] * (k[0] - 1) + 1)
         if keep:
             out = DramTensor(self.alloc("fmem", planes * oh * ow, f"{name}.map"), (c, oh, ow), "bits", True)
         else:
@@ -428,8 +443,8 @@ class Lowering:
                 self.dma(src.buffer, self.mul(start, w), ibuf, zero, planes, rows_in * w, h * w, rows_in * w)
                 self.sync()
             at, obuf_rows = (self.mul(rt, ow), oh) if keep else (zero, rows)
-            geom = dict(in_h=h, in_w=w, in_c=c, buf_rows=rows_in, kh=k[0], kw=k[1], stride=st[0], pad_top=pads[0],
-                        pad_left=pads[1], out_h=oh, out_w=ow, obuf_rows=obuf_rows, nrows=rows)
+            geom = dict(in_h=h, in_w=w, in_c=c, buf_rows=rows_in, kh=k[0], kw=k[1], stride=st[0], dilation=d[0],
+                        pad_top=pads[0], pad_left=pads[1], out_h=oh, out_w=ow, obuf_rows=obuf_rows, nrows=rows)
             self.add(tile.PoolOp(ibuf, zero, obuf, at, rt, start, geom))
             if not keep:
                 self.dma(obuf, zero, out.buffer, self.mul(rt, ow), planes, rows * ow, rows * ow, oh * ow)
@@ -487,6 +502,21 @@ class Lowering:
 
         self.loop(h, rows, "rows", body)
         self.values[op.output] = out
+
+
+def slice_graph(shape: tuple[int, ...], strides: tuple[int, ...]) -> bytes:
+    """An ONNX model 'in' [1, C, H, W] -> 'out': rows 0, s0, 2 s0, ... and columns 0, s1, ... (opset 13)."""
+    _, h, w = shape
+    consts = [onnx_helper.make_tensor(name, onnx.TensorProto.INT64, [2], values) for name, values in
+              (("starts", [0, 0]), ("ends", [h, w]), ("axes", [2, 3]), ("steps", list(strides)))]
+    graph = onnx_helper.make_graph(
+        [onnx_helper.make_node("Slice", ["in", "starts", "ends", "axes", "steps"], ["out"])], "subsample",
+        [onnx_helper.make_tensor_value_info("in", onnx.TensorProto.FLOAT, [1, *shape])],
+        [onnx_helper.make_tensor_value_info("out", onnx.TensorProto.FLOAT, None)], consts,
+    )
+    model = onnx_helper.make_model(graph, opset_imports=[onnx_helper.make_opsetid("", 13)], producer_name="chewc")
+    model.ir_version = 8
+    return model.SerializeToString(deterministic=True)
 
 
 def same_layout(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
@@ -574,6 +604,8 @@ class TileLoopsPass(ModulePass):
                 lw.lower_reshape(o)
             elif isinstance(o, bnn.RegroupOp):
                 lw.lower_regroup(o)
+            elif isinstance(o, bnn.SubsampleOp):
+                lw.lower_subsample(o)
             elif isinstance(o, func.ReturnOp):
                 lw.lower_return(o)
             else:

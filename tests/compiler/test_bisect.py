@@ -36,8 +36,8 @@ def test_default_pipeline_is_exact_at_every_stage(model):
     code, out, err = run_cli(chewc, str(EXAMPLES / model), "--bisect")
     assert code == 0, err
     assert out == ""
-    assert err.strip().endswith("bisect: all 6 stages equal the reference (seed 0)")
-    assert err.count(" ok\n") == 6
+    assert err.strip().endswith("bisect: all 7 stages equal the reference (seed 0)")
+    assert err.count(" ok\n") == 7
 
 
 def test_bisect_names_the_wrong_pass_and_the_replay_fails_the_same_way(tmp_path):

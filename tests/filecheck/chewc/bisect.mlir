@@ -9,11 +9,11 @@
 // RUN: rm -rf %t.dump && not chewc %S/../../../examples/models/mlp.onnx --bisect --load-pass-plugin %S/../../compiler/wrong_passes.py --pipeline 'test-flip-threshold' --dump-dir %t.dump 2>&1 | filecheck %s --check-prefix=DUMP
 
 // OK:      bisect: #0  input IR {{ +}} [bnn] ok
-// OK:      bisect: #5  after convert-tile-to-chewbacca {{ +}} [chewbacca] ok
-// OK-NEXT: bisect: all 6 stages equal the reference (seed 0)
+// OK:      bisect: #6  after convert-tile-to-chewbacca {{ +}} [chewbacca] ok
+// OK-NEXT: bisect: all 7 stages equal the reference (seed 0)
 
 // CNN:      bisect: #1  after bnn-dense-to-conv {{ +}} [bnn] ok
-// CNN:      bisect: all 5 stages equal the reference (seed 3)
+// CNN:      bisect: all 6 stages equal the reference (seed 3)
 
 // WRONG:      bisect: #1  after bnn-decompose-kernels {{ +}} [bnn] ok
 // WRONG-NEXT: bisect: #2  after test-flip-threshold {{ +}} [bnn] output 'scores' differs at index (0, 0): got

@@ -17,7 +17,7 @@
 // CUSTOM: bnn.conv2d {{.*}} #bnn.dense_bits<256x{{[0-9]+}}x{{[1-5]}}x{{[1-5]}}
 // CUSTOM-NOT: tile.
 
-// UNKNOWN:  chewc: error: --stop-after=tile-lops: the pipeline has no such pass (bnn-dense-to-conv, bnn-decompose-kernels, tile-loops, tile-buffer-alloc, convert-tile-to-chewbacca)
+// UNKNOWN:  chewc: error: --stop-after=tile-lops: the pipeline has no such pass (bnn-dense-to-conv, bnn-legalize-windows, bnn-decompose-kernels, tile-loops, tile-buffer-alloc, convert-tile-to-chewbacca)
 // CONFLICT: chewc: error: --stop-after prints IR; it cannot be combined with --emit=asm
 // BAD:      chewc: error: bad pass pipeline 'tile-loops{bogus=1}'
 

@@ -94,7 +94,7 @@ func.func @pool_spaces() {
   %z = arith.constant 0 : index
   %i = tile.alloc {label = "i"} : !tile.buffer<fmem, 16>
   %o = tile.alloc {label = "o"} : !tile.buffer<acc, 4>
-  tile.pool %i[%z] -> %o[%z] rows %z from %z {geom = {in_h = 4 : i64, in_w = 4 : i64, in_c = 2 : i64, buf_rows = 4 : i64, kh = 2 : i64, kw = 2 : i64, stride = 2 : i64, pad_top = 0 : i64, pad_left = 0 : i64, out_h = 2 : i64, out_w = 2 : i64, obuf_rows = 2 : i64, nrows = 2 : i64}} : !tile.buffer<fmem, 16> -> !tile.buffer<acc, 4>
+  tile.pool %i[%z] -> %o[%z] rows %z from %z {geom = {in_h = 4 : i64, in_w = 4 : i64, in_c = 2 : i64, buf_rows = 4 : i64, kh = 2 : i64, kw = 2 : i64, stride = 2 : i64, dilation = 1 : i64, pad_top = 0 : i64, pad_left = 0 : i64, out_h = 2 : i64, out_w = 2 : i64, obuf_rows = 2 : i64, nrows = 2 : i64}} : !tile.buffer<fmem, 16> -> !tile.buffer<acc, 4>
   func.return
 }
 // CHECK: Operation does not verify: tile.pool: pools stay in one memory (fmem for ±1 maps, acc for int16 maps)

@@ -26,9 +26,9 @@ func.func @ops(%x: tensor<1x16x4x4xf32>) -> tensor<1x2x4x4xi32> {
     tile.yield
   }
   tile.threshold %acc[%z], %tb[%z] -> %ob[%z] channel %z {geom = {out_w = 4 : i64, obuf_rows = 4 : i64, nrows = 4 : i64, oc_count = 2 : i64}} : !tile.buffer<acc, 64>, !tile.buffer<tmem, 4> -> !tile.buffer<fmem, 16>
-  tile.pool %ob[%z] -> %pb[%z] rows %z from %z {geom = {in_h = 4 : i64, in_w = 4 : i64, in_c = 2 : i64, buf_rows = 4 : i64, kh = 2 : i64, kw = 2 : i64, stride = 2 : i64, pad_top = 0 : i64, pad_left = 0 : i64, out_h = 2 : i64, out_w = 2 : i64, obuf_rows = 2 : i64, nrows = 2 : i64}} : !tile.buffer<fmem, 16> -> !tile.buffer<fmem, 4>
+  tile.pool %ob[%z] -> %pb[%z] rows %z from %z {geom = {in_h = 4 : i64, in_w = 4 : i64, in_c = 2 : i64, buf_rows = 4 : i64, kh = 2 : i64, kw = 2 : i64, stride = 2 : i64, dilation = 1 : i64, pad_top = 0 : i64, pad_left = 0 : i64, out_h = 2 : i64, out_w = 2 : i64, obuf_rows = 2 : i64, nrows = 2 : i64}} : !tile.buffer<fmem, 16> -> !tile.buffer<fmem, 4>
   %c32 = arith.constant 32 : index
-  tile.pool %acc[%z] -> %acc[%c32] rows %z from %z {geom = {in_h = 4 : i64, in_w = 4 : i64, in_c = 2 : i64, buf_rows = 4 : i64, kh = 2 : i64, kw = 2 : i64, stride = 2 : i64, pad_top = 0 : i64, pad_left = 0 : i64, out_h = 2 : i64, out_w = 2 : i64, obuf_rows = 2 : i64, nrows = 2 : i64}} : !tile.buffer<acc, 64> -> !tile.buffer<acc, 64>
+  tile.pool %acc[%z] -> %acc[%c32] rows %z from %z {geom = {in_h = 4 : i64, in_w = 4 : i64, in_c = 2 : i64, buf_rows = 4 : i64, kh = 2 : i64, kw = 2 : i64, stride = 2 : i64, dilation = 1 : i64, pad_top = 0 : i64, pad_left = 0 : i64, out_h = 2 : i64, out_w = 2 : i64, obuf_rows = 2 : i64, nrows = 2 : i64}} : !tile.buffer<acc, 64> -> !tile.buffer<acc, 64>
   tile.add %acc[%z], %acc[%z] -> %acc[%z] {geom = {out_w = 4 : i64, nrows = 4 : i64, oc_count = 2 : i64}} : !tile.buffer<acc, 64>, !tile.buffer<acc, 64> -> !tile.buffer<acc, 64>
   tile.dma %acc[%z] -> %out[%z] {count = 2 : i64, length = 16 : i64, src_stride = 16 : i64, dst_stride = 16 : i64} : !tile.buffer<acc, 64> -> !tile.buffer<dram, 32>
   tile.sync

@@ -39,7 +39,7 @@ func.func @net(%x: tensor<1x3x6x6xf32>) -> tensor<1x2xi32> {
 // CHECK:         tile.threshold %[[ACC]][%{{.*}}], %[[TB]][%{{.*}}] -> %[[MAP1]][%{{.*}}] channel %{{.*}} {geom = {out_w = 6 : i64, obuf_rows = 6 : i64, nrows = 6 : i64, oc_count = 4 : i64}}
 // CHECK-NOT:     tile.dma %[[MAP1]]
 // CHECK:         %[[MAP2:.*]] = tile.alloc {label = "maxpool{{[0-9]+}}.map"} : !tile.buffer<fmem, 9>
-// CHECK:         tile.pool %[[MAP1]][%{{.*}}] -> %[[MAP2]][%{{.*}}] rows %{{.*}} from %{{.*}} {geom = {in_h = 6 : i64, in_w = 6 : i64, in_c = 4 : i64, buf_rows = 6 : i64, kh = 2 : i64, kw = 2 : i64, stride = 2 : i64, pad_top = 0 : i64, pad_left = 0 : i64, out_h = 3 : i64, out_w = 3 : i64, obuf_rows = 3 : i64, nrows = 3 : i64}}
+// CHECK:         tile.pool %[[MAP1]][%{{.*}}] -> %[[MAP2]][%{{.*}}] rows %{{.*}} from %{{.*}} {geom = {in_h = 6 : i64, in_w = 6 : i64, in_c = 4 : i64, buf_rows = 6 : i64, kh = 2 : i64, kw = 2 : i64, stride = 2 : i64, dilation = 1 : i64, pad_top = 0 : i64, pad_left = 0 : i64, out_h = 3 : i64, out_w = 3 : i64, obuf_rows = 3 : i64, nrows = 3 : i64}}
 
 // The dense-as-conv: a 3x3 kernel over the whole 3x3 map, read in FMEM; int16 sums [2][1][1] stored one per row.
 // CHECK:         %[[OUT2:.*]] = tile.alloc {label = "conv2"} : !tile.buffer<dram, 2>

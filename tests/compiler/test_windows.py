@@ -1,0 +1,69 @@
+"""Windows the array cannot step directly (unequal strides or dilations, pools over 7x7, ceil mode,
+auto_pad) run exactly as onnxruntime computes them: legalised on the array, never refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx import helper
+
+from compiler.driver import compile_model
+from compiler.passes.bnn_legalize_windows import pool_chain
+from runtime.check import check_program
+from tests.helpers import pm1, save_model
+
+
+def net(tmp_path: Path, layer: helper.NodeProto, in_shape: tuple[int, ...], bits_in: bool = True) -> Path:
+    """x -> Sign -> `layer` (reading 'b', writing 'y') -> y: a binary conv's sums or a ±1 pool."""
+    rng = np.random.default_rng(5)
+    nodes = [helper.make_node("Sign", ["x"], ["b"]), layer]
+    inits = {"w": pm1(rng, (3, in_shape[0], 3, 3)), "w2": pm1(rng, (3, in_shape[0], 1, 4))}
+    inits = {k: v for k, v in inits.items() if k in layer.input}
+    return save_model(tmp_path / "m.onnx", nodes, [("x", [1, *in_shape])], [("y", ["n", "c", "h", "w"])], inits)
+
+
+def exact(path: Path, n: int = 3) -> list[str]:
+    compiled = compile_model(path)
+    shape = [d.dim_value for d in __import__("onnx").load(path).graph.input[0].type.tensor_type.shape.dim]
+    inputs = [np.random.default_rng(i).uniform(-1, 1, shape).astype(np.float32) for i in range(n)]
+    assert check_program(compiled.program, path, inputs) == (n, None)
+    return [op.name for op in compile_model(path, "tile").module.walk() if op.name in ("tile.host", "tile.pool", "tile.conv")]
+
+
+@pytest.mark.parametrize(("attrs", "pools"), [
+    (dict(kernel_shape=[2, 3], strides=[3, 2]), 1),  # non-square window, unequal strides
+    (dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1), 1),  # onnxruntime drops a window past the input
+    (dict(kernel_shape=[3, 3], strides=[1, 1], dilations=[2, 1]), 2),  # unequal dilations: separable
+    (dict(kernel_shape=[9, 13], strides=[2, 2], pads=[4, 6, 4, 6]), 4),  # over 7x7: chains of 1-D pools
+    (dict(kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER"), 1),
+    (dict(kernel_shape=[2, 2], strides=[2, 2], auto_pad="SAME_LOWER"), 1),
+])
+def test_pools_run_on_the_array(tmp_path: Path, attrs: dict, pools: int) -> None:
+    path = net(tmp_path, helper.make_node("MaxPool", ["b"], ["y"], name="pool", **attrs), (5, 13, 15))
+    kinds = exact(path)
+    assert kinds.count("tile.pool") == pools
+
+
+@pytest.mark.parametrize("attrs", [
+    dict(strides=[2, 1], pads=[1, 1, 1, 1]),
+    dict(strides=[3, 2], dilations=[2, 1]),
+    dict(dilations=[1, 3], pads=[1, 3, 1, 3]),
+    dict(strides=[9, 9]),  # beyond the ISA's stride field: 9 = stride 3 then every third row and column
+])
+def test_convs_with_unequal_windows_are_exact(tmp_path: Path, attrs: dict) -> None:
+    path = net(tmp_path, helper.make_node("Conv", ["b", "w"], ["y"], name="conv", **attrs), (4, 19, 17))
+    kinds = exact(path)
+    assert kinds.count("tile.conv") >= 1
+
+
+def test_pool_chains_cover_every_tap() -> None:
+    for taps in range(1, 40):
+        for d in (1, 2, 3):
+            chain = pool_chain(taps, d, 7)
+            assert all(k <= 7 for k, _ in chain)
+            covered = {0}
+            for k, dil in chain:  # composing max windows: positions p + j * dil, j < k
+                covered = {p + j * dil for p in covered for j in range(k)}
+            assert covered == {j * d for j in range(taps)}, (taps, d, chain)
