@@ -22,6 +22,7 @@ from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr, TensorType, f32
 from xdsl.ir import Operation, SSAValue
+from xdsl.utils.exceptions import VerifyException
 from xdsl.transforms.dead_code_elimination import region_dce
 
 from compiler.onnx_loader import Graph, attributes, describe, load_graph
@@ -37,7 +38,7 @@ from compiler.threshold_folding import (
 from dialects import bnn
 from dialects.bnn_interp import maxpool
 from dialects.chewbacca import set_machine
-from isa.errors import ChewcError
+from isa.errors import ChewcError, one_line
 from isa.machine import Machine, load_machine
 from runtime.onnx_ref import HOST_OPS, QONNX_DOMAINS, QONNX_OPS, OnnxExecutor
 
@@ -110,6 +111,19 @@ class Importer:
     # -- node dispatch -------------------------------------------------------------------------
 
     def visit(self, node: onnx.NodeProto) -> None:
+        """Import one node; an op it makes that does not verify means the model's shapes disagree."""
+        self.dispatch(node)
+        for out in node.output:
+            v = self.values.get(out)
+            owner = v.ssa.owner if v is not None and v.ssa is not None else None
+            if isinstance(owner, Operation):
+                try:
+                    owner.verify_()  # the op's own constraints (the block is still being built)
+                except VerifyException as e:
+                    raise ChewcError(f"{describe(node)}: {one_line(str(e))} (the shapes the model declares or "
+                                     "implies are inconsistent)") from e
+
+    def dispatch(self, node: onnx.NodeProto) -> None:
         if node.domain not in ("", "ai.onnx", *QONNX_DOMAINS):
             raise ChewcError(f"{describe(node)}: op {node.domain}.{node.op_type} is not supported")
         ins = [self.values.get(n) for n in node.input if n and n not in self.g.constants]
@@ -121,7 +135,8 @@ class Importer:
             return self.rebinarise(node)
         if op in BINARISERS and kinds == {"float"} and op != "MultiThreshold":
             return self.sign(node)
-        if op in ("Conv", "MatMul", "Gemm") and kinds == {"bits"}:
+        if op in ("Conv", "MatMul", "Gemm") and kinds == {"bits"} and node.input[0] not in self.g.constants \
+                and all(n == "" or n in self.g.constants for n in node.input[1:]):
             return self.binary_layer(node)
         if kinds == {"int"} and len(ins) == 1 and (op in SHAPE_OPS or op in AFFINE_OPS and self.constant_operands(node)):
             return self.extend_chain(node)
@@ -323,31 +338,23 @@ class Importer:
             # the end pads for which the floor formula gives `out`: [need, need + stride - 1]
             need = (out - 1) * s[ax] + ext - hw[ax] - pads[ax]
             pads[ax + 2] = min(max(pads[ax + 2], need), need + s[ax] - 1)
-        if min(pads) < 0 or min(k) < 1 or min(s) < 1 or min(d) < 1:
-            return f"pads {pads}, kernel {k}, strides {s} have no max-pool form on the array"
-        want = self.g.shape(node.output[0], node)
-        got = bnn.conv_output_hw(hw, k, s, d, pads)
-        if tuple(want[2:]) != got:
-            raise ChewcError(f"{describe(node)}: onnx shape inference gives {list(want)}, but the output onnxruntime "
-                             f"computes is {got[0]}x{got[1]}; chewc cannot tell which the rest of the model expects")
-        if not self.pool_matches_reference(node, k, s, pads, d):
-            return "onnxruntime's window geometry for these attributes is not reproduced exactly"
-        return k, s, pads, d
-
-    def pool_matches_reference(self, node: onnx.NodeProto, k: list[int], s: list[int], pads: list[int],
-                               d: list[int]) -> bool:
+        # onnxruntime itself, on distinct values: what it computes, and the shape it gives
         shape = self.g.shape(node.input[0], node)
         x = np.random.default_rng(0).permutation(int(np.prod(shape))).reshape(shape).astype(np.float32)
-        sub = self.g.submodel([node], [node.input[0]], [node.output[0]])
-        try:
-            ref = OnnxExecutor(sub).run({node.input[0]: x})[node.output[0]]
-        except ChewcError:
-            return False
+        ref = OnnxExecutor(self.g.submodel([node], [node.input[0]], [node.output[0]])).run({node.input[0]: x})[node.output[0]]
+        want = self.g.shape(node.output[0], node)
+        if tuple(ref.shape) != tuple(want):
+            raise ChewcError(f"{describe(node)}: onnx shape inference gives {list(want)}, but onnxruntime computes "
+                             f"{list(ref.shape)}; chewc cannot tell which the rest of the model expects")
+        if min(pads) < 0 or min(k) < 1 or min(s) < 1 or min(d) < 1:
+            return f"pads {pads}, kernel {k}, strides {s} have no max-pool form on the array"
         try:
             ours = maxpool(x, k, s, pads, d)
-        except ValueError:
-            return False
-        return ours.shape == ref.shape and bool(np.array_equal(ours, ref))
+        except ValueError:  # a window larger than the padded input
+            return "onnxruntime's window geometry for these attributes is not reproduced exactly"
+        if ours.shape != ref.shape or not np.array_equal(ours, ref):
+            return "onnxruntime's window geometry for these attributes is not reproduced exactly"
+        return k, s, pads, d
 
     def add(self, node: onnx.NodeProto) -> None:
         a, b = (self.values[n] for n in node.input)
@@ -392,7 +399,7 @@ class Importer:
     def reason(node: onnx.NodeProto, ins: list[Value | None]) -> str:
         kinds = {v.kind for v in ins if v is not None}
         if node.op_type in ("Conv", "MatMul", "Gemm"):
-            what = "input activations are not binary" if "bits" not in kinds else "weights are not constant ±1"
+            what = "input activations are not binary" if "bits" not in kinds else "weights are not constant +-1"
         elif node.op_type in ("Quant", "MultiThreshold"):
             what = "multi-bit quantisation"
         elif "float" in kinds:
@@ -432,6 +439,7 @@ class Importer:
         inputs: list[str] = []
         operands: list[SSAValue] = []
         produced: set[str] = set()
+        placed: set[int] = set()  # ids of the nodes already in `nodes` (comparing protos is slow)
         for node in self.pending:
             for name in node.input:
                 if not name or name in produced or name in self.g.constants or name in inputs:
@@ -444,18 +452,21 @@ class Importer:
                     if source not in inputs:
                         inputs.append(source)
                         operands.append(ssa)
-                    nodes.extend(n for n in chain if n not in nodes)
+                    nodes.extend(n for n in chain if id(n) not in placed)
+                    placed.update(id(n) for n in chain)
                     produced.update(n.output[0] for n in chain)
                     continue
                 assert v.ssa is not None, name
                 inputs.append(name)
                 operands.append(v.ssa)
             nodes.append(node)
+            placed.add(id(node))
             produced.update(node.output)
         # what leaves the host op: graph outputs, materialised scores, and values later nodes read
+        pending = {id(n) for n in self.pending}
         outputs = [
             o for n in self.pending for o in n.output
-            if o and (o in self.g.output_names or o.endswith("__out") or self.used_later(o))
+            if o and (o in self.g.output_names or o.endswith("__out") or self.used_later(o, pending))
         ]
         sub = self.g.submodel(nodes, inputs, outputs)
         types = [TensorType(f32, self.g.shape(o)) for o in outputs]
@@ -465,8 +476,8 @@ class Importer:
             self.values[o] = Value("float", r)
         self.pending, self.reasons = [], []
 
-    def used_later(self, name: str) -> bool:
-        pending = {id(n) for n in self.pending}
+    def used_later(self, name: str, pending: set[int]) -> bool:
+        """Whether a node outside the pending cluster (ids `pending`) reads `name`."""
         return any(id(self.g.nodes[i]) not in pending for i in self.g.consumers.get(name, []))
 
 

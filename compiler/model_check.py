@@ -134,6 +134,11 @@ def _check_initializers(graph: onnx.GraphProto, origin: str) -> None:
 
 def _check_declared(graph: onnx.GraphProto, origin: str) -> None:
     """Declared shapes of inputs, outputs and value infos: sizes in range before anything is allocated."""
+    declared: set[str] = set()
+    for vi in (*graph.input, *graph.value_info):
+        if vi.name in declared:
+            raise ChewcError(f"{origin}: value {vi.name!r} is declared twice (inputs and value infos name each value once)")
+        declared.add(vi.name)
     for vi in (*graph.input, *graph.output, *graph.value_info):
         t = vi.type.tensor_type
         if not vi.type.HasField("tensor_type"):

@@ -208,10 +208,12 @@ def _evaluate(node: onnx.NodeProto, model: onnx.ModelProto, consts: dict[str, np
 
 
 def _floor_ceil_pools(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> bool:
-    """Rewrite ceil-mode pools (of known input shape, explicit pads) as floor-mode pools with larger end pads.
+    """Rewrite pools whose shape onnx shape inference and onnxruntime compute differently with pads
+    written out: ceil-mode pools as floor-mode pools with larger end pads, SAME pads of dilated pools.
 
     onnxruntime drops a last window that would start past the input ([1, 6] where onnx shape inference
-    says [2, 7]); with the pads written out, shape inference and onnxruntime agree, and the rest of the
+    says [2, 7]) and sizes SAME padding for the undilated kernel; with the pads written out, shape
+    inference and onnxruntime agree, and the rest of the
     graph gets the shapes that onnxruntime computes. Whether the values agree too is checked where the
     pool is imported (`Importer.pool_geometry`) and by every differential test against the original.
     """
@@ -221,16 +223,30 @@ def _floor_ceil_pools(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]
             continue
         attrs = attributes(node)
         auto = attrs.get("auto_pad", b"NOTSET")
-        if not attrs.get("ceil_mode", 0) or auto not in (b"NOTSET", "NOTSET", b"", "") or node.input[0] not in shapes:
+        auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+        if node.input[0] not in shapes:
             continue
         hw = shapes[node.input[0]][2:]
         k = list(attrs.get("kernel_shape", []))  # type: ignore[call-overload]
-        if len(hw) != 2 or len(k) != 2:
-            continue
         s = list(attrs.get("strides", [1, 1]))  # type: ignore[call-overload]
         d = list(attrs.get("dilations", [1, 1]))  # type: ignore[call-overload]
         pads = list(attrs.get("pads", [0, 0, 0, 0]))  # type: ignore[call-overload]
-        if min(s) < 1 or min(d) < 1 or min(k) < 1 or len(pads) != 4:
+        if len(hw) != 2 or len(k) != 2 or min(s, default=0) < 1 or min(d, default=0) < 1 or min(k) < 1 or len(pads) != 4:
+            continue
+        if auto.startswith("SAME") and d != [1, 1]:
+            # onnxruntime sizes SAME padding for the undilated kernel (onnx shape inference: the dilated one)
+            for ax in range(2):
+                need = (-(-hw[ax] // s[ax]) - 1) * s[ax] + k[ax] - hw[ax]
+                head = (need + 1) // 2 if auto == "SAME_LOWER" else need // 2
+                pads[ax], pads[ax + 2] = head, need - head
+            if min(pads) < 0:
+                continue
+            kept = [a for a in node.attribute if a.name not in ("auto_pad", "pads")]
+            del node.attribute[:]
+            node.attribute.extend([*kept, onnx.helper.make_attribute("pads", pads)])
+            changed = True
+            continue
+        if not attrs.get("ceil_mode", 0) or auto not in ("NOTSET", ""):
             continue
         for ax in range(2):
             ext = d[ax] * (k[ax] - 1) + 1
@@ -238,8 +254,8 @@ def _floor_ceil_pools(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]
             if (out - 1) * s[ax] >= hw[ax] + pads[ax]:
                 out -= 1
             pads[ax + 2] = max(pads[ax + 2], (out - 1) * s[ax] + ext - hw[ax] - pads[ax])
-        if any(p >= e for p, e in zip(pads, [d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1] * 2)):
-            continue  # onnxruntime refuses pads reaching past the window: leave the node as it is
+        if any(p >= kk for p, kk in zip(pads, k * 2)):
+            continue  # onnxruntime refuses pads of a kernel's size or more: leave the node as it is
         kept = [a for a in node.attribute if a.name not in ("ceil_mode", "pads")]
         del node.attribute[:]
         node.attribute.extend([*kept, onnx.helper.make_attribute("pads", pads)])

@@ -158,6 +158,9 @@ class ChewcOptMain(xDSLOptMain):
             return
         try:
             super().run()
+        except OSError as e:  # writing the result (a full disk, a device that refuses)
+            where = e.filename or self.args.output_file or "the output"
+            raise ChewcError(f"cannot write {where}: {e.strerror or type(e).__name__}") from e
         except ParseError as e:
             raise ChewcError(one_line(str(e))) from e
         except DiagnosticException as e:

@@ -88,8 +88,21 @@ def _parser() -> lark.Lark:
     return lark.Lark(GRAMMAR, parser="lalr", propagate_positions=True)
 
 
+class _BadNumber(ChewcError):
+    """An unreadable number literal (`assemble` adds the source name)."""
+
+
 def _int(tok: lark.Token) -> int:
-    return int(tok, 0) if not tok.startswith("-") else -int(tok[1:], 0)
+    """A decimal, 0x or 0b literal; anything else (`08`, 5,000 digits) is an error naming it."""
+    digits = tok[1:] if tok.startswith("-") else str(tok)
+    try:
+        if len(digits) > 66:  # a 64-bit value in binary, with its 0b
+            raise ValueError
+        value = int(digits, 0)
+    except ValueError:
+        shown = str(tok) if len(tok) <= 24 else f"{tok[:20]}..."
+        raise _BadNumber(f"{tok.line}:{tok.column}: {shown!r} is not a number (decimal, 0x hex or 0b binary)") from None
+    return -value if tok.startswith("-") else value
 
 
 @dataclass
@@ -310,7 +323,10 @@ def assemble(text: str, machine: Machine, source: str = "<asm>") -> ChewProgram:
         raise ChewcError(f"{source}: syntax error: unexpected end of file") from e
     builder = _Builder(source, machine)
     for stmt in typing.cast(list[lark.Tree[lark.Token]], tree.children):
-        builder.statement(stmt)
+        try:
+            builder.statement(stmt)
+        except _BadNumber as e:
+            raise ChewcError(f"{source}:{e}") from None
     for name, _, words in builder.data:
         if not words:
             raise ChewcError(f"{source}: data '{name}' has no words")

@@ -44,6 +44,11 @@ def one_line(message: str) -> str:
     return " | ".join(lines[:3]) if lines else message
 
 
+def printable(message: str) -> str:
+    """A message as one line: control characters from user data (a newline in a name) escaped."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in message)
+
+
 def first_line(e: BaseException) -> str:
     """The first line of a foreign exception's message, for a one-line ChewcError."""
     text = str(e).strip()
@@ -62,11 +67,15 @@ def cli_main(tool: str) -> Callable[[Callable[[Sequence[str] | None], int]], Cal
             try:
                 code = fn(argv)
             except InternalError as e:
-                print(f"{tool}: internal error: {e} (a chewc bug)", file=sys.stderr)
+                print(f"{tool}: internal error: {printable(str(e))} (a chewc bug)", file=sys.stderr)
                 code = e.exit_code
             except ChewcError as e:
-                print(f"{tool}: error: {e}", file=sys.stderr)
+                print(f"{tool}: error: {printable(str(e))}", file=sys.stderr)
                 code = e.exit_code
+            except OSError as e:  # the file system refused (disk full, an unreadable device): not a chewc bug
+                where = f" {e.filename}" if e.filename else ""
+                print(f"{tool}: error: cannot access{where}: {e.strerror or type(e).__name__}", file=sys.stderr)
+                code = EXIT_BAD_INPUT
             except KeyboardInterrupt:
                 print(f"{tool}: interrupted", file=sys.stderr)
                 code = 130

@@ -226,9 +226,14 @@ class Machine:
         return dataclasses.replace(_Loader(Path(origin)).machine(raw), params=())
 
 
+MAX_EXTENDS = 16  # descriptions a chain of `extends` may stack
+
+
 def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path in seen:
         raise ChewcError(f"{path}: 'extends' loops back to itself")
+    if len(seen) >= MAX_EXTENDS:
+        raise ChewcError(f"{path}: more than {MAX_EXTENDS} descriptions stacked by 'extends'")
     text = read_text(path, "machine description")
     try:
         raw = tomllib.loads(text)

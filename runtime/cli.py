@@ -8,6 +8,7 @@ check against a reference .npy/.npz or an ONNX model.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 
 from isa.container import ChewProgram, TensorDesc
 from isa.errors import ChewcError, MismatchError, cli_main
-from isa.files import writable
+from isa.files import writable, write_output
 from isa.machine import load_machine
 from runtime.check import OnnxReference, check_layers, compare, load_arrays, random_image, run_program, same_shape
 from runtime.emulator import DEFAULT_MAX_WORK, check_machine, load_program, program_machine
@@ -181,6 +182,7 @@ def main(argv: Sequence[str] | None) -> int:
     # without --machine, the program's own (bundled) machine; a wrong one is refused naming both
     machine = load_machine(args.machine) if args.machine else program_machine(program)
     check_machine(program, machine)
+    program.check_fits(machine)  # tensors inside DRAM, before any input is made for them
     runs = _runs(program, args.input, args.seed, args.samples)
     reference = OnnxReference(args.check) if args.check and args.check.endswith(".onnx") else None
     if args.check_layers:
@@ -202,13 +204,14 @@ def main(argv: Sequence[str] | None) -> int:
         else {name: np.stack([r.outputs[name] for r in results]) for name in results[0].outputs}
     )
     if args.output:
-        out = Path(args.output)
+        out, buffer = Path(args.output), io.BytesIO()  # through a buffer: numpy would append .npy to the name
         if out.suffix == ".npz":
-            np.savez(out, **outputs)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
+            np.savez(buffer, **outputs)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
         elif len(outputs) == 1:
-            np.save(out, next(iter(outputs.values())))
+            np.save(buffer, next(iter(outputs.values())))
         else:
             raise ChewcError(f"--output {out}: the program has {len(outputs)} outputs: use a .npz file")
+        write_output(out, buffer.getvalue())
     checked: str | None
     if reference is not None:
         checked = f"bit-exact: {len(results)} input(s), every output equals the ONNX reference ({args.check})"

@@ -117,9 +117,8 @@ class OnnxExecutor:
         names = outputs or [o.name for o in self.model.graph.output]
         if self.qonnx:
             return self._run_qonnx(feeds, names)
-        sess = ort_session(self.model_bytes)
         try:
-            values = sess.run(names, dict(feeds))
+            values = ort_session(self.model_bytes).run(names, dict(feeds))
         except Exception as e:  # onnxruntime raises its own untyped errors
             raise ChewcError(f"onnxruntime failed on the reference model: {str(e).splitlines()[0]}") from e
         return dict(zip(names, values, strict=True))

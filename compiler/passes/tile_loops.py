@@ -189,7 +189,7 @@ class Lowering:
             self.values[op.output] = DramTensor(src.buffer, shape, src.dtype, src.on_chip)
             return
         out = self.dram(shape, "bits", "relayout")
-        self.host(f"relayout of a ±1 map {src.shape} -> {shape} ({op.name})", [src], [out])
+        self.host(f"relayout of a +-1 map {src.shape} -> {shape} ({op.name})", [src], [out])
         self.values[op.output] = out
 
     def probe(self, op: Operation) -> None:
