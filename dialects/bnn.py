@@ -402,9 +402,7 @@ class MaxPoolOp(IRDLOperation):
                  dilations: Sequence[int] = (1, 1)):
         n, c, h, w = shape_of(input.type)
         oh, ow = conv_output_hw((h, w), kernel, strides, dilations, pads)
-        rtype: Attribute = (
-            BitsType((n, c, oh, ow)) if isinstance(input.type, BitsType) else TensorType(i32, (n, c, oh, ow))
-        )
+        rtype = map_type(input.type, (n, c, oh, ow))
         props = {"kernel": i64_array(kernel), "strides": i64_array(strides), "pads": i64_array(pads)}
         if tuple(dilations) != (1, 1):
             props["dilations"] = i64_array(dilations)
@@ -415,8 +413,7 @@ class MaxPoolOp(IRDLOperation):
 
     def verify_(self) -> None:
         ishape, oshape = shape_of(self.input.type), shape_of(self.output.type)
-        _check(self, type(self.input.type) is type(self.output.type), "input and result must both be bits or both integers")
-        _check(self, len(ishape) == 4, f"input must be NCHW, got shape {ishape}")
+        _check_map(self, ishape)
         kernel, strides, pads, dil = ints(self.kernel), ints(self.strides), ints(self.pads), self.dilation_values()
         _check_window(self, kernel, strides, dil, pads)
         oh, ow = conv_output_hw(ishape[2:], kernel, strides, dil, pads)
@@ -426,6 +423,17 @@ class MaxPoolOp(IRDLOperation):
             _check(self, all(_reaches(o * strides[ax] - pads[ax], dil[ax], kernel[ax], size) for o in range(out)),
                    "a window lies entirely in the padding")
         _check(self, oshape == (*ishape[:2], oh, ow), f"result shape {oshape} must be {(*ishape[:2], oh, ow)}")
+
+
+def map_type(like: Attribute, shape: Sequence[int]) -> Attribute:
+    """The type of a map of `shape` with the element kind of `like`: ±1 bits or integer sums."""
+    return BitsType(shape) if isinstance(like, BitsType) else TensorType(i32, shape)
+
+
+def _check_map(op: IRDLOperation, ishape: tuple[int, ...]) -> None:
+    """A map-to-map op (pool, subsample): NCHW in, the same element kind out."""
+    _check(op, type(op.input.type) is type(op.output.type), "input and result must both be bits or both integers")
+    _check(op, len(ishape) == 4, f"input must be NCHW, got shape {ishape}")
 
 
 def _reaches(start: int, dilation: int, kernel: int, size: int) -> bool:
@@ -453,13 +461,11 @@ class SubsampleOp(IRDLOperation):
     def __init__(self, input: SSAValue, strides: Sequence[int]):
         n, c, h, w = shape_of(input.type)
         shape = (n, c, (h - 1) // strides[0] + 1, (w - 1) // strides[1] + 1)
-        rtype: Attribute = BitsType(shape) if isinstance(input.type, BitsType) else TensorType(i32, shape)
-        super().__init__(operands=[input], result_types=[rtype], properties={"strides": i64_array(strides)})
+        super().__init__(operands=[input], result_types=[map_type(input.type, shape)], properties={"strides": i64_array(strides)})
 
     def verify_(self) -> None:
         ishape, oshape = shape_of(self.input.type), shape_of(self.output.type)
-        _check(self, type(self.input.type) is type(self.output.type), "input and result must both be bits or both integers")
-        _check(self, len(ishape) == 4, f"input must be NCHW, got shape {ishape}")
+        _check_map(self, ishape)
         s = ints(self.strides)
         _check(self, len(s) == 2 and min(s) >= 1, f"strides must be two values >= 1, got {s}")
         want = (*ishape[:2], (ishape[2] - 1) // s[0] + 1, (ishape[3] - 1) // s[1] + 1)

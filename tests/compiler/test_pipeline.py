@@ -39,8 +39,8 @@ def assert_bit_exact(prog: ChewProgram, model: Path, inputs: list[np.ndarray], m
     assert done == len(inputs)
 
 
-def chewc_tool(name: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / name), *map(str, args)], capture_output=True, text=True, timeout=120)
+def chewc_tool(name: str, *args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / name), *map(str, args)], capture_output=True, text=True, timeout=120, env=env)
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.onnx")), ids=lambda p: p.stem)
@@ -67,6 +67,20 @@ def test_compiling_is_deterministic(tmp_path: Path, model: str, machine: Path | 
     proc = chewc_tool("chewc", path, "-o", out, *(["--machine", machine] if machine else []))
     assert proc.returncode == 0, proc.stderr
     assert out.read_bytes() == first
+
+
+def test_programs_are_byte_identical_across_processes_and_hash_seeds(tmp_path: Path, real_model) -> None:
+    """Nothing in the output may depend on set or dict iteration order (PYTHONHASHSEED) or the process."""
+    import os
+
+    for path in (EXAMPLES / "cnn_9x9_11x11.onnx", real_model("cnv_qonnx").path()):
+        blobs = []
+        for seed in ("0", "4242"):
+            out = tmp_path / f"{path.stem}-{seed}.chew"
+            proc = chewc_tool("chewc", path, "-o", out, env={**os.environ, "PYTHONHASHSEED": seed})
+            assert proc.returncode == 0, proc.stderr
+            blobs.append(out.read_bytes())
+        assert blobs[0] == blobs[1] == program(path).to_bytes()
 
 
 def test_vgg_on_the_quarter_machine_is_exact_and_transfers_more() -> None:

@@ -34,7 +34,7 @@ def exact(path: Path, n: int = 3) -> list[str]:
 
 @pytest.mark.parametrize(("attrs", "pools"), [
     (dict(kernel_shape=[2, 3], strides=[3, 2]), 1),  # non-square window, unequal strides
-    (dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1), 1),  # onnxruntime drops a window past the input
+    (dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1), 1),
     (dict(kernel_shape=[3, 3], strides=[1, 1], dilations=[2, 1]), 2),  # unequal dilations: separable
     (dict(kernel_shape=[9, 13], strides=[2, 2], pads=[4, 6, 4, 6]), 4),  # over 7x7: chains of 1-D pools
     (dict(kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER"), 1),
@@ -67,3 +67,21 @@ def test_pool_chains_cover_every_tap() -> None:
             for k, dil in chain:  # composing max windows: positions p + j * dil, j < k
                 covered = {p + j * dil for p in covered for j in range(k)}
             assert covered == {j * d for j in range(taps)}, (taps, d, chain)
+
+
+def test_ceil_mode_rows_as_onnxruntime_computes_them(tmp_path: Path) -> None:
+    """Over 3 rows, a 2x2/3 ceil-mode pool: onnx shape inference says 2 output rows, onnxruntime 1 (the
+    second window would start past the input); compiled programs used to disagree with the reference."""
+    path = net(tmp_path, helper.make_node("MaxPool", ["b"], ["y"], name="pool", kernel_shape=[2, 2], strides=[3, 3],
+                                          ceil_mode=1), (5, 3, 15))
+    assert exact(path).count("tile.pool") == 1
+
+
+def test_a_window_larger_than_the_map_is_one_clean_refusal(tmp_path: Path) -> None:
+    """onnxruntime accepts it and computes an empty map; chewc ended in exit 3 (a bits type of no elements)."""
+    from compiler import cli
+    from tests.helpers import run_cli
+
+    path = net(tmp_path, helper.make_node("MaxPool", ["b"], ["y"], name="pool", kernel_shape=[3, 3]), (2, 2, 2))
+    code, _, err = run_cli(cli.main, str(path), "--emit=bnn")
+    assert code == 2 and "node pool (MaxPool): tensor 'y' is empty (shape [1, 2, 0, 0])" in err and err.count("\n") == 1
