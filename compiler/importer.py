@@ -192,7 +192,8 @@ class Importer:
                 if attrs.get("alpha", 1.0) != 1.0:
                     chain.append(self.scalar_node("Mul", node, attrs["alpha"]))
                 if len(node.input) > 2 and node.input[2]:
-                    bias = np.asarray(g.constants[node.input[2]], np.float32) * np.float32(attrs.get("beta", 1.0))
+                    bias = gemm_bias(node, g.constants[node.input[2]], w.shape[1]).astype(np.float32)
+                    bias = bias * np.float32(attrs.get("beta", 1.0))
                     chain.append(self.const_node("Add", node, self.add_const(f"{node.output[0]}__bias", bias), None))
         if scale is not None:
             chain.insert(0, self.scalar_node("Mul", node, scale))
@@ -214,7 +215,7 @@ class Importer:
         output is not a function of the integer sum alone (it differs by an ulp from alpha*sum + beta*C)."""
         alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))  # type: ignore[arg-type]
         has_c = len(node.input) > 2 and node.input[2] != ""
-        c = np.broadcast_to(np.asarray(self.g.constants[node.input[2]], np.float64), (w.shape[1],)) if has_c else 0.0
+        c = gemm_bias(node, self.g.constants[node.input[2]], w.shape[1]) if has_c else 0.0
         if alpha == 1.0 and not np.any(beta * np.asarray(c) != 0):
             return None
         k, s = w.shape[0], float(np.abs(w).max())
@@ -479,6 +480,14 @@ class Importer:
     def used_later(self, name: str, pending: set[int]) -> bool:
         """Whether a node outside the pending cluster (ids `pending`) reads `name`."""
         return any(id(self.g.nodes[i]) not in pending for i in self.g.consumers.get(name, []))
+
+
+def gemm_bias(node: onnx.NodeProto, c: np.ndarray, m: int) -> np.ndarray:
+    """A Gemm's C as the [M] values it adds to the one row of a [1, M] result (ONNX broadcasts it)."""
+    try:
+        return np.broadcast_to(np.asarray(c, np.float64), (1, m)).reshape(m)
+    except ValueError:
+        raise ChewcError(f"{describe(node)}: C of shape {list(np.shape(c))} does not broadcast to [1, {m}]") from None
 
 
 def host_chain(v: Value) -> tuple[str, SSAValue, list[onnx.NodeProto]]:

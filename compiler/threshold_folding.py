@@ -63,15 +63,22 @@ def binarise(graph: Graph, node: onnx.NodeProto, x: np.ndarray) -> np.ndarray:
     if node.op_type == "Sign":
         return np.sign(x)
     if node.op_type == "BipolarQuant":
-        return np.where(x >= 0, 1.0, -1.0) * constant_input(graph, node, 1, "scale")
+        bipolar_scale(graph, node)  # +-1 bits only for scale 1
+        return np.where(x >= 0, 1.0, -1.0)
     if node.op_type == "MultiThreshold":
         thr = constant_input(graph, node, 1, "thresholds")
         attrs = attributes(node)
         if attrs.get("data_layout", b"NCHW") not in (b"NCHW", "NCHW"):
             raise ChewcError(f"{describe(node)}: data_layout {attrs['data_layout']!r} is not supported (NCHW only)")
+        if thr.ndim != 2 or thr.shape[0] not in (1, x.shape[1]):
+            raise ChewcError(f"{describe(node)}: thresholds of shape {list(thr.shape)} are not [1 or C, T] "
+                             f"for the {x.shape[1]} channels")
+        scale, bias = attrs.get("out_scale", 1.0), attrs.get("out_bias", 0.0)
+        if not all(isinstance(a, int | float) for a in (scale, bias)):
+            raise ChewcError(f"{describe(node)}: out_scale and out_bias must be numbers")
         xm = np.moveaxis(x, 1, -1)[..., None]
         count = (xm >= thr.reshape((1,) * (xm.ndim - 2) + thr.shape)).sum(axis=-1)
-        y = count * float(attrs.get("out_scale", 1.0)) + float(attrs.get("out_bias", 0.0))  # type: ignore[arg-type]
+        y = count * float(scale) + float(bias)  # type: ignore[arg-type]
         return np.moveaxis(y, -1, 1)
     raise AssertionError(node.op_type)
 

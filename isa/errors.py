@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 EXIT_OK = 0
@@ -65,7 +66,9 @@ def cli_main(tool: str) -> Callable[[Callable[[Sequence[str] | None], int]], Cal
         @functools.wraps(fn)
         def entry(argv: Sequence[str] | None = None) -> int:
             try:
-                code = fn(argv)
+                with warnings.catch_warnings():  # a tool's stderr holds its own line, not numpy's or qonnx's
+                    warnings.simplefilter("ignore")
+                    code = fn(argv)
             except InternalError as e:
                 print(f"{tool}: internal error: {printable(str(e))} (a chewc bug)", file=sys.stderr)
                 code = e.exit_code

@@ -97,3 +97,40 @@ def test_duplicate_declarations_and_dangling_biases(tmp_path: Path) -> None:
     nodes = [helper.make_node("Sign", ["x"], ["b"]), helper.make_node("Conv", ["b", "w", "b"], ["y"], name="conv")]
     path = save_model(tmp_path / "bias.onnx", nodes, [("x", [1, 1, 1, 1])], [("y", [1, 1, 1, 1])], {"w": pm1(rng, (1, 1, 1, 1))})
     assert call(cli.main, str(path), "-o", str(tmp_path / "b.chew")) == (0, "", "")
+
+
+def test_malformed_qonnx_and_gemm_constants_are_refusals(tmp_path: Path) -> None:
+    """Found by the 10,000-case ONNX campaign: each used to end in exit 3 inside threshold folding."""
+    rng = np.random.default_rng(0)
+    qonnx = [("qonnx.custom_op.general", 1)]
+    sign_mm = [helper.make_node("Sign", ["x"], ["b"]), helper.make_node("MatMul", ["b", "w"], ["acc"])]
+    cases = [
+        (helper.make_node("BipolarQuant", ["acc", "s"], ["y"], name="q", domain="qonnx.custom_op.general"),
+         {"s": np.full((4, 1), 2.0)}, "node q (BipolarQuant): activation scale"),
+        (helper.make_node("MultiThreshold", ["acc", "t"], ["y"], name="mt", domain="qonnx.custom_op.general",
+                          out_scale=[2.0, 1.0], out_bias=-1.0), {"t": np.zeros((4, 1))}, "out_scale and out_bias must be numbers"),
+        (helper.make_node("MultiThreshold", ["acc", "t"], ["y"], name="mt", domain="qonnx.custom_op.general",
+                          out_scale=2.0, out_bias=-1.0), {"t": np.zeros((3, 2))}, "thresholds of shape [3, 2] are not [1 or C, T]"),
+    ]
+    for node, consts, message in cases:
+        path = save_model(tmp_path / "q.onnx", [*sign_mm, node], [("x", [1, 8])], [("y", [1, 4])],
+                          {"w": pm1(rng, (8, 4)), **consts}, extra_opsets=qonnx)
+        assert message in refused(cli.main, str(path), "--emit=bnn")
+    gemm = [helper.make_node("Sign", ["x"], ["b"]), helper.make_node("Gemm", ["b", "w", "c"], ["y"], name="g", alpha=0.5)]
+    path = save_model(tmp_path / "g.onnx", gemm, [("x", [1, 8])], [("y", [1, 4])], {"w": pm1(rng, (8, 4)), "c": np.zeros(64)})
+    assert "node g (Gemm): C of shape [64] does not broadcast to [1, 4]" in refused(cli.main, str(path), "--emit=bnn")
+
+
+def test_python_warnings_never_reach_stderr() -> None:
+    """numpy's RuntimeWarnings (an overflow in a statistic of odd outputs) made a successful run print lines."""
+    import warnings
+
+    from isa.errors import cli_main
+
+    @cli_main("tool")
+    def noisy(argv: list[str] | None) -> int:
+        warnings.warn("overflow encountered in reduce", RuntimeWarning, stacklevel=1)
+        np.float16(65504) * np.float16(2)  # numpy's own overflow warning
+        return 0
+
+    assert call(noisy) == (0, "", "")
