@@ -226,6 +226,7 @@ class Machine:
         return dataclasses.replace(_Loader(Path(origin)).machine(raw), params=())
 
 
+MAX_PARAM = 2.0**48  # no size, rate or energy of a machine comes near; bigger ones overflow the ISA and IR
 MAX_EXTENDS = 16  # descriptions a chain of `extends` may stack
 
 
@@ -303,6 +304,8 @@ class _Loader:
             self.fail(path, f"expected a number (got {value!r})")
         if not value > 0:
             self.fail(path, f"must be positive (got {value!r})")
+        if not value < MAX_PARAM or not math.isfinite(value):
+            self.fail(path, f"{value!r} is beyond any machine (at most {MAX_PARAM:g})")
         value = kind(value)
         self.params.append(
             Param(path, value, tag, entry.get("source", ""), entry.get("note", ""), meta["unit"], meta["doc"])

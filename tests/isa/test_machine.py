@@ -103,3 +103,11 @@ def test_override_changes_hash(tmp_path: Path) -> None:
     path = _variant(tmp_path, '[dma]\nbits_per_cycle = { value = 64, tag = "A", note = "wider bus" }')
     m = load_machine(path)
     assert m.dma.bits_per_cycle == 64 and m.hash() != load_machine().hash()
+
+
+def test_parameters_beyond_any_machine_are_refused(tmp_path: Path) -> None:
+    """A size of 2**64 reached the IR attribute (exit 3, i64 overflow) and the cost model (OverflowError)."""
+    path = tmp_path / "huge.toml"
+    path.write_text(f'extends = "{DEFAULT_MACHINE}"\nname = "huge"\n[dma]\nsetup_cycles = {{ value = {2**64}, tag = "A" }}\n')
+    with pytest.raises(ChewcError, match=r"dma.setup_cycles: 18446744073709551616 is beyond any machine"):
+        load_machine(path)
