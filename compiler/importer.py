@@ -56,6 +56,15 @@ class Value:
     # on the order of summation, so the host reruns the node itself on its ±1 input, standing for the
     # first `fused.length` nodes of the chain
     fused: FusedGemm | None = None
+    # bits padded by an ONNX Pad, not yet materialised: a following conv takes it as its own padding
+    pad: PadOf | None = None
+
+
+@dataclass(frozen=True)
+class PadOf:
+    node: onnx.NodeProto  # the Pad
+    pads: tuple[int, int, int, int]  # top, left, bottom, right
+    value: str  # a bnn.conv2d pad value: "+1", "-1" or "zero"
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,10 @@ class Importer:
     def dispatch(self, node: onnx.NodeProto) -> None:
         if node.domain not in ("", "ai.onnx", *QONNX_DOMAINS):
             raise ChewcError(f"{describe(node)}: op {node.domain}.{node.op_type} is not supported")
+        for i, name in enumerate(node.input):
+            v = self.values.get(name)
+            if v is not None and v.pad is not None and not (i == 0 and self.takes_pad(node, v.pad)):
+                self.materialise_pad(name, v)
         ins = [self.values.get(n) for n in node.input if n and n not in self.g.constants]
         kinds = {v.kind for v in ins if v is not None}
         op = node.op_type
@@ -146,9 +159,49 @@ class Importer:
             return self.maxpool(node)
         if op == "Add" and kinds == {"int"} and len(ins) == 2 and not ins[0].chain and not ins[1].chain:
             return self.add(node)
+        if op == "Pad" and kinds == {"bits"} and len(ins) == 1 and (pad := self.pad_of(node)) is not None:
+            self.values[node.output[0]] = Value("bits", self.values[node.input[0]].ssa, pad=pad)
+            return None
         if op not in HOST_OPS | QONNX_OPS:
             raise ChewcError(f"{describe(node)}: op {op} is not supported (neither binary nor a known host op)")
         self.to_host(node, ins)
+
+    def pad_of(self, node: onnx.NodeProto) -> PadOf | None:
+        """A constant Pad of a ±1 map by +1, -1 or 0 over rows and columns only, else None (the host)."""
+        attrs = attributes(node)
+        mode = attrs.get("mode", b"constant")
+        consts = [self.g.constants.get(n) if n else None for n in node.input[1:]]
+        if mode not in (b"constant", "constant") or len(node.input) > 3 and node.input[3]:  # no axes input
+            return None
+        pads = attrs.get("pads") if "pads" in attrs else consts[0] if consts else None
+        value = attrs.get("value", 0.0) if len(node.input) < 3 or not node.input[2] else consts[1]
+        if pads is None or value is None or np.size(value) != 1:
+            return None
+        p = [int(v) for v in np.asarray(pads).reshape(-1)]
+        fill = float(np.asarray(value).reshape(-1)[0])  # type: ignore[arg-type]
+        if len(p) != 8 or min(p) < 0 or any(p[i] for i in (0, 1, 4, 5)) or fill not in (1.0, -1.0, 0.0):
+            return None
+        return PadOf(node, (p[2], p[3], p[6], p[7]), {1.0: "+1", -1.0: "-1", 0.0: "zero"}[fill])
+
+    def takes_pad(self, node: onnx.NodeProto, pad: PadOf) -> bool:
+        """Whether a binary conv can take the Pad before it as its own padding: it pads nothing more, or
+        pads with zeros too."""
+        if node.op_type != "Conv" or any(n and n not in self.g.constants for n in node.input[1:]):
+            return False
+        attrs = attributes(node)
+        w = self.g.constants.get(node.input[1])
+        if w is None or np.ndim(w) != 4:
+            return False
+        own = self.conv_pads(node, attrs, self.g.shape(node.input[0], node)[2:], np.shape(w)[2:],
+                             attrs.get("strides", [1, 1]), attrs.get("dilations", [1, 1]))
+        return not any(own) or pad.value == "zero"
+
+    def materialise_pad(self, name: str, v: Value) -> None:
+        """A Pad a conv does not take: the host pads (its ±1 result comes back as bits)."""
+        assert v.pad is not None
+        self.to_host(v.pad.node, [self.values[v.pad.node.input[0]]])
+        if v.pad.value != "zero":
+            self.set_bits(v.pad.node, bnn.SignOp(self.float_ssa(name), "reject").output)
 
     def constant_operands(self, node: onnx.NodeProto) -> bool:
         """An affine op whose other operands are constants (BatchNormalization: all but the data)."""
@@ -174,8 +227,12 @@ class Importer:
             strides = attrs.get("strides", [1, 1])
             dil = attrs.get("dilations", [1, 1])
             pads = self.conv_pads(node, attrs, g.shape(node.input[0])[2:], (kh, kw), strides, dil)
-            op = bnn.Conv2dOp(x.ssa, np.sign(w).astype(np.int8), strides, dil, pads, "zero")
-            reach = Reach.dot(int(np.prod(w.shape[1:])), exact_fanin=not any(pads))
+            fill = "zero"
+            if x.pad is not None:  # an ONNX Pad before the conv: its padding, in the conv's pad mode
+                pads, fill = [a + b for a, b in zip(pads, x.pad.pads, strict=True)], x.pad.value
+            op = bnn.Conv2dOp(x.ssa, np.sign(w).astype(np.int8), strides, dil, pads, fill)
+            # every window holds fanin ±1 terms unless zero padding gates some
+            reach = Reach.dot(int(np.prod(w.shape[1:])), exact_fanin=fill != "zero" or not any(pads))
             if len(node.input) > 2 and node.input[2]:
                 chain.append(self.const_node("Add", node, node.input[2], (1, -1, 1, 1)))
         else:
@@ -419,6 +476,8 @@ class Importer:
 
     def materialise(self, name: str) -> SSAValue:
         """The SSA value of a graph output, applying any pending float chain on the host."""
+        if (padded := self.values[name]).pad is not None:
+            self.materialise_pad(name, padded)
         v = self.values[name]
         if v.kind == "int" and v.chain and all(n.op_type in SHAPE_OPS for n in v.chain):
             assert v.ssa is not None

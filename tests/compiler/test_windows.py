@@ -85,3 +85,27 @@ def test_a_window_larger_than_the_map_is_one_clean_refusal(tmp_path: Path) -> No
     path = net(tmp_path, helper.make_node("MaxPool", ["b"], ["y"], name="pool", kernel_shape=[3, 3]), (2, 2, 2))
     code, _, err = run_cli(cli.main, str(path), "--emit=bnn")
     assert code == 2 and "node pool (MaxPool): tensor 'y' is empty (shape [1, 2, 0, 0])" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("value", "conv_pads", "hosts"), [
+    (1.0, [0, 0, 0, 0], 0), (-1.0, [0, 0, 0, 0], 0), (0.0, [1, 1, 1, 1], 0),
+    (1.0, [1, 1, 1, 1], 1),  # +1 inside, zeros outside: the host pads, the conv stays on the array
+])
+def test_an_explicit_pad_folds_into_the_conv(tmp_path: Path, value: float, conv_pads: list[int], hosts: int) -> None:
+    """A Pad(+1) before a 7x7 conv sent that conv to the host ("input activations are not binary")."""
+    import onnx
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Sign", ["x"], ["b"]), helper.make_node("Pad", ["b", "pads", "v"], ["p"], name="pad"),
+             helper.make_node("Conv", ["p", "w", "bias"], ["c"], pads=conv_pads, name="conv"),
+             helper.make_node("Sign", ["c"], ["y"])]
+    path = save_model(tmp_path / "pad.onnx", nodes, [("x", [1, 3, 9, 9])], [("y", ["n", "c", "h", "w"])],
+                      {"w": pm1(rng, (4, 3, 7, 7)), "v": np.float32(value), "bias": np.full(4, 0.5)})
+    model = onnx.load(path)
+    model.graph.initializer.append(numpy_helper.from_array(np.array([0, 0, 3, 3, 0, 0, 3, 3], np.int64), "pads"))
+    onnx.save(model, path)
+    module = compile_model(path, "bnn").module
+    assert [op.name for op in module.walk()].count("bnn.host") == hosts
+    assert [op.name for op in module.walk()].count("bnn.conv2d") == 1
+    exact(path)
