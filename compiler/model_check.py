@@ -134,11 +134,15 @@ def _check_initializers(graph: onnx.GraphProto, origin: str) -> None:
 
 def _check_declared(graph: onnx.GraphProto, origin: str) -> None:
     """Declared shapes of inputs, outputs and value infos: sizes in range before anything is allocated."""
-    declared: set[str] = set()
-    for vi in (*graph.input, *graph.value_info):
-        if vi.name in declared:
-            raise ChewcError(f"{origin}: value {vi.name!r} is declared twice (inputs and value infos name each value once)")
-        declared.add(vi.name)
+    for group in (graph.input, graph.value_info):
+        names = [vi.name for vi in group]
+        twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        if twice is not None:
+            raise ChewcError(f"{origin}: value {twice!r} is declared twice")
+    inputs = {vi.name: vi.type for vi in graph.input}
+    for vi in graph.value_info:  # old exporters repeat inputs here: the same type, or a contradiction
+        if vi.name in inputs and vi.type != inputs[vi.name]:
+            raise ChewcError(f"{origin}: value {vi.name!r} is declared as an input and again with another type or shape")
     for vi in (*graph.input, *graph.output, *graph.value_info):
         t = vi.type.tensor_type
         if not vi.type.HasField("tensor_type"):

@@ -105,6 +105,14 @@ def _check(model: onnx.ModelProto, origin: str) -> None:
             raise ChewcError(f"{origin}: the ONNX checker rejects the model: {first}") from e
 
 
+def _import_qonnx_domains(model: onnx.ModelProto) -> None:
+    """Old Brevitas exports use `onnx.brevitas` nodes without importing the domain (as qonnx tolerates);
+    shape inference needs the import, so a QONNX domain a node uses gets one (version 1)."""
+    imported = {o.domain for o in model.opset_import}
+    used = sorted({n.domain for n in model.graph.node if n.domain in QONNX_DOMAINS} - imported)
+    model.opset_import.extend(onnx.helper.make_opsetid(d, 1) for d in used)
+
+
 def _fix_batch(model: onnx.ModelProto, input_name: str) -> None:
     """chewc compiles one image at a time: a symbolic batch dimension becomes 1, a fixed one must be 1."""
     for inp in model.graph.input:
@@ -297,6 +305,7 @@ def load_graph(path: str | Path) -> Graph:
     origin = str(path)
     model = read_model(path)
     validate(model, origin)
+    _import_qonnx_domains(model)
     _check(model, origin)
     input_name = first_input_name(model)
     # initializers listed as graph inputs (old exporters) are constants, not inputs

@@ -77,3 +77,28 @@ def test_constant_nodes_of_every_form_fold(tmp_path):
     for _ in range(10):
         x = rng.uniform(-1, 1, (1, 2, 4, 4)).astype(np.float32)
         assert np.array_equal(run_module(module, [x])[0], ref.run({"x": x})["y"])
+
+
+def test_old_style_brevitas_exports(tmp_path, real_model):
+    """Old Brevitas wrote `onnx.brevitas` nodes without importing the domain and listed initializers as
+    graph inputs: shape inference failed ("No opset import for domain onnx.brevitas")."""
+    from compiler.driver import compile_model
+    from runtime.check import check_program
+
+    entry = real_model("cnv_qonnx")
+    model = onnx.load(entry.path())
+    for node in model.graph.node:
+        if node.domain:
+            node.domain = "onnx.brevitas"
+    kept = [o for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    del model.opset_import[:]
+    model.opset_import.extend(kept)
+    inits = {t.name for t in model.graph.initializer}
+    model.graph.input.extend(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in model.graph.initializer)
+    kept_vi = [v for v in model.graph.value_info if v.name not in inits]
+    del model.graph.value_info[:]
+    model.graph.value_info.extend(kept_vi)
+    path = tmp_path / "old.onnx"
+    onnx.save(model, path)
+    inputs = [x for x, _ in entry.samples(3)]
+    assert check_program(compile_model(path).program, path, inputs) == (3, None)
