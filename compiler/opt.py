@@ -120,11 +120,8 @@ class ChewcOptMain(xDSLOptMain):
 
     def prepare_output(self) -> IO[str]:
         if self.args.output_file is not None:
-            writable(self.args.output_file)
-        try:
-            return super().prepare_output()
-        except OSError as e:
-            raise ChewcError(f"cannot write {self.args.output_file}: {e.strerror or type(e).__name__}") from e
+            writable(self.args.output_file)  # a missing folder: before any pass runs
+        return super().prepare_output()
 
     def get_input_name(self) -> str:
         return "stdin" if self.args.input_file in (None, "-") else self.args.input_file

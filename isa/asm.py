@@ -88,23 +88,6 @@ def _parser() -> lark.Lark:
     return lark.Lark(GRAMMAR, parser="lalr", propagate_positions=True)
 
 
-class _BadNumber(ChewcError):
-    """An unreadable number literal (`assemble` adds the source name)."""
-
-
-def _int(tok: lark.Token) -> int:
-    """A decimal, 0x or 0b literal; anything else (`08`, 5,000 digits) is an error naming it."""
-    digits = tok[1:] if tok.startswith("-") else str(tok)
-    try:
-        if len(digits) > 66:  # a 64-bit value in binary, with its 0b
-            raise ValueError
-        value = int(digits, 0)
-    except ValueError:
-        shown = str(tok) if len(tok) <= 24 else f"{tok[:20]}..."
-        raise _BadNumber(f"{tok.line}:{tok.column}: {shown!r} is not a number (decimal, 0x hex or 0b binary)") from None
-    return -value if tok.startswith("-") else value
-
-
 @dataclass
 class _Host:
     """A host step being assembled: `.host` and the `.host_in` / `.host_out` / `.onnx` lines after it."""
@@ -134,6 +117,18 @@ class _Builder:
         col = node.column if isinstance(node, lark.Token) else node.meta.column
         return ChewcError(f"{self.source}:{line}:{col}: {message}" if column else f"{self.source}:{line}: {message}")
 
+    def number(self, tok: lark.Token) -> int:
+        """A decimal, 0x or 0b literal; anything else (`08`, 5,000 digits) is an error naming it."""
+        digits = tok[1:] if tok.startswith("-") else str(tok)
+        try:
+            if len(digits) > 66:  # a 64-bit value in binary, with its 0b
+                raise ValueError
+            value = int(digits, 0)
+        except ValueError:
+            shown = str(tok) if len(tok) <= 24 else f"{tok[:20]}..."
+            raise self.at(tok, f"{shown!r} is not a number (decimal, 0x hex or 0b binary)", column=True) from None
+        return -value if tok.startswith("-") else value
+
     def statement(self, node: lark.Tree[lark.Token]) -> None:
         getattr(self, f"do_{node.data}")(node, *node.children)
 
@@ -154,7 +149,7 @@ class _Builder:
                 raise self.at(name, f"{op.mnemonic} has no field '{name}' (fields: {', '.join(op.field_names)})", True)
             if name in given:
                 raise self.at(name, f"field '{name}' given twice", column=True)
-            given[str(name)] = _int(value) if value.type == "INT" else str(value)
+            given[str(name)] = self.number(value) if value.type == "INT" else str(value)
         try:
             ins = Instruction.make(op.mnemonic, **given)
         except ChewcError as e:
@@ -170,13 +165,13 @@ class _Builder:
         self.code.append(encode(ins))
 
     def do_inst(self, node: lark.Tree[lark.Token], word: lark.Token) -> None:
-        value = _int(word)
+        value = self.number(word)
         if not 0 <= value < 1 << 64:
             raise self.at(node, f"instruction word {word} does not fit in 64 bits")
         self.code.append(value)
 
     def do_data(self, node: lark.Tree[lark.Token], name: lark.Token, addr: lark.Token) -> None:
-        self.data.append((str(name), _int(addr), []))
+        self.data.append((str(name), self.number(addr), []))
 
     def words_target(self, node: lark.Tree[lark.Token]) -> list[int]:
         if not self.data:
@@ -186,7 +181,7 @@ class _Builder:
     def do_word(self, node: lark.Tree[lark.Token], *values: lark.Token) -> None:
         target = self.words_target(node)
         for tok in values:
-            v = _int(tok)
+            v = self.number(tok)
             if not -(1 << 15) <= v < 1 << 16:
                 raise self.at(tok, f"word {tok} out of range -32768..65535", column=True)
             target.append(v & 0xFFFF)
@@ -210,7 +205,7 @@ class _Builder:
         if len(dims) != 3:
             raise self.at(node, f"tensor '{name}' needs a shape [C,H,W], got {len(dims)} dimensions")
         try:
-            desc = TensorDesc(str(name), str(dtype), tuple(_int(d) for d in dims), _int(addr))  # type: ignore[arg-type]
+            desc = TensorDesc(str(name), str(dtype), tuple(self.number(d) for d in dims), self.number(addr))  # type: ignore[arg-type]
         except ChewcError as e:
             raise self.at(node, str(e)) from e
         (self.inputs if kw == ".input" else self.outputs).append(desc)
@@ -234,10 +229,10 @@ class _Builder:
 
     def do_host(self, node: lark.Tree[lark.Token], step: lark.Token, reason: lark.Token) -> None:
         try:
-            BY_MNEMONIC["HOST"].field("step").check(_int(step))
+            BY_MNEMONIC["HOST"].field("step").check(self.number(step))
         except ChewcError as e:
             raise self.at(step, str(e), column=True) from e
-        self.hosts.append(_Host(node, _int(step), self.string(reason)))
+        self.hosts.append(_Host(node, self.number(step), self.string(reason)))
 
     def current_host(self, node: lark.Tree[lark.Token], what: str) -> _Host:
         if not self.hosts:
@@ -256,7 +251,7 @@ class _Builder:
             zero, rest = str(value), rest[:-1]
         *dims, addr = typing.cast(list[lark.Token], rest)
         try:
-            t = HostTensor(self.string(name), str(dtype), tuple(_int(d) for d in dims), _int(addr), zero)
+            t = HostTensor(self.string(name), str(dtype), tuple(self.number(d) for d in dims), self.number(addr), zero)
         except ChewcError as e:
             raise self.at(node, str(e)) from e
         (host.inputs if kw == ".host_in" else host.outputs).append(t)
@@ -323,10 +318,7 @@ def assemble(text: str, machine: Machine, source: str = "<asm>") -> ChewProgram:
         raise ChewcError(f"{source}: syntax error: unexpected end of file") from e
     builder = _Builder(source, machine)
     for stmt in typing.cast(list[lark.Tree[lark.Token]], tree.children):
-        try:
-            builder.statement(stmt)
-        except _BadNumber as e:
-            raise ChewcError(f"{source}:{e}") from None
+        builder.statement(stmt)
     for name, _, words in builder.data:
         if not words:
             raise ChewcError(f"{source}: data '{name}' has no words")
