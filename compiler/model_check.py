@@ -18,7 +18,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from isa.errors import ChewcError, first_line
-from runtime.onnx_ref import QONNX_DOMAINS, STANDARD_DOMAINS, check_runnable, node_label, ort_session
+from runtime.onnx_ref import QONNX_DOMAINS, STANDARD_DOMAINS, check_runnable, describe, ort_session
 
 # The largest tensor chewc handles: more than DRAM (16 Mi words) holds as f32, and far beyond any
 # binary network's map; a declared, inferred or folded tensor past it is refused before it exists.
@@ -104,7 +104,7 @@ def _check_graph(graph: onnx.GraphProto, origin: str) -> None:
             names.add(node.name)
         for out in node.output:
             if out and out in produced:
-                raise ChewcError(f"{origin}: {node_label(node)}: tensor {out!r} has another producer (graphs are SSA)")
+                raise ChewcError(f"{origin}: {describe(node)}: tensor {out!r} has another producer (graphs are SSA)")
             produced.add(out)
     for out in graph.output:
         if out.name not in produced:
@@ -189,7 +189,7 @@ def _ort_message(e: BaseException) -> str:
 
 def check_fold(node: onnx.NodeProto, shapes: dict[str, tuple[int, ...]], inputs: list[np.ndarray], origin: str) -> None:
     """Folding `node` (all its inputs constant) stays bounded: no control flow, results of known, sane size."""
-    where = f"{origin}: {node_label(node)}"
+    where = f"{origin}: {describe(node)}"
     if node.op_type in CONTROL_FLOW:
         raise ChewcError(f"{where}: control flow ({node.op_type}) is not supported")
     budget = max([MAX_ELEMENTS, *(x.size for x in inputs)])

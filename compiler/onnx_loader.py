@@ -20,7 +20,7 @@ from onnx import numpy_helper
 from compiler.model_check import MAX_ELEMENTS, check_fold, check_with_onnxruntime, validate
 from isa.errors import ChewcError, one_line
 from isa.files import MAX_MODEL_BYTES, read_bytes
-from runtime.onnx_ref import QONNX_DOMAINS, OnnxExecutor, first_input_name
+from runtime.onnx_ref import QONNX_DOMAINS, OnnxExecutor, describe, first_input_name
 
 # QONNX ops keep the shape of their first input: what shape inference needs to know of them.
 ELEMENTWISE_CUSTOM = {"BipolarQuant", "Quant", "MultiThreshold", "Trunc"}
@@ -29,13 +29,6 @@ ELEMENTWISE_CUSTOM = {"BipolarQuant", "Quant", "MultiThreshold", "Trunc"}
 def attributes(node: onnx.NodeProto) -> dict[str, object]:
     """A node's attributes by name, as Python values."""
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-
-
-def describe(node: onnx.NodeProto) -> str:
-    """How errors name a node: by its name, or by what it produces when the exporter left it unnamed."""
-    if node.name:
-        return f"node {node.name} ({node.op_type})"
-    return f"{node.op_type} node producing '{node.output[0]}'"
 
 
 @dataclass

@@ -31,11 +31,11 @@ HOST_OPS = frozenset({
 })
 
 
-def node_label(node: onnx.NodeProto) -> str:
-    """How a refusal names a node (its name, else what it produces)."""
+def describe(node: onnx.NodeProto) -> str:
+    """How errors name a node: by its name, or by what it produces when the exporter left it unnamed."""
     if node.name:
-        return f"node {node.name!r} ({node.op_type})"
-    return f"{node.op_type} node producing {node.output[0]!r}" if node.output else f"{node.op_type} node"
+        return f"node {node.name} ({node.op_type})"
+    return f"{node.op_type} node producing '{node.output[0]}'" if node.output else f"{node.op_type} node"
 
 
 def check_runnable(model: onnx.ModelProto, where: str, host_ops: bool = False) -> None:
@@ -56,14 +56,14 @@ def check_runnable(model: onnx.ModelProto, where: str, host_ops: bool = False) -
                                  "models whole (save it with the weights inside)")
         for node in graph.node:
             if node.domain not in STANDARD_DOMAINS + QONNX_DOMAINS:
-                raise ChewcError(f"{where}: {node_label(node)} is in domain {node.domain!r}, which chewc does not run "
+                raise ChewcError(f"{where}: {describe(node)} is in domain {node.domain!r}, which chewc does not run "
                                  f"(known: the standard ONNX domain and {', '.join(QONNX_DOMAINS)})")
             if node.domain in QONNX_DOMAINS and node.op_type not in QONNX_OPS:
-                raise ChewcError(f"{where}: {node_label(node)} is not a QONNX op chewc knows ({', '.join(sorted(QONNX_OPS))})")
+                raise ChewcError(f"{where}: {describe(node)} is not a QONNX op chewc knows ({', '.join(sorted(QONNX_OPS))})")
             if host_ops and node.domain in STANDARD_DOMAINS and node.op_type not in HOST_OPS:
-                raise ChewcError(f"{where}: {node_label(node)} is not an op chewc runs on the host")
+                raise ChewcError(f"{where}: {describe(node)} is not an op chewc runs on the host")
             if host_ops and any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
-                raise ChewcError(f"{where}: {node_label(node)} has a subgraph; host steps run none")
+                raise ChewcError(f"{where}: {describe(node)} has a subgraph; host steps run none")
 
 
 def _graphs(graph: onnx.GraphProto) -> list[onnx.GraphProto]:
