@@ -1,4 +1,4 @@
-"""Tile-size analysis: which output-row tiles and output-channel blocks fit the on-chip memories.
+"""Tile-size analysis: which output-row tiles and channel blocks fit the on-chip memories.
 
 Pure functions of a layer's shape and the machine description, used by `tile-loops`.  The choice
 minimises off-chip traffic (input rows re-read at tile borders, weights re-read when they do not stay
@@ -8,6 +8,7 @@ on chip), then prefers fewer, larger tiles.  Sizes are in 16-bit words, as the m
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from isa.errors import ChewcError
@@ -120,7 +121,8 @@ def choose_conv_tiling(s: ConvShape, m: Machine) -> ConvTiling:
 
 @dataclass(frozen=True)
 class MapShape:
-    """A map processed row-tile by row-tile by a window op (pool) or elementwise op (threshold, add)."""
+    """A map processed tile by tile by a window op (pool) or an element-wise op (threshold, add): blocks
+    of channels times row tiles."""
 
     name: str
     c: int
@@ -128,21 +130,45 @@ class MapShape:
     w: int
     oh: int
     ow: int
-    k: int
+    k: int  # window height in input rows (dilation included); 1 for element-wise ops
     stride: int
-    pad_top: int
+    bit_blocks: bool  # a ±1 map is read or written: channel blocks fill whole 16-channel words
+    in_resident: bool = False  # the input map stays in FMEM: every row of every channel is there
+    out_resident: bool = False  # the output map stays in FMEM for the next layer
+
+    def rows_in(self, rows: int) -> int:
+        return self.h if self.in_resident else min(self.h, (rows - 1) * self.stride + self.k)
+
+    def rows_out(self, rows: int) -> int:
+        return self.oh if self.out_resident else rows
 
 
-def choose_rows(s: MapShape, m: Machine, space: str, words_per_row_in: int, words_per_row_out: int,
-                in_resident: bool = False, out_resident: bool = False) -> int:
-    """Largest output-row tile (a divisor of oh) whose input and output buffers fit `space`
-    (a resident map occupies all its rows)."""
-    for rows in sorted(divisors(s.oh), reverse=True):
-        rows_in = s.h if in_resident else min(s.h, (rows - 1) * s.stride + s.k)
-        rows_out = s.oh if out_resident else rows
-        if rows_in * words_per_row_in + rows_out * words_per_row_out <= m.memory.words(space):
-            return rows
-    raise ChewcError(
-        f"layer {s.name}: one output row needs {(s.k * words_per_row_in + words_per_row_out) * 2 / 1024:.1f} KiB "
-        f"of {space} memory, the machine has {m.memory.words(space) * 2 / 1024:.1f} KiB"
-    )
+@dataclass(frozen=True)
+class MapTiling:
+    block: int  # channels per block: a divisor of c, a multiple of 16 on ±1 maps (or all of c)
+    rows: int  # output rows per tile (divides oh)
+
+
+def choose_map_tiling(s: MapShape, m: Machine, need: Callable[[int, int], dict[str, int]]) -> MapTiling:
+    """Channel block and row tile of a map op whose (block, rows) step needs `need(block, rows)` words
+    of each memory.  Least off-chip traffic first (input rows re-read where row tiles overlap; channel
+    blocks read disjoint planes, so they cost none), then fewest steps, then the largest channel blocks
+    (per-block parameters such as thresholds load once per block).  A resident map is one block."""
+    whole = s.in_resident or s.out_resident
+    blocks = [b for b in divisors(s.c) if b == s.c or (not whole and (not s.bit_blocks or b % LANES_WORD == 0))]
+    best: tuple[tuple[int, int, int], MapTiling] | None = None
+    for block, rows in itertools.product(blocks, divisors(s.oh)):
+        if not fits(m, need(block, rows)):
+            continue
+        n_rt = s.oh // rows
+        key = (n_rt * s.rows_in(rows), n_rt * (s.c // block), -block)
+        if best is None or key < best[0]:
+            best = key, MapTiling(block, rows)
+    if best is None:
+        smallest = need(min(blocks), 1)
+        k = next(k for k in smallest if smallest[k] > m.memory.words(k))
+        raise ChewcError(
+            f"layer {s.name}: one output row of {min(blocks)} channels needs {smallest[k] * 2 / 1024:.1f} KiB "
+            f"of {k} memory, the machine has {m.memory.words(k) * 2 / 1024:.1f} KiB"
+        )
+    return best[1]

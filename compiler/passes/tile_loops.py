@@ -371,13 +371,10 @@ class Lowering:
         src = self.values[op.input]
         c, h, w = src.shape
         name = f"threshold{len(self.values)}"
-        tmem, acc = self.machine.memory.words("tmem"), self.machine.memory.words("acc")
-        # the largest channel block whose thresholds fit TMEM and one row of whose sums fits ACC
-        fitting = [b for b in tiling.divisors(c) if (b % 16 == 0 or b == c) and 2 * b <= tmem and b * w <= acc]
-        if not fitting:
-            raise ChewcError(f"layer {name}: 16 channels of thresholds or one row of sums do not fit on chip")
-        blk = max(fitting)
-        rows = max(r for r in tiling.divisors(h) if blk * r * w <= acc and groups(blk) * r * w <= self.machine.memory.words("fmem"))
+        shape = MapShape(name, c, h, w, h, w, 1, 1, True)
+        t = tiling.choose_map_tiling(shape, self.machine, lambda blk, rows: {
+            "tmem": 2 * blk, "acc": blk * rows * w, "fmem": groups(blk) * rows * w})
+        blk, rows = t.block, t.rows
         out = self.dram((c, h, w), "bits", name)
         tconst = self.const(f"{name}.thresholds", threshold_words(name, op))
         tbuf = self.alloc("tmem", 2 * blk, f"{name}.t")
@@ -404,19 +401,21 @@ class Lowering:
         self.loop(c, blk, "ochannels", block)
         self.values[op.output] = out
 
-    def pool_rows(self, op: bnn.MaxPoolOp, src_shape: tuple[int, ...], dtype: str, in_resident: bool,
-                  out_resident: bool) -> int:
+    def pool_tiling(self, op: bnn.MaxPoolOp, src_shape: tuple[int, ...], dtype: str, in_resident: bool,
+                    out_resident: bool) -> tiling.MapTiling:
         c, h, w = src_shape
         _, _, oh, ow = bnn.shape_of(op.output.type)
-        k, st, pads, d = bnn.ints(op.kernel), bnn.ints(op.strides), bnn.ints(op.pads), op.dilation_values()
+        k, st, d = bnn.ints(op.kernel), bnn.ints(op.strides), op.dilation_values()
         name = f"maxpool{len(self.values)}"
         a = self.machine.array
         if st[0] != st[1] or d[0] != d[1] or k[0] > a.window_h or k[1] > a.window_w:
             raise ChewcError(f"layer {name}: the array pools windows up to {a.window_h}x{a.window_w} with one stride "
                              f"and one dilation, got {k} / {st} / {d} (run bnn-legalize-windows)")
-        space, planes = ("fmem", groups(c)) if dtype == "bits" else ("acc", c)
-        shape = MapShape(name, c, h, w, oh, ow, d[0] * (k[0] - 1) + 1, st[0], pads[0])
-        return tiling.choose_rows(shape, self.machine, space, planes * w, planes * ow, in_resident, out_resident)
+        bits = dtype == "bits"
+        space = "fmem" if bits else "acc"
+        s = MapShape(name, c, h, w, oh, ow, d[0] * (k[0] - 1) + 1, st[0], bits, in_resident, out_resident)
+        return tiling.choose_map_tiling(s, self.machine, lambda blk, rows: {
+            space: planes(blk, bits) * (s.rows_in(rows) * w + s.rows_out(rows) * ow)})
 
     def lower_maxpool(self, op: bnn.MaxPoolOp, keep: bool = False) -> None:
         src = self.values[op.input]
@@ -424,33 +423,40 @@ class Lowering:
         _, _, oh, ow = bnn.shape_of(op.output.type)
         k, st, pads, d = bnn.ints(op.kernel), bnn.ints(op.strides), bnn.ints(op.pads), op.dilation_values()
         name = f"maxpool{len(self.values)}"
-        rows = self.pool_rows(op, src.shape, src.dtype, src.on_chip, keep)
-        space, planes = ("fmem", groups(c)) if src.dtype == "bits" else ("acc", c)
+        t = self.pool_tiling(op, src.shape, src.dtype, src.on_chip, keep)
+        bits = src.dtype == "bits"
+        space, rows, n_planes, blk_planes = ("fmem" if bits else "acc"), t.rows, planes(c, bits), planes(t.block, bits)
         rows_in = h if src.on_chip else min(h, (rows - 1) * st[0] + d[0] * (k[0] - 1) + 1)
         if keep:
-            out = DramTensor(self.alloc("fmem", planes * oh * ow, f"{name}.map"), (c, oh, ow), "bits", True)
+            out = DramTensor(self.alloc("fmem", n_planes * oh * ow, f"{name}.map"), (c, oh, ow), "bits", True)
         else:
             out = self.dram((c, oh, ow), src.dtype, name)
-        ibuf = src.buffer if src.on_chip else self.alloc(space, planes * rows_in * w, f"{name}.in")
-        obuf = out.buffer if keep else self.alloc(space, planes * rows * ow, f"{name}.out")
+        ibuf = src.buffer if src.on_chip else self.alloc(space, blk_planes * rows_in * w, f"{name}.in")
+        obuf = out.buffer if keep else self.alloc(space, blk_planes * rows * ow, f"{name}.out")
         zero = self.idx(0)
 
-        def body(rt: SSAValue) -> None:
-            if src.on_chip:
-                start = zero
-            else:
-                start = self.clamp(self.plus(self.mul(rt, st[0]), -pads[0]), 0, h - rows_in)
-                self.dma(src.buffer, self.mul(start, w), ibuf, zero, planes, rows_in * w, h * w, rows_in * w)
-                self.sync()
-            at, obuf_rows = (self.mul(rt, ow), oh) if keep else (zero, rows)
-            geom = dict(in_h=h, in_w=w, in_c=c, buf_rows=rows_in, kh=k[0], kw=k[1], stride=st[0], dilation=d[0],
-                        pad_top=pads[0], pad_left=pads[1], out_h=oh, out_w=ow, obuf_rows=obuf_rows, nrows=rows)
-            self.add(tile.PoolOp(ibuf, zero, obuf, at, rt, start, geom))
-            if not keep:
-                self.dma(obuf, zero, out.buffer, self.mul(rt, ow), planes, rows * ow, rows * ow, oh * ow)
-                self.sync()
+        def block(plane: SSAValue) -> None:
+            def row_tile(rt: SSAValue) -> None:
+                if src.on_chip:  # resident maps are one block (choose_map_tiling)
+                    start = zero
+                else:
+                    start = self.clamp(self.plus(self.mul(rt, st[0]), -pads[0]), 0, h - rows_in)
+                    at = self.add(arith.AddiOp(self.mul(plane, h * w), self.mul(start, w))).result
+                    self.dma(src.buffer, at, ibuf, zero, blk_planes, rows_in * w, h * w, rows_in * w)
+                    self.sync()
+                at, obuf_rows = (self.mul(rt, ow), oh) if keep else (zero, rows)
+                geom = dict(in_h=h, in_w=w, in_c=t.block, buf_rows=rows_in, kh=k[0], kw=k[1], stride=st[0],
+                            dilation=d[0], pad_top=pads[0], pad_left=pads[1], out_h=oh, out_w=ow,
+                            obuf_rows=obuf_rows, nrows=rows)
+                self.add(tile.PoolOp(ibuf, zero, obuf, at, rt, start, geom))
+                if not keep:
+                    dst = self.add(arith.AddiOp(self.mul(plane, oh * ow), self.mul(rt, ow))).result
+                    self.dma(obuf, zero, out.buffer, dst, blk_planes, rows * ow, rows * ow, oh * ow)
+                    self.sync()
 
-        self.loop(oh, rows, "rows", body)
+            self.loop(oh, rows, "rows", row_tile)
+
+        self.loop(n_planes, blk_planes, "cgroups" if bits else "ochannels", block)
         self.values[op.output] = out
 
     def can_keep(self, result: SSAValue, producer: Callable[[], object]) -> bool:
@@ -472,7 +478,7 @@ class Lowering:
             producer()
             for u in users:
                 if isinstance(u, bnn.MaxPoolOp):
-                    self.pool_rows(u, shape, "bits", True, False)
+                    self.pool_tiling(u, shape, "bits", True, False)
                 else:
                     group = [cv for cv in users if isinstance(cv, bnn.Conv2dOp) and cv.output.type == u.output.type
                              and cv.strides == u.strides and cv.dilations == u.dilations]
@@ -485,22 +491,27 @@ class Lowering:
         a, b = self.values[op.lhs], self.values[op.rhs]
         c, h, w = a.shape
         name = f"add{len(self.values)}"
-        shape = MapShape(name, c, h, w, h, w, 1, 1, 0)
-        rows = tiling.choose_rows(shape, self.machine, "acc", 2 * c * w, 0)
+        t = tiling.choose_map_tiling(MapShape(name, c, h, w, h, w, 1, 1, False), self.machine,
+                                     lambda blk, rows: {"acc": 2 * blk * rows * w})  # the sum overwrites lhs
+        blk, rows = t.block, t.rows
         out = self.dram((c, h, w), "int16", name)
-        abuf = self.alloc("acc", c * rows * w, f"{name}.a")
-        bbuf = self.alloc("acc", c * rows * w, f"{name}.b")
+        abuf = self.alloc("acc", blk * rows * w, f"{name}.a")
+        bbuf = self.alloc("acc", blk * rows * w, f"{name}.b")
         zero = self.idx(0)
 
-        def body(rt: SSAValue) -> None:
-            for src, buf in ((a, abuf), (b, bbuf)):
-                self.dma(src.buffer, self.mul(rt, w), buf, zero, c, rows * w, h * w, rows * w)
-            self.sync()
-            self.add(tile.AddOp(abuf, zero, bbuf, zero, abuf, zero, dict(out_w=w, nrows=rows, oc_count=c)))
-            self.dma(abuf, zero, out.buffer, self.mul(rt, w), c, rows * w, rows * w, h * w)
-            self.sync()
+        def block(ob: SSAValue) -> None:
+            def row_tile(rt: SSAValue) -> None:
+                at = self.add(arith.AddiOp(self.mul(ob, h * w), self.mul(rt, w))).result
+                for src, buf in ((a, abuf), (b, bbuf)):
+                    self.dma(src.buffer, at, buf, zero, blk, rows * w, h * w, rows * w)
+                self.sync()
+                self.add(tile.AddOp(abuf, zero, bbuf, zero, abuf, zero, dict(out_w=w, nrows=rows, oc_count=blk)))
+                self.dma(abuf, zero, out.buffer, at, blk, rows * w, rows * w, h * w)
+                self.sync()
 
-        self.loop(h, rows, "rows", body)
+            self.loop(h, rows, "rows", row_tile)
+
+        self.loop(c, blk, "ochannels", block)
         self.values[op.output] = out
 
 
@@ -517,6 +528,11 @@ def slice_graph(shape: tuple[int, ...], strides: tuple[int, ...]) -> bytes:
     model = onnx_helper.make_model(graph, opset_imports=[onnx_helper.make_opsetid("", 13)], producer_name="chewc")
     model.ir_version = 8
     return model.SerializeToString(deterministic=True)
+
+
+def planes(channels: int, bits: bool) -> int:
+    """Word planes of `channels` channels: 16 per word in a ±1 map, one per word in an integer map."""
+    return groups(channels) if bits else channels
 
 
 def same_layout(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
@@ -594,7 +610,7 @@ class TileLoopsPass(ModulePass):
             elif isinstance(o, bnn.MaxPoolOp):
                 src = lw.values[o.input]
                 keep = src.dtype == "bits" and lw.can_keep(
-                    o.output, lambda: lw.pool_rows(o, src.shape, "bits", src.on_chip, True))
+                    o.output, lambda: lw.pool_tiling(o, src.shape, "bits", src.on_chip, True))
                 lw.lower_maxpool(o, keep)
             elif isinstance(o, bnn.HostOp):
                 lw.lower_host(o)
