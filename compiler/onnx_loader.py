@@ -249,6 +249,8 @@ def _floor_ceil_pools(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]
             continue
         if not attrs.get("ceil_mode", 0) or auto not in ("NOTSET", ""):
             continue
+        if attrs.get("count_include_pad", 0):
+            continue  # explicit pads would enter the border windows' divisors, ceil mode's do not
         for ax in range(2):
             ext = d[ax] * (k[ax] - 1) + 1
             out = -(-(hw[ax] + pads[ax] + pads[ax + 2] - ext) // s[ax]) + 1

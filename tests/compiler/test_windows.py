@@ -109,3 +109,13 @@ def test_an_explicit_pad_folds_into_the_conv(tmp_path: Path, value: float, conv_
     assert [op.name for op in module.walk()].count("bnn.host") == hosts
     assert [op.name for op in module.walk()].count("bnn.conv2d") == 1
     exact(path)
+
+
+@pytest.mark.parametrize("include", [0, 1])
+def test_ceil_mode_average_pools_keep_their_divisors(tmp_path: Path, include: int) -> None:
+    """An AveragePool (a host step) keeps onnxruntime's divisors: with count_include_pad=1 the ceil-mode
+    border windows are not the windows of explicit end pads, so that pool is not rewritten."""
+    pool = helper.make_node("AveragePool", ["b"], ["y"], name="avg", kernel_shape=[2, 2], strides=[2, 2],
+                            ceil_mode=1, count_include_pad=include)
+    kinds = exact(net(tmp_path, pool, (3, 7, 7)))
+    assert kinds.count("tile.host") >= 1
