@@ -160,8 +160,11 @@ def run_reference(model: onnx.ModelProto, x: np.ndarray, input_name: str | None 
 
 
 def first_input_name(model: onnx.ModelProto) -> str:
+    """The model's one input: not an initializer, and read by a node or an output (qonnx's cleanup of
+    old exports leaves inputs nothing reads)."""
     inits = {i.name for i in model.graph.initializer}
-    real = [i.name for i in model.graph.input if i.name not in inits]
+    read = {n for g in _graphs(model.graph) for node in g.node for n in node.input} | {o.name for o in model.graph.output}
+    real = [i.name for i in model.graph.input if i.name not in inits and i.name in read]
     if len(real) != 1:
         raise ChewcError(f"the model has {len(real)} non-constant inputs ({', '.join(real)}); chewc takes exactly one")
     return real[0]
