@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  chewc model.onnx --emit=asm --machine isa/machines/quarter.toml\n"
         "  chewc model.onnx --stop-after=tile-loops --print-ir-after-all 2>passes.log\n"
         "  chewc model.onnx --bisect              # name the first pass that changes the result\n"
+        "  chewc model.onnx -o model.chew --strict   # refuse float layers between binary ones\n"
+        "on success chewc prints one line to stderr: N layers on the array, M host steps and why (-q: none)\n"
         "exit codes: 0 ok, 1 --bisect found a wrong pass, 2 bad input or usage, 3 internal error",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -35,6 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--machine", metavar="FILE", help="machine description (.toml); default: isa/machines/chewbaccann.toml")
     p.add_argument("--generic", action="store_true", help="print IR in MLIR's generic op form")
     p.add_argument("--list-passes", action="store_true", help="list every pass with its options and exit")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse a program that runs anything on the host but input binarisation and a float "
+                   "head (a float layer, a multi-bit first layer, a relayout between layers), or nothing on "
+                   "the array")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="do not print the placement line (layers on the array, host steps and their reasons) "
+                   "to stderr")
     g = add_debug_arguments(p, ["--dump-dir", "--ir-dump-dir"])
     g.add_argument("--pipeline", metavar="SPEC",
                    help="replace the default pipeline, e.g. 'bnn-decompose-kernels{max-kernel=5},tile-loops,...'")
@@ -65,10 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         writable(args.output)  # before compiling, not after
     runner = runner_from_args(args, passes, generic=args.generic, check_model=args.model if args.bisect else None)
     c = compile_model(args.model, emit, args.machine, args.pipeline, stop_after=args.stop_after,
-                      runner=runner, available=passes)
+                      runner=runner, available=passes, strict=args.strict)
     result = render(c, emit, args.generic)
     if args.output:
         write_output(args.output, result)
     elif isinstance(result, str):
         sys.stdout.write(result)
+    if c.placement is not None and not (args.quiet or args.bisect):
+        print(f"chewc: {c.placement.line()}", file=sys.stderr)
     return 0

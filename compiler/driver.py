@@ -18,6 +18,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from compiler.emit import emit_program
 from compiler.importer import import_model
+from compiler.placement import Placement, array_layers, placement
 from compiler.pipeline_debug import PassFactory, PassRunner, format_ir, parse_pipeline
 from dialects import make_context
 from isa.asm import disassemble
@@ -41,20 +42,23 @@ class Compilation:
     module: ModuleOp
     machine: Machine
     program: ChewProgram | None = None  # None when compilation stopped at an IR level
+    placement: Placement | None = None  # with the program: what runs on the array, what on the host
 
 
 def compile_model(path: str | Path, emit: str = "chew", machine_path: str | None = None,
                   pipeline: str | None = None, *, stop_after: str | None = None,
                   runner: PassRunner | None = None,
-                  available: Mapping[str, PassFactory] | None = None) -> Compilation:
+                  available: Mapping[str, PassFactory] | None = None, strict: bool = False) -> Compilation:
     """Import `path` and lower it as far as `emit` needs (or through `stop_after`, giving IR).
 
     `runner` instruments the pipeline (printing, dumps, timing, bisection); `available` is the pass
-    registry `pipeline` is parsed against (the chewc passes plus any plugins).
+    registry `pipeline` is parsed against (the chewc passes plus any plugins).  `strict` refuses a
+    program that runs more on the host than input binarisation and a float head (`Placement.check_strict`).
     """
     if stop_after is not None and emit not in LEVEL_END:
         raise ChewcError(f"--stop-after gives IR, not --emit={emit}")
     module = import_model(path, load_machine(machine_path or None))
+    layers = array_layers(module)
     spec = pipeline if pipeline is not None else DEFAULT_PIPELINE
     passes = parse_pipeline(spec, available)
     stop = stop_after if stop_after is not None else LEVEL_END.get(emit)
@@ -74,7 +78,10 @@ def compile_model(path: str | Path, emit: str = "chew", machine_path: str | None
         verify_program(program, machine)
     except ChewcError as e:  # the compiler's fault, never the model's: no such program may leave it
         raise InternalError(f"the compiled program would not run correctly on '{machine.name}': {e}") from e
-    return Compilation(module, machine, program)
+    where = placement(layers, program)
+    if strict:
+        where.check_strict()
+    return Compilation(module, machine, program, where)
 
 
 def render(c: Compilation, emit: str, generic: bool = False) -> str | bytes:

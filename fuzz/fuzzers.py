@@ -5,7 +5,7 @@ check mismatch, or ONE stderr line naming the node, op, offset or constraint (ex
 traceback, an internal error, a hang or unbounded memory. Every case here is one mutated input fed to
 one tool's CLI entry point, and is classified as
 
-  ok       exit 0 and nothing on stderr
+  ok       exit 0 and nothing on stderr (chewc: its one placement line)
   refusal  exit 2 (bad input) or exit 1 (a check mismatch) with exactly one stderr line
   else     anything else: exit 3, a traceback, several stderr lines, exit 0 with stderr output, a
            timeout, more than 2 GiB of memory, a worker killed by a signal
@@ -81,6 +81,7 @@ GiB = 1 << 30
 MEMORY_CAP = 3 * GiB  # RLIMIT_AS of a worker: a runaway allocation fails instead of eating the machine
 MEMORY_BUDGET_MB = 2048  # a case whose peak RSS exceeds this is 'else' even if it ends well
 RESTART_RSS_MB = 1024  # a worker past this peak is replaced, so that ru_maxrss still measures later cases
+PLACEMENT = re.compile(r"chewc: \d+ layers? on the array, \d+ host steps?")  # chewc's one line on success
 STDERR_KEPT = 8000  # characters of a case's stderr sent back to the parent
 HARD_GRACE = 20.0  # seconds past the alarm before the parent kills a worker stuck in C code
 STARTUP_SECONDS = 300.0  # a fresh worker imports chewc and loads the corpus before its first case
@@ -144,7 +145,8 @@ def classify(r: Record) -> tuple[str, str]:
     if r.peak_mb > MEMORY_BUDGET_MB and r.growth_mb > 0:
         return "else", f"memory over {MEMORY_BUDGET_MB // 1024} GiB"
     if r.exit_code == 0:
-        return ("ok", "") if r.stderr_lines == 0 else ("else", "exit 0 with stderr output")
+        placement = r.tool == "chewc" and r.stderr_lines == 1 and PLACEMENT.match(r.first_line) is not None
+        return ("ok", "") if r.stderr_lines == 0 or placement else ("else", "exit 0 with stderr output")
     if r.exit_code in (1, 2) and r.stderr_lines == 1:
         return "refusal", ""
     if r.exit_code in (1, 2):

@@ -72,7 +72,7 @@ def test_dead_subgraphs_are_not_folded(tmp_path: Path) -> None:
         next(t for t in model.graph.initializer if t.name == name).CopyFrom(numpy_helper.from_array(inits[name], name))
     onnx.save(model, path)
     start = time.perf_counter()
-    code, _, err = call(cli.main, str(path), "-o", str(tmp_path / "m.chew"))
+    code, _, err = call(cli.main, str(path), "-o", str(tmp_path / "m.chew"), "-q")
     assert (code, err) == (0, ""), err
     assert time.perf_counter() - start < 20
 
@@ -150,5 +150,6 @@ def test_refusals_and_successes_print_nothing_else(tmp_path: Path, real_model) -
     assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
     qonnx = real_model("cnv_qonnx").path()
     run = run_tool(str(qonnx), "-o", str(tmp_path / "cnv.chew"))
-    assert (run.returncode, run.stderr, run.stdout) == (0, "", "")
+    assert (run.returncode, run.stdout) == (0, "")
+    assert run.stderr.startswith("chewc: 10 layers on the array, 3 host steps (") and run.stderr.count("\n") == 1
     assert max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) < 2 * 1024 * 1024  # KiB: under 2 GiB

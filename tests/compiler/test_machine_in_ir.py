@@ -23,7 +23,7 @@ TINY = REPO / "tests" / "machines" / "tiny_fmem.toml"
 def test_pipeline_with_machine_quarter_builds_for_quarter(tmp_path: Path) -> None:
     """`--pipeline SPEC --machine quarter` used to build for the default machine (the run then failed)."""
     out = tmp_path / "q.chew"
-    code, _, err = call(cli.main, str(MLP), "--pipeline", DEFAULT_PIPELINE, "--machine", "quarter", "-o", str(out))
+    code, _, err = call(cli.main, str(MLP), "--pipeline", DEFAULT_PIPELINE, "--machine", "quarter", "-o", str(out), "-q")
     assert (code, err) == (0, "")
     code, stdout, err = call(run_cli.main, str(out), "--check", str(MLP), "--samples", "2", "--report", "none")
     assert (code, err) == (0, "") and "bit-exact: 2 input(s)" in stdout  # the emulator picks quarter by name

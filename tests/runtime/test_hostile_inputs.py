@@ -81,7 +81,7 @@ def test_long_node_chains_import_in_linear_time(tmp_path: Path) -> None:
     nodes = [*ids, helper.make_node("Sign", ["i20000"], ["b"]), helper.make_node("MatMul", ["b", "w"], ["y"])]
     path = save_model(tmp_path / "ids.onnx", nodes, [("x", [1, 16])], [("y", [1, 4])], {"w": pm1(rng, (16, 4))})
     start = time.perf_counter()
-    assert call(cli.main, str(path), "-o", str(tmp_path / "ids.chew")) == (0, "", "")
+    assert call(cli.main, str(path), "-o", str(tmp_path / "ids.chew"), "-q") == (0, "", "")
     assert time.perf_counter() - start < 15
 
 
@@ -96,7 +96,7 @@ def test_duplicate_declarations_and_dangling_biases(tmp_path: Path) -> None:
     # a conv whose bias is a ±1 activation, not a constant: the host runs it (it used to be a KeyError)
     nodes = [helper.make_node("Sign", ["x"], ["b"]), helper.make_node("Conv", ["b", "w", "b"], ["y"], name="conv")]
     path = save_model(tmp_path / "bias.onnx", nodes, [("x", [1, 1, 1, 1])], [("y", [1, 1, 1, 1])], {"w": pm1(rng, (1, 1, 1, 1))})
-    assert call(cli.main, str(path), "-o", str(tmp_path / "b.chew")) == (0, "", "")
+    assert call(cli.main, str(path), "-o", str(tmp_path / "b.chew"), "-q") == (0, "", "")
 
 
 def test_malformed_qonnx_and_gemm_constants_are_refusals(tmp_path: Path) -> None:
