@@ -132,36 +132,85 @@ def fold_thresholds(
     With `uncertain`, also proves that the binarised result is the same anywhere within the error
     bound of every reachable value; None when it is not (the result then depends on rounding).
     """
-    shape = graph.shape(raw)
-    channels = shape[1]
+    channels = graph.shape(raw)[1]
     check_per_channel(graph, chain, channels)
     values = reach.values()
-    table = _evaluate(graph, chain, raw, binarizer, np.broadcast_to(values, (channels, len(values))), shape)
+    table = _evaluator(graph, chain, raw, binarizer)(np.broadcast_to(values, (channels, len(values))))
     if uncertain is not None:
         post, mid = chain[uncertain.length :], chain[uncertain.length - 1].output[0]
+        evaluate = _evaluator(graph, post, mid, binarizer)
         exact, err = uncertain.exact(values), uncertain.error[:, None]
         for bound in (np.nextafter((exact - err).astype(np.float32), -np.inf), np.nextafter((exact + err).astype(np.float32), np.inf)):
-            if not np.array_equal(_evaluate(graph, post, mid, binarizer, bound, shape), table):
+            if not np.array_equal(evaluate(bound), table):
                 return None
     return _steps(table, values, binarizer)
 
 
-def _evaluate(graph: Graph, chain: list[onnx.NodeProto], start: str, binarizer: onnx.NodeProto,
-              matrix: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """binarizer(chain(x)) for the values x = matrix[c, v] of each channel c: [C, V]."""
-    channels, count = matrix.shape
+# Elements of the accumulator tensor one onnxruntime run evaluates at most (64 MB of float32): larger
+# reaches take a few runs rather than one tensor of gigabytes.
+MAX_RUN_ELEMENTS = 2**24
+
+
+def _evaluator(graph: Graph, chain: list[onnx.NodeProto], start: str,
+               binarizer: onnx.NodeProto) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from values x = matrix[c, v] for each channel c to binarizer(chain(x)), [C, V].
+
+    Row r of the evaluation puts values[r*P + p] at position p of every channel (P positions per
+    channel); the rows are the batch of one run of the chain's batched submodel (`_batched`), or, for a
+    chain that does not keep the batch axis, one run each of the submodel as written.
+    """
+    shape = graph.shape(start)
+    channels = shape[1]
     per_channel = int(np.prod(shape)) // channels
-    runs = -(-count // per_channel)
-    # run r puts values[r*P + p] at position p of every channel: all values in ceil(V/P) runs
-    idx = np.minimum(np.arange(runs * per_channel), count - 1).reshape(runs, per_channel)
     pre = chain[-1].output[0] if chain else start
-    executor = OnnxExecutor(graph.submodel(chain, [start], [pre])) if chain else None
-    results = []
-    for r in range(runs):
-        acc = np.ascontiguousarray(matrix[:, idx[r]]).reshape(shape).astype(np.float32)
-        y = executor.run({start: acc})[pre] if executor is not None else acc
-        results.append(binarise(graph, binarizer, y).reshape(channels, per_channel))
-    return np.concatenate(results, axis=1)[:, :count]
+    batched = _batched(graph, chain, start, pre)
+    rows_per_run = max(1, MAX_RUN_ELEMENTS // int(np.prod(shape))) if batched is not None or not chain else 1
+    executor = OnnxExecutor(batched or graph.submodel(chain, [start], [pre])) if chain else None
+
+    def evaluate(matrix: np.ndarray) -> np.ndarray:
+        count = matrix.shape[1]
+        rows = -(-count // per_channel)
+        results = []
+        for r in range(0, rows, rows_per_run):
+            block = min(rows_per_run, rows - r)
+            cols = matrix[:, r * per_channel : (r + block) * per_channel]
+            if cols.shape[1] < block * per_channel:  # the last row repeats the last value
+                cols = np.pad(cols, ((0, 0), (0, block * per_channel - cols.shape[1])), mode="edge")
+            acc = np.empty((block, channels, per_channel), np.float32)
+            acc.transpose(1, 0, 2)[...] = cols.reshape(channels, block, per_channel)
+            acc = acc.reshape((-1, *shape[1:]))  # [block, C, ...]; as written, [1, C, ...]
+            y = executor.run({start: acc})[pre] if executor is not None else acc
+            results.append(binarise(graph, binarizer, y).reshape(block, channels, per_channel).transpose(1, 0, 2))
+        return np.concatenate(results, axis=1).reshape(channels, rows * per_channel)[:, :count]
+
+    return evaluate
+
+
+def _batched(graph: Graph, chain: list[onnx.NodeProto], start: str, out: str) -> onnx.ModelProto | None:
+    """The chain's submodel on a batch [N, ...] of inputs, each element computed as the [1, ...] model
+    computes it; None when a value in the chain does not lead with the batch axis.
+
+    Affine ops stay as written: their constants are one value per channel and of at most the data's
+    rank, so they broadcast over the batch. Shape ops move no data (ONNX reshapes keep row-major order),
+    so each becomes a Reshape to [-1, *its output shape[1:]]: shapes written for batch 1 ([1, -1],
+    [1, 512], Squeeze of axis 0) would fold the batch into other axes or refuse it.
+    """
+    if graph.shape(start)[:1] != (1,):
+        return None
+    nodes, shapes = [], {}
+    for node in chain:
+        data, after = data_input(graph, node), graph.shape(node.output[0], node)
+        if after[:1] != (1,):
+            return None
+        if node.op_type in SHAPE_OPS:
+            target = f"{node.output[0]}__batch_shape"
+            shapes[target] = np.array([-1, *after[1:]], np.int64)
+            nodes.append(onnx.helper.make_node("Reshape", [data, target], [node.output[0]]))
+        elif len(after) != len(graph.shape(data, node)):  # a constant of higher rank: the batch axis moves
+            return None
+        else:
+            nodes.append(node)
+    return graph.submodel(nodes, [start], [out], batch="N", constants=shapes)
 
 
 def _steps(table: np.ndarray, values: np.ndarray, binarizer: onnx.NodeProto) -> tuple[list[int], str]:
