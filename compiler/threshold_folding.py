@@ -64,7 +64,7 @@ def binarise(graph: Graph, node: onnx.NodeProto, x: np.ndarray) -> np.ndarray:
         return np.sign(x)
     if node.op_type == "BipolarQuant":
         bipolar_scale(graph, node)  # +-1 bits only for scale 1
-        return np.where(x >= 0, 1.0, -1.0)
+        return np.where(x >= 0, np.float32(1), np.float32(-1))
     if node.op_type == "MultiThreshold":
         thr = constant_input(graph, node, 1, "thresholds")
         attrs = attributes(node)
@@ -119,7 +119,7 @@ class Uncertain:
     exact(acc)[c] (a Gemm that onnxruntime rounds as it sums)."""
 
     length: int
-    exact: Callable[[np.ndarray], np.ndarray]  # accumulator values [V] -> [C, V], float64
+    exact: Callable[[np.ndarray], np.ndarray]  # accumulator values [V] -> [V, C], float64
     error: np.ndarray  # [C]
 
 
@@ -135,11 +135,11 @@ def fold_thresholds(
     channels = graph.shape(raw)[1]
     check_per_channel(graph, chain, channels)
     values = reach.values()
-    table = _evaluator(graph, chain, raw, binarizer)(np.broadcast_to(values, (channels, len(values))))
+    table = _evaluator(graph, chain, raw, binarizer)(values[:, None])
     if uncertain is not None:
         post, mid = chain[uncertain.length :], chain[uncertain.length - 1].output[0]
         evaluate = _evaluator(graph, post, mid, binarizer)
-        exact, err = uncertain.exact(values), uncertain.error[:, None]
+        exact, err = uncertain.exact(values), uncertain.error[None, :]
         for bound in (np.nextafter((exact - err).astype(np.float32), -np.inf), np.nextafter((exact + err).astype(np.float32), np.inf)):
             if not np.array_equal(evaluate(bound), table):
                 return None
@@ -153,7 +153,7 @@ MAX_RUN_ELEMENTS = 2**24
 
 def _evaluator(graph: Graph, chain: list[onnx.NodeProto], start: str,
                binarizer: onnx.NodeProto) -> Callable[[np.ndarray], np.ndarray]:
-    """A function from values x = matrix[c, v] for each channel c to binarizer(chain(x)), [C, V].
+    """A function from values x = matrix[v, c] (or matrix[v, 0] for every channel) to binarizer(chain(x)), [V, C].
 
     Row r of the evaluation puts values[r*P + p] at position p of every channel (P positions per
     channel); the rows are the batch of one run of the chain's batched submodel (`_batched`), or, for a
@@ -168,20 +168,20 @@ def _evaluator(graph: Graph, chain: list[onnx.NodeProto], start: str,
     executor = OnnxExecutor(batched or graph.submodel(chain, [start], [pre])) if chain else None
 
     def evaluate(matrix: np.ndarray) -> np.ndarray:
-        count = matrix.shape[1]
+        matrix = matrix.astype(np.float32, copy=False)  # once, not once per channel
+        count, width = matrix.shape
         rows = -(-count // per_channel)
         results = []
         for r in range(0, rows, rows_per_run):
             block = min(rows_per_run, rows - r)
-            cols = matrix[:, r * per_channel : (r + block) * per_channel]
-            if cols.shape[1] < block * per_channel:  # the last row repeats the last value
-                cols = np.pad(cols, ((0, 0), (0, block * per_channel - cols.shape[1])), mode="edge")
-            acc = np.empty((block, channels, per_channel), np.float32)
-            acc.transpose(1, 0, 2)[...] = cols.reshape(channels, block, per_channel)
-            acc = acc.reshape((-1, *shape[1:]))  # [block, C, ...]; as written, [1, C, ...]
-            y = executor.run({start: acc})[pre] if executor is not None else acc
-            results.append(binarise(graph, binarizer, y).reshape(block, channels, per_channel).transpose(1, 0, 2))
-        return np.concatenate(results, axis=1).reshape(channels, rows * per_channel)[:, :count]
+            part = matrix[r * per_channel : (r + block) * per_channel]
+            if len(part) < block * per_channel:  # the last row repeats the last value
+                part = np.pad(part, ((0, block * per_channel - len(part)), (0, 0)), mode="edge")
+            acc = np.repeat(part.reshape(block, per_channel, width).transpose(0, 2, 1), channels // width, axis=1)
+            x = acc.reshape((-1, *shape[1:]))  # [block, C, ...]; as written, [1, C, ...]
+            y = binarise(graph, binarizer, executor.run({start: x})[pre] if executor is not None else x)
+            results.append(y.reshape(block, channels, per_channel).transpose(0, 2, 1).reshape(-1, channels))
+        return np.concatenate(results)[:count]
 
     return evaluate
 
@@ -214,31 +214,28 @@ def _batched(graph: Graph, chain: list[onnx.NodeProto], start: str, out: str) ->
 
 
 def _steps(table: np.ndarray, values: np.ndarray, binarizer: onnx.NodeProto) -> tuple[list[int], str]:
-    thresholds: list[int] = []
-    modes = []
-    for c, row in enumerate(table):
-        if not np.all(np.abs(row) == 1):
-            bad = int(np.flatnonzero(np.abs(row) != 1)[0])
+    """Each channel's step in table[v, c] = binarizer(chain(values[v])) as (threshold, mode)."""
+    bad = (table != 1) & (table != -1)
+    plus = table > 0
+    rising = np.diff(plus.astype(np.int8), axis=0)
+    up, down = (rising >= 0).all(axis=0), (rising <= 0).all(axis=0)
+    wrong = np.flatnonzero(bad.any(axis=0) | ~(up | down))
+    if len(wrong):  # the first channel that has no step; a value other than ±1 is the first reason
+        c = int(wrong[0])
+        if bad[:, c].any():
+            v = int(np.argmax(bad[:, c]))
             raise ChewcError(
-                f"{describe(binarizer)}: channel {c} gives {row[bad]:g} for accumulator value {values[bad]}, "
+                f"{describe(binarizer)}: channel {c} gives {table[v, c]:g} for accumulator value {values[v]}, "
                 "which is not ±1 (ONNX Sign(0) = 0 cannot be represented on a ±1 datapath)"
             )
-        plus = row > 0
-        if plus.all():
-            thresholds.append(0)
-            modes.append("+")
-        elif not plus.any():
-            thresholds.append(0)
-            modes.append("-")
-        elif np.all(np.diff(plus.astype(np.int8)) >= 0):
-            thresholds.append(int(values[np.argmax(plus)]))
-            modes.append("g")
-        elif np.all(np.diff(plus.astype(np.int8)) <= 0):
-            thresholds.append(int(values[len(plus) - 1 - np.argmax(plus[::-1])]))
-            modes.append("l")
-        else:
-            raise ChewcError(f"{describe(binarizer)}: channel {c} is not a monotone function of its accumulator")
+        raise ChewcError(f"{describe(binarizer)}: channel {c} is not a monotone function of its accumulator")
+    # monotone: the n values giving +1 are the last n (rising) or the first n (falling)
+    n = plus.sum(axis=0)
+    every, none = n == len(values), n == 0
+    first, last = values[np.minimum(len(values) - n, len(values) - 1)], values[np.maximum(n - 1, 0)]
+    thresholds = np.where(every | none, 0, np.where(up, first, last))
+    modes = np.where(every, "+", np.where(none, "-", np.where(up, "g", "l")))
     for t in thresholds:
         if not -(2**31) <= t < 2**31:
             raise ChewcError(f"{describe(binarizer)}: threshold {t} does not fit 32 bits")
-    return thresholds, "".join(modes)
+    return [int(t) for t in thresholds], "".join(modes)

@@ -251,7 +251,7 @@ def test_uncertain_gemm_bounds_take_one_run_each(tmp_path, monkeypatch):
     inits = {"alpha": np.float32(0.375), "bias": rng.uniform(-1000, 1000, (1, C)).astype(np.float32)}
     path = save_model(tmp_path / "gemm.onnx", nodes, [("acc", [1, C])], [("y", [1, C])], inits)
     graph = load_graph(path)
-    uncertain = Uncertain(1, lambda acc: 0.375 * acc[None, :] + np.zeros((C, 1)), np.full(C, 1e-6))
+    uncertain = Uncertain(1, lambda acc: 0.375 * acc[:, None] + np.zeros(C), np.full(C, 1e-6))
     reach = Reach(-5000, 5000)
     runs = CountRuns(monkeypatch)
     folded = fold_thresholds(graph, "acc", graph.nodes[:-1], graph.nodes[-1], reach, uncertain)
