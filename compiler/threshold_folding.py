@@ -68,6 +68,8 @@ def binarise(graph: Graph, node: onnx.NodeProto, x: np.ndarray) -> np.ndarray:
     if node.op_type == "MultiThreshold":
         thr = constant_input(graph, node, 1, "thresholds")
         attrs = attributes(node)
+        if x.ndim < 2:
+            raise ChewcError(f"{describe(node)}: its input of shape {list(x.shape)} has no channel axis (NCHW or NC)")
         if attrs.get("data_layout", b"NCHW") not in (b"NCHW", "NCHW"):
             raise ChewcError(f"{describe(node)}: data_layout {attrs['data_layout']!r} is not supported (NCHW only)")
         if thr.ndim != 2 or thr.shape[0] not in (1, x.shape[1]):
@@ -94,7 +96,14 @@ def check_per_channel(graph: Graph, chain: list[onnx.NodeProto], channels: int) 
         data_shape = graph.shape(data_input(graph, node), node)
         if len(data_shape) < 2 or data_shape[1] != channels:
             raise ChewcError(f"{describe(node)}: moves the channel axis ({data_shape}); cannot fold it into thresholds")
-        if node.op_type in SHAPE_OPS or node.op_type == "BatchNormalization":
+        if node.op_type == "BatchNormalization":
+            attrs = attributes(node)
+            if attrs.get("training_mode", 0) or not attrs.get("spatial", 1):
+                # onnxruntime then normalises by the input's own mean and variance, or per element
+                raise ChewcError(f"{describe(node)}: a batch norm in training mode or with spatial=0 is not one "
+                                 "scale and offset per channel; cannot fold it into thresholds")
+            continue
+        if node.op_type in SHAPE_OPS:
             continue
         for name in node.input:
             if name not in graph.constants:

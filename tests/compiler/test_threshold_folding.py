@@ -14,6 +14,7 @@ from compiler.importer import import_model
 from compiler.onnx_loader import load_graph
 from compiler.threshold_folding import Reach, Uncertain, _batched, fold_thresholds
 from dialects import bnn
+from isa.errors import ChewcError
 from dialects.bnn_interp import run_module
 from runtime.onnx_ref import OnnxExecutor
 from tests.helpers import pm1, save_model
@@ -257,3 +258,32 @@ def test_uncertain_gemm_bounds_take_one_run_each(tmp_path, monkeypatch):
     folded = fold_thresholds(graph, "acc", graph.nodes[:-1], graph.nodes[-1], reach, uncertain)
     assert folded is not None and runs.count == 3
     assert np.array_equal(realise(folded, reach.values()), brute_force(path, (1, C), reach.values()))
+
+
+def test_training_mode_batch_norm_is_refused(tmp_path):
+    """In training mode onnxruntime normalises by the input's own statistics: no per-channel constants to fold."""
+    rng = np.random.default_rng(8)
+    nodes = [helper.make_node("Sign", ["x"], ["xb"]), helper.make_node("MatMul", ["xb", "w"], ["acc"]),
+             helper.make_node("BatchNormalization", ["acc", "g", "b", "m", "v"], ["bn", "rm", "rv"], name="bn",
+                              training_mode=1),
+             helper.make_node("Sign", ["bn"], ["y"])]
+    inits = {"w": pm1(rng, (16, 4)), "g": np.ones(4), "b": np.full(4, 0.3), "m": np.zeros(4), "v": np.ones(4)}
+    path = save_model(tmp_path / "t.onnx", nodes, [("x", [1, 16])], [("y", [1, 4])], inits, opset=15)
+    with pytest.raises(ChewcError, match=r"^node bn \(BatchNormalization\): a batch norm in training mode"):
+        import_model(path)
+
+
+def test_multithreshold_without_channel_axis_is_refused(tmp_path):
+    """MultiThreshold of a rank-1 accumulator (Squeeze of the batch axis) names the node, no IndexError."""
+    rng = np.random.default_rng(9)
+    nodes = [helper.make_node("Sign", ["x"], ["xb"]), helper.make_node("MatMul", ["xb", "w"], ["acc"]),
+             helper.make_node("Squeeze", ["acc", "axes"], ["sq"]),
+             helper.make_node("MultiThreshold", ["sq", "t"], ["y"], name="mt", domain="qonnx.custom_op.general",
+                              out_scale=2.0, out_bias=-1.0)]
+    path = save_model(tmp_path / "mt.onnx", nodes, [("x", [1, 16])], [("y", [4])],
+                      {"w": pm1(rng, (16, 4)), "t": np.full((4, 1), 0.5)}, extra_opsets=[("qonnx.custom_op.general", 1)])
+    model = onnx.load(path)
+    model.graph.initializer.append(numpy_helper.from_array(np.array([0], np.int64), "axes"))
+    onnx.save(model, path)
+    with pytest.raises(ChewcError, match=r"^node mt \(MultiThreshold\): its input of shape \[4\] has no channel axis"):
+        import_model(path)
