@@ -162,7 +162,8 @@ MAX_RUN_ELEMENTS = 2**24
 
 def _evaluator(graph: Graph, chain: list[onnx.NodeProto], start: str,
                binarizer: onnx.NodeProto) -> Callable[[np.ndarray], np.ndarray]:
-    """A function from values x = matrix[v, c] (or matrix[v, 0] for every channel) to binarizer(chain(x)), [V, C].
+    """A function from values x = matrix[v, c] (matrix[v, 0]: the same for every channel) to
+    binarizer(chain(x)), [V, C].
 
     Row r of the evaluation puts values[r*P + p] at position p of every channel (P positions per
     channel); the rows are the batch of one run of the chain's batched submodel (`_batched`), or, for a
@@ -206,7 +207,8 @@ def _batched(graph: Graph, chain: list[onnx.NodeProto], start: str, out: str) ->
     """
     if graph.shape(start)[:1] != (1,):
         return None
-    nodes, shapes = [], {}
+    nodes: list[onnx.NodeProto] = []
+    shapes: dict[str, np.ndarray] = {}
     for node in chain:
         data, after = data_input(graph, node), graph.shape(node.output[0], node)
         if after[:1] != (1,):
