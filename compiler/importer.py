@@ -77,7 +77,7 @@ class FusedGemm:
     error: np.ndarray  # per output: bound of |onnxruntime's result - the exact result|
 
     def uncertain(self) -> Uncertain:
-        return Uncertain(self.length, lambda acc: self.gain * acc[None, :] + self.offset[:, None], self.error)
+        return Uncertain(self.length, lambda acc: self.gain * acc[:, None] + self.offset[None, :], self.error)
 
 
 class Importer:

@@ -8,6 +8,7 @@ constant weights and plain reshapes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from math import prod
 from pathlib import Path
@@ -55,14 +56,20 @@ class Graph:
             raise ChewcError(f"{where}shape inference cannot resolve the shape of '{name}'")
         return self.shapes[name]
 
-    def submodel(self, nodes: list[onnx.NodeProto], inputs: list[str], outputs: list[str]) -> onnx.ModelProto:
-        """A standalone model of `nodes`, fed by `inputs`, with the constants it uses as initializers."""
-        used = {n for node in nodes for n in node.input if n in self.constants}
+    def submodel(self, nodes: list[onnx.NodeProto], inputs: list[str], outputs: list[str], batch: str | None = None,
+                 constants: Mapping[str, np.ndarray] | None = None) -> onnx.ModelProto:
+        """A standalone model of `nodes`, fed by `inputs`, with the constants it uses as initializers (the
+        graph's and `constants`). With `batch`, every value's leading dimension is that symbolic name."""
+        known = {**self.constants, **(constants or {})}
+        used = {n for node in nodes for n in node.input if n in known}
         produced = {o for node in nodes for o in node.output}
-        inits = [numpy_helper.from_array(self.constants[n], n) for n in sorted(used - produced)]
+        inits = [numpy_helper.from_array(known[n], n) for n in sorted(used - produced)]
 
         def info(name: str) -> onnx.ValueInfoProto:
-            return onnx.helper.make_tensor_value_info(name, self.elem_types.get(name, onnx.TensorProto.FLOAT), self.shapes.get(name))
+            shape: tuple[int | str, ...] | None = self.shapes.get(name)
+            if batch is not None and shape:
+                shape = (batch, *shape[1:])
+            return onnx.helper.make_tensor_value_info(name, self.elem_types.get(name, onnx.TensorProto.FLOAT), shape)
 
         # qonnx's executor wants a shape for every intermediate value too
         inner = [info(n) for n in sorted(produced - set(outputs)) if n in self.shapes]

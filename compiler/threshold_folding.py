@@ -64,10 +64,12 @@ def binarise(graph: Graph, node: onnx.NodeProto, x: np.ndarray) -> np.ndarray:
         return np.sign(x)
     if node.op_type == "BipolarQuant":
         bipolar_scale(graph, node)  # +-1 bits only for scale 1
-        return np.where(x >= 0, 1.0, -1.0)
+        return np.where(x >= 0, np.float32(1), np.float32(-1))
     if node.op_type == "MultiThreshold":
         thr = constant_input(graph, node, 1, "thresholds")
         attrs = attributes(node)
+        if x.ndim < 2:
+            raise ChewcError(f"{describe(node)}: its input of shape {list(x.shape)} has no channel axis (NCHW or NC)")
         if attrs.get("data_layout", b"NCHW") not in (b"NCHW", "NCHW"):
             raise ChewcError(f"{describe(node)}: data_layout {attrs['data_layout']!r} is not supported (NCHW only)")
         if thr.ndim != 2 or thr.shape[0] not in (1, x.shape[1]):
@@ -94,7 +96,14 @@ def check_per_channel(graph: Graph, chain: list[onnx.NodeProto], channels: int) 
         data_shape = graph.shape(data_input(graph, node), node)
         if len(data_shape) < 2 or data_shape[1] != channels:
             raise ChewcError(f"{describe(node)}: moves the channel axis ({data_shape}); cannot fold it into thresholds")
-        if node.op_type in SHAPE_OPS or node.op_type == "BatchNormalization":
+        if node.op_type == "BatchNormalization":
+            attrs = attributes(node)
+            if attrs.get("training_mode", 0) or not attrs.get("spatial", 1):
+                # onnxruntime then normalises by the input's own mean and variance, or per element
+                raise ChewcError(f"{describe(node)}: a batch norm in training mode or with spatial=0 is not one "
+                                 "scale and offset per channel; cannot fold it into thresholds")
+            continue
+        if node.op_type in SHAPE_OPS:
             continue
         for name in node.input:
             if name not in graph.constants:
@@ -119,7 +128,7 @@ class Uncertain:
     exact(acc)[c] (a Gemm that onnxruntime rounds as it sums)."""
 
     length: int
-    exact: Callable[[np.ndarray], np.ndarray]  # accumulator values [V] -> [C, V], float64
+    exact: Callable[[np.ndarray], np.ndarray]  # accumulator values [V] -> [V, C], float64
     error: np.ndarray  # [C]
 
 
@@ -132,64 +141,112 @@ def fold_thresholds(
     With `uncertain`, also proves that the binarised result is the same anywhere within the error
     bound of every reachable value; None when it is not (the result then depends on rounding).
     """
-    shape = graph.shape(raw)
-    channels = shape[1]
+    channels = graph.shape(raw)[1]
     check_per_channel(graph, chain, channels)
     values = reach.values()
-    table = _evaluate(graph, chain, raw, binarizer, np.broadcast_to(values, (channels, len(values))), shape)
+    table = _evaluator(graph, chain, raw, binarizer)(values[:, None])
     if uncertain is not None:
         post, mid = chain[uncertain.length :], chain[uncertain.length - 1].output[0]
-        exact, err = uncertain.exact(values), uncertain.error[:, None]
+        evaluate = _evaluator(graph, post, mid, binarizer)
+        exact, err = uncertain.exact(values), uncertain.error[None, :]
         for bound in (np.nextafter((exact - err).astype(np.float32), -np.inf), np.nextafter((exact + err).astype(np.float32), np.inf)):
-            if not np.array_equal(_evaluate(graph, post, mid, binarizer, bound, shape), table):
+            if not np.array_equal(evaluate(bound), table):
                 return None
     return _steps(table, values, binarizer)
 
 
-def _evaluate(graph: Graph, chain: list[onnx.NodeProto], start: str, binarizer: onnx.NodeProto,
-              matrix: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """binarizer(chain(x)) for the values x = matrix[c, v] of each channel c: [C, V]."""
-    channels, count = matrix.shape
+# Elements of the accumulator tensor one onnxruntime run evaluates at most (64 MB of float32): larger
+# reaches take a few runs rather than one tensor of gigabytes.
+MAX_RUN_ELEMENTS = 2**24
+
+
+def _evaluator(graph: Graph, chain: list[onnx.NodeProto], start: str,
+               binarizer: onnx.NodeProto) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from values x = matrix[v, c] (matrix[v, 0]: the same for every channel) to
+    binarizer(chain(x)), [V, C].
+
+    Row r of the evaluation puts values[r*P + p] at position p of every channel (P positions per
+    channel); the rows are the batch of one run of the chain's batched submodel (`_batched`), or, for a
+    chain that does not keep the batch axis, one run each of the submodel as written.
+    """
+    shape = graph.shape(start)
+    channels = shape[1]
     per_channel = int(np.prod(shape)) // channels
-    runs = -(-count // per_channel)
-    # run r puts values[r*P + p] at position p of every channel: all values in ceil(V/P) runs
-    idx = np.minimum(np.arange(runs * per_channel), count - 1).reshape(runs, per_channel)
     pre = chain[-1].output[0] if chain else start
-    executor = OnnxExecutor(graph.submodel(chain, [start], [pre])) if chain else None
-    results = []
-    for r in range(runs):
-        acc = np.ascontiguousarray(matrix[:, idx[r]]).reshape(shape).astype(np.float32)
-        y = executor.run({start: acc})[pre] if executor is not None else acc
-        results.append(binarise(graph, binarizer, y).reshape(channels, per_channel))
-    return np.concatenate(results, axis=1)[:, :count]
+    batched = _batched(graph, chain, start, pre)
+    rows_per_run = max(1, MAX_RUN_ELEMENTS // int(np.prod(shape))) if batched is not None or not chain else 1
+    executor = OnnxExecutor(batched or graph.submodel(chain, [start], [pre])) if chain else None
+
+    def evaluate(matrix: np.ndarray) -> np.ndarray:
+        matrix = matrix.astype(np.float32, copy=False)  # once, not once per channel
+        count, width = matrix.shape
+        rows = -(-count // per_channel)
+        results = []
+        for r in range(0, rows, rows_per_run):
+            block = min(rows_per_run, rows - r)
+            part = matrix[r * per_channel : (r + block) * per_channel]
+            if len(part) < block * per_channel:  # the last row repeats the last value
+                part = np.pad(part, ((0, block * per_channel - len(part)), (0, 0)), mode="edge")
+            acc = np.repeat(part.reshape(block, per_channel, width).transpose(0, 2, 1), channels // width, axis=1)
+            x = acc.reshape((-1, *shape[1:]))  # [block, C, ...]; as written, [1, C, ...]
+            y = binarise(graph, binarizer, executor.run({start: x})[pre] if executor is not None else x)
+            results.append(y.reshape(block, channels, per_channel).transpose(0, 2, 1).reshape(-1, channels))
+        return np.concatenate(results)[:count]
+
+    return evaluate
+
+
+def _batched(graph: Graph, chain: list[onnx.NodeProto], start: str, out: str) -> onnx.ModelProto | None:
+    """The chain's submodel on a batch [N, ...] of inputs, each element computed as the [1, ...] model
+    computes it; None when a value in the chain does not lead with the batch axis.
+
+    Affine ops stay as written: their constants are one value per channel and of at most the data's
+    rank, so they broadcast over the batch. Shape ops move no data (ONNX reshapes keep row-major order),
+    so each becomes a Reshape to [-1, *its output shape[1:]]: shapes written for batch 1 ([1, -1],
+    [1, 512], Squeeze of axis 0) would fold the batch into other axes or refuse it.
+    """
+    if graph.shape(start)[:1] != (1,):
+        return None
+    nodes: list[onnx.NodeProto] = []
+    shapes: dict[str, np.ndarray] = {}
+    for node in chain:
+        data, after = data_input(graph, node), graph.shape(node.output[0], node)
+        if after[:1] != (1,):
+            return None
+        if node.op_type in SHAPE_OPS:
+            target = f"{node.output[0]}__batch_shape"
+            shapes[target] = np.array([-1, *after[1:]], np.int64)
+            nodes.append(onnx.helper.make_node("Reshape", [data, target], [node.output[0]]))
+        elif len(after) != len(graph.shape(data, node)):  # a constant of higher rank: the batch axis moves
+            return None
+        else:
+            nodes.append(node)
+    return graph.submodel(nodes, [start], [out], batch="N", constants=shapes)
 
 
 def _steps(table: np.ndarray, values: np.ndarray, binarizer: onnx.NodeProto) -> tuple[list[int], str]:
-    thresholds: list[int] = []
-    modes = []
-    for c, row in enumerate(table):
-        if not np.all(np.abs(row) == 1):
-            bad = int(np.flatnonzero(np.abs(row) != 1)[0])
+    """Each channel's step in table[v, c] = binarizer(chain(values[v])) as (threshold, mode)."""
+    bad = (table != 1) & (table != -1)
+    plus = table > 0
+    rising = np.diff(plus.astype(np.int8), axis=0)
+    up, down = (rising >= 0).all(axis=0), (rising <= 0).all(axis=0)
+    wrong = np.flatnonzero(bad.any(axis=0) | ~(up | down))
+    if len(wrong):  # the first channel that has no step; a value other than ±1 is the first reason
+        c = int(wrong[0])
+        if bad[:, c].any():
+            v = int(np.argmax(bad[:, c]))
             raise ChewcError(
-                f"{describe(binarizer)}: channel {c} gives {row[bad]:g} for accumulator value {values[bad]}, "
+                f"{describe(binarizer)}: channel {c} gives {table[v, c]:g} for accumulator value {values[v]}, "
                 "which is not ±1 (ONNX Sign(0) = 0 cannot be represented on a ±1 datapath)"
             )
-        plus = row > 0
-        if plus.all():
-            thresholds.append(0)
-            modes.append("+")
-        elif not plus.any():
-            thresholds.append(0)
-            modes.append("-")
-        elif np.all(np.diff(plus.astype(np.int8)) >= 0):
-            thresholds.append(int(values[np.argmax(plus)]))
-            modes.append("g")
-        elif np.all(np.diff(plus.astype(np.int8)) <= 0):
-            thresholds.append(int(values[len(plus) - 1 - np.argmax(plus[::-1])]))
-            modes.append("l")
-        else:
-            raise ChewcError(f"{describe(binarizer)}: channel {c} is not a monotone function of its accumulator")
+        raise ChewcError(f"{describe(binarizer)}: channel {c} is not a monotone function of its accumulator")
+    # monotone: the n values giving +1 are the last n (rising) or the first n (falling)
+    n = plus.sum(axis=0)
+    every, none = n == len(values), n == 0
+    first, last = values[np.minimum(len(values) - n, len(values) - 1)], values[np.maximum(n - 1, 0)]
+    thresholds = np.where(every | none, 0, np.where(up, first, last))
+    modes = np.where(every, "+", np.where(none, "-", np.where(up, "g", "l")))
     for t in thresholds:
         if not -(2**31) <= t < 2**31:
             raise ChewcError(f"{describe(binarizer)}: threshold {t} does not fit 32 bits")
-    return thresholds, "".join(modes)
+    return [int(t) for t in thresholds], "".join(modes)
