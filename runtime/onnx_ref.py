@@ -19,6 +19,7 @@ from isa.errors import ChewcError, first_line
 
 QONNX_DOMAINS = ("qonnx.custom_op.general", "onnx.brevitas", "finn.custom_op.general")
 STANDARD_DOMAINS = ("", "ai.onnx")
+CHANNELS_LAST = "qonnx.custom_op.channels_last"  # qonnx's NHWC ops: refused by name
 QONNX_OPS = frozenset({"BipolarQuant", "Quant", "MultiThreshold", "Trunc"})
 # What a host step may compute: the float ops chewc leaves on the host (and the QONNX ops, in their
 # domains). A program is data: it can name nothing else, so it can make no tool load code.
@@ -55,6 +56,10 @@ def check_runnable(model: onnx.ModelProto, where: str, host_ops: bool = False) -
                 raise ChewcError(f"{where}: tensor {tensor.name!r} keeps its data in an external file; chewc reads "
                                  "models whole (save it with the weights inside)")
         for node in graph.node:
+            if node.domain == CHANNELS_LAST:
+                raise ChewcError(f"{where}: {describe(node)} is channels-last QONNX ({CHANNELS_LAST}); chewc "
+                                 "compiles channels-first (NCHW) graphs: export the model without qonnx's "
+                                 "channels-last conversion")
             if node.domain not in STANDARD_DOMAINS + QONNX_DOMAINS:
                 raise ChewcError(f"{where}: {describe(node)} is in domain {node.domain!r}, which chewc does not run "
                                  f"(known: the standard ONNX domain and {', '.join(QONNX_DOMAINS)})")
