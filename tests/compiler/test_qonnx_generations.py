@@ -106,3 +106,17 @@ def test_old_brevitas_exports_and_their_cleanups_match_on_real_images(
     assert compiled.placement is not None and compiled.placement.layers >= 4
     inputs = [x for x, _ in entry.samples(5)]
     assert check_program(compiled.program, path, inputs) == (5, None)
+
+
+def test_channels_last_qonnx_is_refused_by_name(tmp_path: Path) -> None:
+    from compiler.cli import main
+    from tests.helpers import pm1, run_cli, save_model
+
+    nodes = [helper.make_node("Sign", ["x"], ["b"]),
+             helper.make_node("Conv", ["b", "w"], ["y"], name="conv0", domain="qonnx.custom_op.channels_last")]
+    path = save_model(tmp_path / "cl.onnx", nodes, [("x", [1, 4, 4, 16])], [("y", [1, 2, 2, 8])],
+                      {"w": pm1(np.random.default_rng(0), (8, 16, 3, 3))},
+                      extra_opsets=[("qonnx.custom_op.channels_last", 1)])
+    code, _, err = run_cli(main, str(path), "-o", str(tmp_path / "cl.chew"))
+    assert code == 2 and err.count("\n") == 1
+    assert "node conv0 (Conv) is channels-last QONNX (qonnx.custom_op.channels_last)" in err
