@@ -293,7 +293,9 @@ class Importer:
         if s == 1.0:
             return None
         if np.log2(s) != np.round(np.log2(s)):
-            raise ChewcError(f"{describe(node)}: weights are ±{s:g}; only ±1 or a power-of-two scale is exact")
+            raise ChewcError(f"{describe(node)}: weights are ±{s:g} on activations that are not ±1 or ±a by "
+                             "construction (a Sign or BipolarQuant, through shape ops and max-pools): no exact "
+                             "integer reading of its sums")
         fanin = int(np.prod(w.shape)) // (w.shape[0] if node.op_type == "Conv" else w.shape[1])
         if not 2.0**-126 <= s or fanin * s >= 2.0**128:
             # float32 sums of fanin terms +-s are exact only between the normal range's ends

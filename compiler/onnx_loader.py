@@ -21,6 +21,7 @@ from onnx import numpy_helper
 from compiler.model_check import MAX_ELEMENTS, check_fold, check_with_onnxruntime, validate
 from isa.errors import ChewcError, one_line
 from isa.files import MAX_MODEL_BYTES, read_bytes
+from runtime.exact import exact_model
 from runtime.onnx_ref import QONNX_DOMAINS, OnnxExecutor, describe, first_input_name
 
 # QONNX ops keep the shape of their first input: what shape inference needs to know of them.
@@ -315,6 +316,7 @@ def load_graph(path: str | Path) -> Graph:
     del model.graph.input[:]
     model.graph.input.extend(kept)
     _fix_batch(model, input_name)
+    model, _ = exact_model(model)  # binary layers with float scales: exact sums times the scale
     _prune(model)
     check_with_onnxruntime(model, origin)
     try:

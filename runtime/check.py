@@ -25,7 +25,10 @@ from isa.files import MAX_MODEL_BYTES, MiB, read_bytes
 from isa.machine import Machine
 from runtime.emulator import DEFAULT_MAX_WORK, EmulationResult, emulate, load_program, program_machine
 from runtime.host import unpack
+from runtime.exact import exact_model
 from runtime.onnx_ref import OnnxExecutor, first_input_name, is_qonnx
+
+BINARISERS = ("Sign", "BipolarQuant", "MultiThreshold")
 
 
 MAX_ARRAY_BYTES = 1024 * MiB  # inputs and references: a data set of 10,000 CIFAR images is 30 MiB
@@ -48,8 +51,27 @@ class Mismatch:
         return self.detail
 
 
+@dataclass(frozen=True)
+class Rounding:
+    """An input on which onnxruntime's float32 model differs from its exact reading (`runtime.exact`) by
+    its own rounding of scaled binary sums: where the first binarised value flips, how many flip, and
+    the margin (the binariser's input, exact and as onnxruntime computed it)."""
+
+    input: int
+    where: str  # the ONNX tensor, or the output when no binarised tensor differs
+    flipped: int  # elements of `where` that differ
+    exact: float
+    rounded: float
+
+    def describe(self) -> str:
+        return (f"input #{self.input}: '{self.where}' differs in {self.flipped} element(s), first where the exact "
+                f"value is {self.exact:.9g} and onnxruntime's float32 sums give {self.rounded:.9g}")
+
+
 class OnnxReference:
-    """An ONNX model run on one program input at a time."""
+    """An ONNX model run on one program input at a time: its exact reading (scaled binary layers as
+    exact sums times the scale, `runtime.exact`), which a program must equal, and beside it the float
+    model, whose differences from the exact reading are recorded in `rounding`, not failures."""
 
     def __init__(self, model_path: str | Path) -> None:
         path = Path(model_path)
@@ -59,18 +81,49 @@ class OnnxReference:
         except Exception as e:  # protobuf and onnx raise their own error types for a bad file
             raise ChewcError(f"{path}: not an ONNX model ({first_line(e)})") from e
         self.path = path
-        self.executor = OnnxExecutor(self.model, str(path))
+        self.exact, self.scaled = exact_model(self.model)
+        self.executor = OnnxExecutor(self.exact, str(path))
+        self.float_executor = OnnxExecutor(self.model, str(path)) if self.scaled else None
+        self.rounding: list[Rounding] = []
         self.input_name = first_input_name(self.model)
         declared = next(i for i in self.model.graph.input if i.name == self.input_name).type.tensor_type
         # A symbolic batch dimension is 1: one sample per run; no declared shape: the sample's, batch 1.
         dims = [d.dim_value if d.HasField("dim_value") else 1 for d in declared.shape.dim]
         self.input_shape = dims if declared.HasField("shape") else None
 
-    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    def feed(self, x: np.ndarray) -> dict[str, np.ndarray]:
         shape = self.input_shape or [1, *x.shape]
         if prod(shape) != x.size:
             raise ChewcError(f"{self.path}: input of {x.size} values does not fit the model input {shape}")
-        return self.executor.run({self.input_name: np.asarray(x, np.float32).reshape(shape)})
+        return {self.input_name: np.asarray(x, np.float32).reshape(shape)}
+
+    def run(self, x: np.ndarray, index: int = 0) -> dict[str, np.ndarray]:
+        """The exact reference outputs; with scaled layers, notes where the float model rounds differently."""
+        want = self.executor.run(self.feed(x))
+        if self.float_executor is not None:
+            rounded = self.float_executor.run(self.feed(x))
+            if any(not np.array_equal(want[k], rounded[k]) for k in want):
+                self.rounding.append(self.locate(x, index))
+        return want
+
+    def locate(self, x: np.ndarray, index: int) -> Rounding:
+        """The first binarised tensor (in graph order) where the exact and float readings differ."""
+        binarised = [n.output[0] for n in self.model.graph.node if n.op_type in BINARISERS]
+        inputs_of = {n.output[0]: n.input[0] for n in self.model.graph.node if n.op_type in BINARISERS}
+        names = [*binarised, *inputs_of.values()]
+        exact = OnnxExecutor(with_outputs(self.exact, names)).run(self.feed(x), names)
+        rounded = OnnxExecutor(with_outputs(self.model, names)).run(self.feed(x), names)
+        for name in binarised:
+            flips = np.argwhere(exact[name] != rounded[name])
+            if flips.size:
+                at = tuple(flips[0])
+                pre = inputs_of[name]
+                return Rounding(index, name, len(flips), float(exact[pre][at]), float(rounded[pre][at]))
+        out = self.model.graph.output[0].name
+        e, r = (OnnxExecutor(m).run(self.feed(x))[out] for m in (self.exact, self.model))
+        diff = np.argwhere(e != r)
+        at = tuple(diff[0]) if diff.size else (0,) * e.ndim
+        return Rounding(index, out, len(diff), float(e[at]), float(r[at]))
 
 
 def random_image(rng: np.random.Generator, shape: Sequence[int]) -> np.ndarray:
@@ -156,7 +209,7 @@ def run_program(
         fitted = {d.name: fit(d, feeds[d.name]) for d in prog.inputs}
         results.append(emulate(prog, fitted, machine, vdd, max_work=max_work))
         if reference is not None:
-            mismatch = compare(i, results[-1].outputs, reference.run(fitted[prog.inputs[0].name]))
+            mismatch = compare(i, results[-1].outputs, reference.run(fitted[prog.inputs[0].name], i))
             if mismatch is not None:
                 return results, mismatch
     return results, None

@@ -213,7 +213,12 @@ def main(argv: Sequence[str] | None) -> int:
             raise ChewcError(f"--output {out}: the program has {len(outputs)} outputs: use a .npz file")
         write_output(out, buffer.getvalue())
     checked: str | None
-    if reference is not None:
+    if reference is not None and reference.scaled:
+        checked = (f"bit-exact: {len(results)} input(s), every output equals the exact reading of the ONNX reference "
+                   f"({args.check}: {len(reference.scaled)} scaled binary layer(s), exact sums times the scale); "
+                   f"onnxruntime's float32 model differs on {len(reference.rounding)} of the {len(results)} inputs by its own rounding"
+                   + (f" ({reference.rounding[0].describe()})" if reference.rounding else ""))
+    elif reference is not None:
         checked = f"bit-exact: {len(results)} input(s), every output equals the ONNX reference ({args.check})"
     else:
         checked = _check(outputs, Path(args.check)) if args.check else None
@@ -225,7 +230,9 @@ def main(argv: Sequence[str] | None) -> int:
         }
         print(
             json.dumps(
-                {"outputs": summary, "runs": len(results), "check": checked, "report": report.to_dict()}, indent=2
+                {"outputs": summary, "runs": len(results), "check": checked,
+                 "rounding": [vars(r) for r in reference.rounding] if reference is not None else [],
+                 "report": report.to_dict()}, indent=2
             )
         )
         return 0

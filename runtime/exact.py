@@ -1,0 +1,158 @@
+"""The exact reading of binary layers with float scales, as Brevitas's stock binary quantisers export them.
+
+A binary layer of weights ±s (one positive s per tensor or per output channel) on activations ±a
+computes a * s * (a ±1 dot product). onnxruntime sums the float32 terms ±a*s and rounds as it goes,
+so its result is not a function of the integer sum alone, and on a value next to a threshold it can
+fall on either side. chewc gives such a layer one meaning: the exact integer sum times the float32
+product fl32(a * s), rounded once, then the model's own float epilogue. `exact_model` writes that
+meaning as ONNX (the layer on ±1 operands, then a `Mul`): the compiler folds its thresholds from it
+and `chewc-run --check` compares a program with it, and tells the differences between it and the
+float model (the reference's own rounding) apart from real mismatches.
+
+Layers whose product is 1 (±1 weights on ±1 activations) or one power of two are left alone: their
+float32 sums are already exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+BINARY_LAYERS = ("Conv", "MatMul", "Gemm")
+# ops that keep a ±1 tensor ±1 (a max-pool of ±1 values is ±1)
+SHAPE_OPS = ("Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze", "MaxPool")
+
+
+@dataclass(frozen=True)
+class ScaledLayer:
+    node: str  # how errors and reports name it: the node's name, else its output
+    output: str  # the ONNX tensor it computes
+    scale: np.ndarray  # fl32(a * s) per output channel
+
+
+def _constant(model: onnx.ModelProto, name: str, producers: dict[str, onnx.NodeProto]) -> np.ndarray | None:
+    """An initializer, or BipolarQuant of initializers (Brevitas quantises weights in the graph)."""
+    for t in model.graph.initializer:
+        if t.name == name:
+            return numpy_helper.to_array(t).astype(np.float64)
+    node = producers.get(name)
+    if node is not None and node.op_type == "BipolarQuant" and len(node.input) == 2:
+        x, scale = (_constant(model, n, producers) for n in node.input)
+        if x is not None and scale is not None:
+            return np.where(x >= 0, 1.0, -1.0) * scale
+    return None
+
+
+def _activation_scale(model: onnx.ModelProto, name: str, producers: dict[str, onnx.NodeProto]) -> float | None:
+    """a when tensor `name` is ±a by construction (Sign: 1, BipolarQuant: its scalar scale; ±1 through
+    shape ops and max-pools too), else None."""
+    node = producers.get(name)
+    while node is not None and node.op_type in SHAPE_OPS:
+        node = producers.get(node.input[0])
+        if node is not None and node.op_type == "Sign":
+            return 1.0
+        if node is not None and node.op_type not in SHAPE_OPS:
+            return 1.0 if node.op_type == "BipolarQuant" and _activation_scale(model, node.output[0], producers) == 1.0 else None
+    if node is None:
+        return None
+    if node.op_type == "Sign":
+        return 1.0
+    if node.op_type == "BipolarQuant" and len(node.input) == 2:
+        scale = _constant(model, node.input[1], producers)
+        if scale is not None and scale.size == 1 and float(scale.reshape(-1)[0]) > 0:
+            return float(scale.reshape(-1)[0])
+    return None
+
+
+def _weight_scales(w: np.ndarray, op: str, trans_b: bool) -> np.ndarray | None:
+    """s per output channel when every weight of a channel is ±s (s > 0, finite), else None."""
+    if not np.isfinite(w).all():
+        return None
+    per_out = np.abs(w.reshape(w.shape[0], -1)) if op == "Conv" or trans_b else np.abs(w).T  # [outputs, fan-in]
+    lo, hi = per_out.min(axis=1), per_out.max(axis=1)
+    return hi if np.array_equal(lo, hi) and (hi > 0).all() else None
+
+
+def _exact_by_itself(scale: np.ndarray) -> bool:
+    """One power of two for every channel: float32 sums of ±scale terms are exact."""
+    return bool(np.all(scale == scale.flat[0]) and scale.flat[0] == 2.0 ** np.round(np.log2(scale.flat[0])))
+
+
+def exact_model(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[ScaledLayer]]:
+    """`model` with every scaled binary layer written exactly, and those layers (none: `model` itself)."""
+    producers = {o: n for n in model.graph.node for o in n.output}
+    plans = []
+    for node in model.graph.node:
+        if node.op_type not in BINARY_LAYERS or node.domain not in ("", "ai.onnx") or len(node.input) < 2:
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type == "Gemm" and attrs.get("transA", 0):
+            continue
+        if node.op_type == "Conv" and attrs.get("group", 1) != 1:
+            continue
+        w = _constant(model, node.input[1], producers)
+        a = _activation_scale(model, node.input[0], producers)
+        if w is None or a is None or w.ndim not in (2, 4) or (node.op_type == "Conv") != (w.ndim == 4):
+            continue
+        trans_b = bool(attrs.get("transB", 0)) and node.op_type == "Gemm"
+        s = _weight_scales(w, node.op_type, trans_b)
+        if s is None:
+            continue
+        if _exact_by_itself(np.float64(a) * s):
+            continue  # ±1 operands (a Gemm's alpha and bias alone are `compiler.importer.FusedGemm`'s)
+        scale = (np.float64(a) * s * float(attrs.get("alpha", 1.0) if node.op_type == "Gemm" else 1.0)).astype(np.float32)
+        if not np.isfinite(scale).all() or (scale == 0).any():
+            continue
+        plans.append((node, np.sign(w).astype(np.float32), scale, a))
+    if not plans:
+        return model, []
+    exact = onnx.ModelProto()
+    exact.CopyFrom(model)
+    graph = exact.graph
+    by_output = {n.output[0]: n for n in graph.node}
+    new_inits = []
+    layers = []
+    for original, signs, scale, a in plans:
+        node = by_output[original.output[0]]
+        out = node.output[0]
+        p = f"{out}__exact"
+        new_inits.append(numpy_helper.from_array(signs, f"{p}_w"))
+        node.input[1] = f"{p}_w"
+        if a != 1.0:  # ±a activations as ±1: the same binarisation with scale 1
+            binariser = producers[node.input[0]]
+            one = f"{p}_one"
+            new_inits.append(numpy_helper.from_array(np.array(1.0, np.float32), one))
+            pm1 = helper.make_node("BipolarQuant", [binariser.input[0], one], [f"{p}_x"], domain=binariser.domain)
+            graph.node.insert(list(graph.node).index(node), pm1)
+            node.input[0] = f"{p}_x"
+        tail = []
+        shape = [1, -1, 1, 1] if node.op_type == "Conv" else [1, -1]
+        new_inits.append(numpy_helper.from_array(scale.reshape(shape), f"{p}_scale"))
+        bias = node.input[2] if len(node.input) > 2 and node.input[2] else ""
+        if node.op_type == "Gemm":
+            beta = next((a_.f for a_ in node.attribute if a_.name == "beta"), 1.0)
+            kept = [a_ for a_ in node.attribute if a_.name not in ("alpha", "beta")]
+            del node.attribute[:]
+            node.attribute.extend(kept)
+            if bias and beta != 1.0:
+                new_inits.append(numpy_helper.from_array(np.array(beta, np.float32), f"{p}_beta"))
+                tail.append(helper.make_node("Mul", [bias, f"{p}_beta"], [f"{p}_bias"]))
+                bias = f"{p}_bias"
+        elif bias:
+            tail.append(helper.make_node("Reshape", [bias, f"{p}_bshape"], [f"{p}_bias"]))
+            new_inits.append(numpy_helper.from_array(np.array([1, -1, 1, 1], np.int64), f"{p}_bshape"))
+            bias = f"{p}_bias"
+        del node.input[2:]
+        node.output[0] = f"{p}_acc"
+        tail.append(helper.make_node("Mul", [f"{p}_acc", f"{p}_scale"], [f"{p}_scaled" if bias else out]))
+        if bias:
+            tail.append(helper.make_node("Add", [f"{p}_scaled", bias], [out]))
+        at = list(graph.node).index(node) + 1
+        for k, t in enumerate(tail):
+            graph.node.insert(at + k, t)
+        layers.append(ScaledLayer(original.name or out, out, scale))
+    graph.initializer.extend(new_inits)
+    return exact, layers
