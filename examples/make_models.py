@@ -90,20 +90,25 @@ class Builder:
         self.inits[name] = numpy_helper.from_array(np.asarray(value, dtype=np.float32), name)
         return name
 
-    def _op(self, op: str, consts: list[str], prefix: str, out: str | None = None, **attrs: object) -> None:
-        """Append `op(cur, *consts)` and push the calibration batch through it."""
+    def _op(self, op: str, consts: list[str], prefix: str, out: str | None = None, *,
+            operands: tuple[tuple[str, np.ndarray], ...] = (), **attrs: object) -> None:
+        """Append `op(cur, *operands, *consts)` and push the calibration batch through it.
+
+        `operands` are other tensors of the graph with their calibration batches (a residual Add).
+        """
         name = self._fresh(prefix)
-        node = helper.make_node(op, [self.cur, *consts], [out or name], name=name, **attrs)
+        feeds = {self.cur: self.val, **dict(operands)}
+        node = helper.make_node(op, [*feeds, *consts], [out or name], name=name, **attrs)
         self.nodes.append(node)
         graph = helper.make_graph(
             [node],
             name,
-            [helper.make_tensor_value_info(self.cur, TensorProto.FLOAT, None)],
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in feeds],
             [helper.make_tensor_value_info(node.output[0], TensorProto.FLOAT, None)],
             [self.inits[c] for c in consts],
         )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
-        (self.val,) = _session(model).run(None, {self.cur: self.val})
+        (self.val,) = _session(model).run(None, feeds)
         self.cur = node.output[0]
 
     def _pm1(self, shape: tuple[int, ...]) -> np.ndarray:
@@ -181,8 +186,8 @@ class Builder:
         self._sign()
         self.layers.append(f"binarize Sign(x{f'*{mul:g}' if mul is not None else ''}-{sub:g})")
 
-    def conv(self, cout: int, k: int, stride: int = 1, pad: int = 0) -> None:
-        """Conv(W in ±1, no bias) -> BatchNormalization -> Sign; zero padding as ONNX defines it."""
+    def conv_acc(self, cout: int, k: int, stride: int = 1, pad: int = 0) -> None:
+        """Conv(W in ±1, no bias), leaving its integer accumulator; zero padding as ONNX defines it."""
         cin, h, w = self.shape
         ho, wo = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
         weight = self._const("w", self._pm1((cout, cin, k, k)))
@@ -190,14 +195,25 @@ class Builder:
         self._op("Conv", [weight], "conv", **attrs)
         self._count(ho * wo * cout * cin * k * k, f"conv {k}x{k} s{stride} p{pad} {cin}->{cout} {h}x{w}->{ho}x{wo}")
         self.shape = (cout, ho, wo)
+
+    def binarize_acc(self) -> None:
+        """BatchNormalization -> Sign of the integer accumulator at `cur`."""
         self._batchnorm()
         self._sign()
 
-    def maxpool(self, k: int = 2) -> None:
+    def conv(self, cout: int, k: int, stride: int = 1, pad: int = 0) -> None:
+        """Conv(W in ±1, no bias) -> BatchNormalization -> Sign."""
+        self.conv_acc(cout, k, stride, pad)
+        self.binarize_acc()
+
+    def maxpool(self, k: int = 2, stride: int | None = None, pad: int = 0) -> None:
+        """MaxPool k x k (stride k unless given), on a ±1 map or an integer accumulator."""
         c, h, w = self.shape
-        self._op("MaxPool", [], "pool", kernel_shape=[k, k], strides=[k, k])
-        self.shape = (c, h // k, w // k)
-        self.layers.append(f"maxpool {k}x{k} -> {c}x{h // k}x{w // k}")
+        s = stride or k
+        ho, wo = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
+        self._op("MaxPool", [], "pool", kernel_shape=[k, k], strides=[s, s], **({"pads": [pad] * 4} if pad else {}))
+        self.shape = (c, ho, wo)
+        self.layers.append(f"maxpool {k}x{k}{f' s{s}' if s != k else ''}{f' p{pad}' if pad else ''} -> {c}x{ho}x{wo}")
 
     def flatten(self) -> None:
         self._op("Flatten", [], "flatten", axis=1)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import onnx
@@ -62,3 +65,15 @@ def example_inputs(path: Path, n: int, seed: int = 0) -> list[np.ndarray]:
 
 def pm1(rng: np.random.Generator, shape: Sequence[int]) -> np.ndarray:
     return np.where(rng.random(shape) < 0.5, -1.0, 1.0).astype(np.float32)
+
+
+def example_script(name: str) -> ModuleType:
+    """examples/<name>.py imported as a module (examples/ is not a package)."""
+    if name in sys.modules:  # resnets imports make_models by name
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO / "examples" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

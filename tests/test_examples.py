@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from dataclasses import asdict
 from pathlib import Path
 from types import ModuleType
 
@@ -13,22 +12,22 @@ import onnxruntime as ort
 import pytest
 
 from runtime.datasets import quantize_q17
+from tests.helpers import EXAMPLES as MODELS_DIR, example_script
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-MODELS_DIR = REPO_ROOT / "examples" / "models"
-NAMES = ["mlp", "vgg_cifar", "cnn_5x5_7x7", "cnn_9x9_11x11"]
+MADE = ["mlp", "vgg_cifar", "cnn_5x5_7x7", "cnn_9x9_11x11"]  # by make_models.py
+RESNETS = ["resnet18_32", "groupnet4_32"]  # by resnets.py
+NAMES = MADE + RESNETS
 PAPER_CIFAR10_MACS = 145e6
 
 
 @pytest.fixture(scope="module")
 def make_models() -> ModuleType:
-    """examples/make_models.py imported as a module (examples/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("make_models", REPO_ROOT / "examples" / "make_models.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return example_script("make_models")
+
+
+@pytest.fixture(scope="module")
+def resnets() -> ModuleType:
+    return example_script("resnets")
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +58,21 @@ def _count_macs(model: onnx.ModelProto) -> int:
     return macs
 
 
-def test_every_model_is_committed(make_models: ModuleType) -> None:
-    assert list(make_models.MODELS) == NAMES
+def test_every_model_is_committed(make_models: ModuleType, resnets: ModuleType) -> None:
+    assert list(make_models.MODELS) == MADE
+    assert list(resnets.COMMITTED) == RESNETS
     assert sorted(p.stem for p in MODELS_DIR.glob("*.onnx")) == sorted(NAMES)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", MADE)
 def test_regenerated_is_byte_identical(name: str, regenerated: Path) -> None:
     assert (regenerated / f"{name}.onnx").read_bytes() == (MODELS_DIR / f"{name}.onnx").read_bytes()
+
+
+@pytest.mark.parametrize("name", RESNETS)
+def test_regenerated_resnet_is_byte_identical(name: str, resnets: ModuleType) -> None:
+    model = resnets.build(**asdict(resnets.COMMITTED[name]))
+    assert model.SerializeToString() == (MODELS_DIR / f"{name}.onnx").read_bytes()
 
 
 @pytest.mark.parametrize("name", NAMES)

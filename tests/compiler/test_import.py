@@ -45,7 +45,8 @@ def assert_matches(module, model_path, inputs: Iterator[np.ndarray]) -> int:
 
 
 def test_examples_exist():
-    assert EXAMPLE_MODELS == ["cnn_5x5_7x7.onnx", "cnn_9x9_11x11.onnx", "mlp.onnx", "vgg_cifar.onnx"]
+    assert EXAMPLE_MODELS == ["cnn_5x5_7x7.onnx", "cnn_9x9_11x11.onnx", "groupnet4_32.onnx", "mlp.onnx", "resnet18_32.onnx",
+                              "vgg_cifar.onnx"]
 
 
 @pytest.mark.parametrize("name", EXAMPLE_MODELS)
