@@ -141,7 +141,11 @@ def fold_thresholds(
     With `uncertain`, also proves that the binarised result is the same anywhere within the error
     bound of every reachable value; None when it is not (the result then depends on rounding).
     """
-    channels = graph.shape(raw)[1]
+    shape = graph.shape(raw)
+    if len(shape) < 2:
+        raise ChewcError(f"{describe(binarizer)}: the accumulator '{raw}' has shape {list(shape)} (as the model "
+                         "declares it), with no channel axis to threshold")
+    channels = shape[1]
     check_per_channel(graph, chain, channels)
     values = reach.values()
     table = _evaluator(graph, chain, raw, binarizer)(values[:, None])

@@ -153,3 +153,20 @@ def test_refusals_and_successes_print_nothing_else(tmp_path: Path, real_model) -
     assert (run.returncode, run.stdout) == (0, "")
     assert run.stderr.startswith("chewc: 10 layers on the array, 3 host steps (") and run.stderr.count("\n") == 1
     assert max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) < 2 * 1024 * 1024  # KiB: under 2 GiB
+
+
+def test_a_declared_accumulator_without_a_channel_axis_is_refused(tmp_path: Path) -> None:
+    """A value info declaring a conv's sums as [1000000], hidden from shape inference behind a QONNX
+    binariser, crashed threshold folding (IndexError; fuzzer seed 12)."""
+    from tests.helpers import pm1, save_model
+
+    qonnx = "qonnx.custom_op.general"
+    nodes = [helper.make_node("BipolarQuant", ["x", "one"], ["xb"], domain=qonnx),
+             helper.make_node("Conv", ["xb", "w"], ["acc"]),
+             helper.make_node("BipolarQuant", ["acc", "one"], ["y"], name="q1", domain=qonnx)]
+    path = save_model(tmp_path / "m.onnx", nodes, [("x", [1, 4, 6, 6])], [("y", [1, 8, 4, 4])],
+                      {"one": np.ones(1), "w": pm1(np.random.default_rng(0), (8, 4, 3, 3))}, extra_opsets=[(qonnx, 1)])
+    model = onnx.load(path)
+    model.graph.value_info.append(helper.make_tensor_value_info("acc", onnx.TensorProto.FLOAT, [1000000]))
+    onnx.save(model, path)
+    assert "node q1 (BipolarQuant): the accumulator 'acc' has shape [1000000] (as the model declares it)" in refusal(str(path))
