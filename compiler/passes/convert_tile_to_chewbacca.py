@@ -1,6 +1,8 @@
 """`convert-tile-to-chewbacca`: unroll the tile loops and emit one `chewbacca` op per instruction.
 
-The ISA has no loops: every `tile.for` is unrolled and its index arithmetic folded to constants.
+The ISA has no loops: every `tile.for` is unrolled as the function is walked once, in order, each
+iteration with its induction variable and index arithmetic evaluated to numbers (no loop body is
+copied in the IR).
 Each tile op then becomes its instructions (`dialects/tile_to_isa.py`, shared with the tile
 interpreter); configuration instructions that would rewrite registers with the values they already
 hold are dropped.  Buffers become addresses (their `tile-buffer-alloc` offsets); constants become
@@ -12,15 +14,16 @@ leaves in its buffers, since each op maps to instructions whose semantics define
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from xdsl.builder import Builder
 from xdsl.context import Context
 from xdsl.dialects import arith, func
 from xdsl.dialects.builtin import ArrayAttr, IntegerAttr, ModuleOp, StringAttr
-from xdsl.ir import Block, SSAValue
+from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
-from xdsl.rewriter import InsertPoint, Rewriter
+from xdsl.rewriter import InsertPoint
 
 from compiler.passes.common import functions, module_machine, replace_body
 from dialects import chewbacca, tile
@@ -32,35 +35,17 @@ ARITH = {
     arith.AddiOp: lambda a, b: a + b,
     arith.SubiOp: lambda a, b: a - b,
     arith.MuliOp: lambda a, b: a * b,
-    arith.DivSIOp: lambda a, b: int(a / b),
-    arith.RemSIOp: lambda a, b: a - b * int(a / b),
+    arith.DivSIOp: lambda a, b: _div(a, b),
+    arith.RemSIOp: lambda a, b: a - b * _div(a, b),
     arith.MinSIOp: min,
     arith.MaxSIOp: max,
 }
 
 
-def index_value(v: SSAValue) -> int:
-    """The value of an index computed from constants (after unrolling every loop)."""
-    op = v.owner
-    if isinstance(op, arith.ConstantOp):
-        assert isinstance(op.value, IntegerAttr)
-        return op.value.value.data
-    fn = ARITH.get(type(op))  # type: ignore[arg-type]
-    if fn is None:
-        raise ChewcError(f"convert-tile-to-chewbacca: cannot compute the index {v} (defined by {getattr(op, 'name', 'a block argument')})")
-    return fn(index_value(op.operands[0]), index_value(op.operands[1]))
-
-
-def unroll(loop: tile.ForOp) -> None:
-    """Replace a loop by one copy of its body per iteration, the induction variable a constant."""
-    for iv in range(loop.lb.value.data, loop.ub.value.data, loop.step.value.data):
-        const = arith.ConstantOp(IntegerAttr.from_index_int_value(iv))
-        Rewriter.insert_op(const, InsertPoint.before(loop))
-        mapping: dict[SSAValue, SSAValue] = {loop.iv: const.result}
-        for op in loop.body.block.ops:
-            if not isinstance(op, tile.YieldOp):
-                Rewriter.insert_op(op.clone(value_mapper=mapping), InsertPoint.before(loop))
-    Rewriter.erase_op(loop)
+def _div(a: int, b: int) -> int:
+    """Integer division rounding toward zero, as arith.divsi (exact for any size, unlike a / b)."""
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q
 
 
 def base_address(buf: SSAValue) -> int:
@@ -95,39 +80,61 @@ class Emitter:
 
 
 def convert_function(fn: func.FuncOp) -> None:
-    while loops := [op for op in fn.walk() if isinstance(op, tile.ForOp)]:
-        unroll(loops[0])
     old = fn.body.block
     new = Block(arg_types=[a.type for a in old.args])
     emit = Emitter(Builder(InsertPoint.at_end(new)), {})
     results: dict[SSAValue, SSAValue] = {}
-    for op in old.ops:
-        if isinstance(op, tile.ConstOp):
-            emit.builder.insert(chewbacca.DataOp.build(properties={
-                "label": op.label, "dram": IntegerAttr(base_address(op.buffer), 64), "data": op.data}))
-        elif isinstance(op, tile.WriteOp):
-            emit.builder.insert(chewbacca.InputOp(new.args[old.args.index(op.value)], _tensor_name(fn, 0, "bnn.inputs"),
-                                                  base_address(op.buffer), tile.desc_shape(op.desc), tile.desc_dtype(op.desc)))
-        elif isinstance(op, tile.ReadOp):
-            n = len(results)
-            out = emit.builder.insert(chewbacca.OutputOp(op.value.type, _tensor_name(fn, n, "bnn.outputs"),
-                                                         base_address(op.buffer), tile.desc_shape(op.desc),
-                                                         tile.desc_dtype(op.desc)))
-            results[op.value] = out.value
-        elif isinstance(op, tile.ProbeOp):
-            emit.builder.insert(chewbacca.ProbeOp.build(properties={
-                "tensor": op.tensor, "mem": StringAttr(tile.space_of(op.buffer)),
-                "addr": IntegerAttr(base_address(op.buffer), 64),
-                "shape": ArrayAttr(IntegerAttr(d, 64) for d in tile.desc_shape(op.desc)),
-                "dtype": StringAttr(tile.desc_dtype(op.desc))}))
-        elif isinstance(op, func.ReturnOp):
-            emit.instruction(Instruction.make("END"))
-            emit.builder.insert(func.ReturnOp(*[results[v] for v in op.arguments]))
-        elif isinstance(op, tile.AllocOp) or op.dialect_name() == "arith":
-            continue  # buffers became addresses, index arithmetic became numbers
-        else:
-            for ins in instructions(op, index_value, base_address, emit.host_step):
-                emit.instruction(ins)
+    # index values of the iteration being emitted: loop variables and arith results, set as the walk
+    # reaches them (a body's values are rewritten by each iteration before they are read)
+    env: dict[SSAValue, int] = {}
+
+    def index_value(v: SSAValue) -> int:
+        if v not in env:
+            raise ChewcError(f"convert-tile-to-chewbacca: cannot compute the index {v} (defined by "
+                             f"{getattr(v.owner, 'name', 'a block argument')})")
+        return env[v]
+
+    def walk(ops: Iterable[Operation]) -> None:
+        for op in ops:
+            if isinstance(op, tile.ForOp):
+                for iv in range(op.lb.value.data, op.ub.value.data, op.step.value.data):
+                    env[op.iv] = iv
+                    walk(op.body.block.ops)
+            elif isinstance(op, tile.YieldOp | tile.AllocOp):
+                continue  # buffers became addresses
+            elif isinstance(op, arith.ConstantOp):
+                assert isinstance(op.value, IntegerAttr)
+                env[op.result] = op.value.value.data
+            elif type(op) in ARITH:
+                env[op.results[0]] = ARITH[type(op)](index_value(op.operands[0]), index_value(op.operands[1]))  # type: ignore[index]
+            elif isinstance(op, tile.ConstOp):
+                emit.builder.insert(chewbacca.DataOp.build(properties={
+                    "label": op.label, "dram": IntegerAttr(base_address(op.buffer), 64), "data": op.data}))
+            elif isinstance(op, tile.WriteOp):
+                emit.builder.insert(chewbacca.InputOp(new.args[old.args.index(op.value)], _tensor_name(fn, 0, "bnn.inputs"),
+                                                      base_address(op.buffer), tile.desc_shape(op.desc),
+                                                      tile.desc_dtype(op.desc)))
+            elif isinstance(op, tile.ReadOp):
+                out = emit.builder.insert(chewbacca.OutputOp(op.value.type, _tensor_name(fn, len(results), "bnn.outputs"),
+                                                             base_address(op.buffer), tile.desc_shape(op.desc),
+                                                             tile.desc_dtype(op.desc)))
+                results[op.value] = out.value
+            elif isinstance(op, tile.ProbeOp):
+                emit.builder.insert(chewbacca.ProbeOp.build(properties={
+                    "tensor": op.tensor, "mem": StringAttr(tile.space_of(op.buffer)),
+                    "addr": IntegerAttr(base_address(op.buffer), 64),
+                    "shape": ArrayAttr(IntegerAttr(d, 64) for d in tile.desc_shape(op.desc)),
+                    "dtype": StringAttr(tile.desc_dtype(op.desc))}))
+            elif isinstance(op, func.ReturnOp):
+                emit.instruction(Instruction.make("END"))
+                emit.builder.insert(func.ReturnOp(*[results[v] for v in op.arguments]))
+            elif op.dialect_name() == "arith":
+                continue  # not index arithmetic chewc folds: an error only if an instruction reads it
+            else:
+                for ins in instructions(op, index_value, base_address, emit.host_step):
+                    emit.instruction(ins)
+
+    walk(old.ops)
     replace_body(fn, new)
 
 
