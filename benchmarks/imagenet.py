@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         table.add_row(r.name, f"{r.macs / 1e9:.2f} G" if r.macs else "", f"{r.cpu_s:.1f} s", f"{r.rss_mib:,.0f} MiB", r.exact,
                       f"{r.cycles:,}" if r.cycles else "", f"{r.core_uj:,.1f} uJ" if r.core_uj else "",
                       f"{r.system_mj:,.2f} mJ" if r.system_mj else "")
-    console = Console()
+    console = Console(width=150)
     console.print(table)
     for r in rows:
         if r.error:

@@ -23,8 +23,9 @@ from runtime.onnx_ref import QONNX_DOMAINS, STANDARD_DOMAINS, check_runnable, de
 # The largest tensor chewc handles: more than DRAM (16 Mi words) holds as f32, and far beyond any
 # binary network's map; a declared, inferred or folded tensor past it is refused before it exists.
 MAX_ELEMENTS = 1 << 24
-# All constants folding may create together (elements).
-MAX_FOLDED_ELEMENTS = 1 << 26
+# All constants folding may create together (elements): as many float32 values as the largest model
+# file holds (isa.files.MAX_MODEL_BYTES); Group-Net x 8 at ImageNet widths has 88.6 M weights.
+MAX_FOLDED_ELEMENTS = 1 << 27
 # Ops that iterate or branch: never evaluated at compile time (a Loop of 10**9 steps would not end).
 CONTROL_FLOW = frozenset({"Loop", "Scan", "If", "SequenceMap"})
 # Ops whose result has at most as many elements as their inputs together, so folding them is bounded
