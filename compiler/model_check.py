@@ -26,6 +26,9 @@ MAX_ELEMENTS = 1 << 24
 # All constants folding may create together (elements): as many float32 values as the largest model
 # file holds (isa.files.MAX_MODEL_BYTES); Group-Net x 8 at ImageNet widths has 88.6 M weights.
 MAX_FOLDED_ELEMENTS = 1 << 27
+# Initializers up to this size stay constants in the onnxruntime check (shapes, pads, axes); larger ones
+# (weights) become inputs of their type and shape.
+CHECK_INLINE_ELEMENTS = 1 << 16
 # Ops that iterate or branch: never evaluated at compile time (a Loop of 10**9 steps would not end).
 CONTROL_FLOW = frozenset({"Loop", "Scan", "If", "SequenceMap"})
 # Ops whose result has at most as many elements as their inputs together, so folding them is bounded
@@ -173,8 +176,16 @@ def check_with_onnxruntime(model: onnx.ModelProto, origin: str) -> None:
     kept = [o for o in hidden.opset_import if o.domain not in QONNX_DOMAINS]
     del hidden.opset_import[:]
     hidden.opset_import.extend(kept)
+    # large initializers (weights) as inputs of their type and shape: the check needs no weight data,
+    # and a session over a 355 MB model would hold it all again
+    large = [t for t in hidden.graph.initializer if np.prod(t.dims, dtype=np.int64) > CHECK_INLINE_ELEMENTS]
+    hidden.graph.input.extend(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in large)
+    names = {t.name for t in large}
+    small = [t for t in hidden.graph.initializer if t.name not in names]
+    del hidden.graph.initializer[:]
+    hidden.graph.initializer.extend(small)
     try:
-        ort_session(hidden.SerializeToString())
+        ort_session.__wrapped__(hidden.SerializeToString())  # a check: not kept in the session cache
     except Exception as e:  # onnxruntime raises its own untyped exceptions
         raise ChewcError(f"{origin}: onnxruntime rejects the model: {_ort_message(e)}") from e
 
