@@ -103,11 +103,13 @@ class OnnxReference:
         if self.float_executor is not None:
             rounded = self.float_executor.run(self.feed(x))
             if any(not np.array_equal(want[k], rounded[k]) for k in want):
-                self.rounding.append(self.locate(x, index))
+                self.rounding.append(self.locate(x, index, want, rounded))
         return want
 
-    def locate(self, x: np.ndarray, index: int) -> Rounding:
-        """The first binarised tensor (in graph order) where the exact and float readings differ."""
+    def locate(self, x: np.ndarray, index: int, want: Mapping[str, np.ndarray],
+               rounded_out: Mapping[str, np.ndarray]) -> Rounding:
+        """The first binarised tensor (in graph order) where the exact and float readings differ, else
+        the first output that differs (`want`, `rounded_out`: the two readings' outputs)."""
         binarised = [n.output[0] for n in self.model.graph.node if n.op_type in BINARISERS]
         inputs_of = {n.output[0]: n.input[0] for n in self.model.graph.node if n.op_type in BINARISERS}
         names = [*binarised, *inputs_of.values()]
@@ -119,10 +121,10 @@ class OnnxReference:
                 at = tuple(flips[0])
                 pre = inputs_of[name]
                 return Rounding(index, name, len(flips), float(exact[pre][at]), float(rounded[pre][at]))
-        out = self.model.graph.output[0].name
-        e, r = (OnnxExecutor(m).run(self.feed(x))[out] for m in (self.exact, self.model))
+        out = next(k for k in want if not np.array_equal(want[k], rounded_out[k]))
+        e, r = want[out], rounded_out[out]
         diff = np.argwhere(e != r)
-        at = tuple(diff[0]) if diff.size else (0,) * e.ndim
+        at = tuple(diff[0])
         return Rounding(index, out, len(diff), float(e[at]), float(r[at]))
 
 

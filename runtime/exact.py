@@ -47,24 +47,19 @@ def _constant(model: onnx.ModelProto, name: str, producers: dict[str, onnx.NodeP
 
 
 def _activation_scale(model: onnx.ModelProto, name: str, producers: dict[str, onnx.NodeProto]) -> float | None:
-    """a when tensor `name` is ±a by construction (Sign: 1, BipolarQuant: its scalar scale; ±1 through
-    shape ops and max-pools too), else None."""
-    node = producers.get(name)
+    """a when tensor `name` is ±a by construction (Sign: 1, BipolarQuant: its scalar scale), else None;
+    through shape ops and max-pools only a = 1 (the rewrite binarises the BipolarQuant's own input)."""
+    node, through = producers.get(name), False
     while node is not None and node.op_type in SHAPE_OPS:
-        node = producers.get(node.input[0])
-        if node is not None and node.op_type == "Sign":
-            return 1.0
-        if node is not None and node.op_type not in SHAPE_OPS:
-            return 1.0 if node.op_type == "BipolarQuant" and _activation_scale(model, node.output[0], producers) == 1.0 else None
-    if node is None:
-        return None
-    if node.op_type == "Sign":
-        return 1.0
-    if node.op_type == "BipolarQuant" and len(node.input) == 2:
+        node, through = producers.get(node.input[0]), True
+    a = None
+    if node is not None and node.op_type == "Sign":
+        a = 1.0
+    elif node is not None and node.op_type == "BipolarQuant" and len(node.input) == 2:
         scale = _constant(model, node.input[1], producers)
         if scale is not None and scale.size == 1 and float(scale.reshape(-1)[0]) > 0:
-            return float(scale.reshape(-1)[0])
-    return None
+            a = float(scale.reshape(-1)[0])
+    return a if not through or a == 1.0 else None
 
 
 def _weight_scales(w: np.ndarray, op: str, trans_b: bool) -> np.ndarray | None:
