@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from compiler import first_layer as fl
 from compiler.driver import EMIT_LEVELS, compile_model, render
 from compiler.passes import get_all_passes
 from compiler.pipeline_debug import add_debug_arguments, describe_passes, load_pass_plugins, runner_from_args
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  chewc model.onnx --stop-after=tile-loops --print-ir-after-all 2>passes.log\n"
         "  chewc model.onnx --bisect              # name the first pass that changes the result\n"
         "  chewc model.onnx -o model.chew --strict   # refuse float layers between binary ones\n"
+        "  chewc cnv.onnx -o cnv.chew --input-grid 8,-7 --first-layer=bitplane   # 8-bit image on the array\n"
         "on success chewc prints one line to stderr: N layers on the array, M host steps and why (-q: none)\n"
         "exit codes: 0 ok, 1 --bisect found a wrong pass, 2 bad input or usage, 3 internal error",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -41,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse a program that runs anything on the host but input binarisation and a float "
                    "head (a float layer, a multi-bit first layer, a relayout between layers), or nothing on "
                    "the array")
+    p.add_argument("--first-layer", choices=fl.MODES, default="auto",
+                   help="where a conv of a multi-bit input (an 8-bit image) runs: on the host, on the array by "
+                   "bit planes (an error if no layer can), or auto (default): by bit planes where they are exact "
+                   "and cheaper in energy by the machine description's costs")
+    p.add_argument("--input-grid", metavar="BITS,EXP[,unsigned]", type=fl.parse_grid,
+                   help="declare that the float model input holds BITS-bit integers times 2**EXP (e.g. 8,-7 for "
+                   "Q1.7), so its first layer may run by bit planes; the program refuses other inputs")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="do not print the placement line (layers on the array, host steps and their reasons) "
                    "to stderr")
@@ -74,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         writable(args.output)  # before compiling, not after
     runner = runner_from_args(args, passes, generic=args.generic, check_model=args.model if args.bisect else None)
     c = compile_model(args.model, emit, args.machine, args.pipeline, stop_after=args.stop_after,
-                      runner=runner, available=passes, strict=args.strict)
+                      runner=runner, available=passes, strict=args.strict, first_layer=args.first_layer,
+                      input_grid=args.input_grid)
     result = render(c, emit, args.generic)
     if args.output:
         write_output(args.output, result)

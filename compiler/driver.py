@@ -22,7 +22,7 @@ from compiler.placement import Placement, array_layers, placement
 from compiler.pipeline_debug import PassFactory, PassRunner, format_ir, parse_pipeline
 from dialects import make_context
 from isa.asm import disassemble
-from isa.container import ChewProgram
+from isa.container import ChewProgram, Planes
 from isa.errors import ChewcError, InternalError
 from dialects.chewbacca import machine_of
 from isa.machine import Machine, load_machine
@@ -48,16 +48,18 @@ class Compilation:
 def compile_model(path: str | Path, emit: str = "chew", machine_path: str | None = None,
                   pipeline: str | None = None, *, stop_after: str | None = None,
                   runner: PassRunner | None = None,
-                  available: Mapping[str, PassFactory] | None = None, strict: bool = False) -> Compilation:
+                  available: Mapping[str, PassFactory] | None = None, strict: bool = False,
+                  first_layer: str = "auto", input_grid: Planes | None = None) -> Compilation:
     """Import `path` and lower it as far as `emit` needs (or through `stop_after`, giving IR).
 
     `runner` instruments the pipeline (printing, dumps, timing, bisection); `available` is the pass
     registry `pipeline` is parsed against (the chewc passes plus any plugins).  `strict` refuses a
     program that runs more on the host than input binarisation and a float head (`Placement.check_strict`).
+    `first_layer` and `input_grid` say how a multi-bit first layer maps (`compiler.importer.import_model`).
     """
     if stop_after is not None and emit not in LEVEL_END:
         raise ChewcError(f"--stop-after gives IR, not --emit={emit}")
-    module = import_model(path, load_machine(machine_path or None))
+    module = import_model(path, load_machine(machine_path or None), first_layer, input_grid)
     layers = array_layers(module)
     spec = pipeline if pipeline is not None else DEFAULT_PIPELINE
     passes = parse_pipeline(spec, available)

@@ -25,6 +25,7 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.utils.exceptions import VerifyException
 from xdsl.transforms.dead_code_elimination import region_dce
 
+from compiler import first_layer as fl
 from compiler.onnx_loader import Graph, attributes, describe, load_graph
 from compiler.threshold_folding import (
     AFFINE_OPS,
@@ -38,6 +39,7 @@ from compiler.threshold_folding import (
 from dialects import bnn
 from dialects.bnn_interp import maxpool
 from dialects.chewbacca import set_machine
+from isa.container import Planes
 from isa.errors import ChewcError, one_line
 from isa.machine import Machine, load_machine
 from runtime.onnx_ref import HOST_OPS, QONNX_DOMAINS, QONNX_OPS, OnnxExecutor
@@ -81,11 +83,16 @@ class FusedGemm:
 
 
 class Importer:
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, machine: Machine, first_layer: str = "auto", input_grid: Planes | None = None):
         self.g = graph
+        self.machine = machine
+        self.first_layer = first_layer
+        self.input_grid = input_grid
         self.values: dict[str, Value] = {}
         self.pending: list[onnx.NodeProto] = []
         self.reasons: list[str] = []
+        self.refusals: list[str] = []  # --first-layer=bitplane: why a multi-bit conv has no bit-plane form
+        self.host_reasons: dict[str, str] = {}  # by output: why a multi-bit conv stays on the host
 
     # -- entry -------------------------------------------------------------------------------
 
@@ -101,6 +108,9 @@ class Importer:
                     self.visit(node)
                 results = [self.materialise(name) for name in g.output_names]
                 func.ReturnOp(*results)
+        if self.first_layer == "bitplane" and not any(isinstance(o, bnn.BitplaneConv2dOp) for o in module.walk()):
+            why = self.refusals[0] if self.refusals else "the model has no conv of a multi-bit input"
+            raise ChewcError(f"--first-layer=bitplane: no layer maps by bit planes: {why}")
         fn.function_type = func.FunctionType.from_lists([in_type], [r.type for r in results])
         fn.attributes["bnn.inputs"] = ArrayAttr([StringAttr(g.input_name)])
         fn.attributes["bnn.outputs"] = ArrayAttr([StringAttr(n) for n in g.output_names])
@@ -148,6 +158,8 @@ class Importer:
             return self.rebinarise(node)
         if op in BINARISERS and kinds == {"float"} and op != "MultiThreshold":
             return self.sign(node)
+        if op == "Conv" and kinds == {"float"} and self.first_layer != "host" and self.bitplane_layer(node):
+            return None
         if op in ("Conv", "MatMul", "Gemm") and kinds == {"bits"} and node.input[0] not in self.g.constants \
                 and all(n == "" or n in self.g.constants for n in node.input[1:]):
             return self.binary_layer(node)
@@ -164,7 +176,7 @@ class Importer:
             return None
         if op not in HOST_OPS | QONNX_OPS:
             raise ChewcError(f"{describe(node)}: op {op} is not supported (neither binary nor a known host op)")
-        self.to_host(node, ins)
+        self.to_host(node, ins, self.host_reasons.get(node.output[0], ""))
 
     def pad_of(self, node: onnx.NodeProto) -> PadOf | None:
         """A constant Pad of a ±1 map by +1, -1 or 0 over rows and columns only, else None (the host)."""
@@ -255,6 +267,11 @@ class Importer:
         if scale is not None:
             chain.insert(0, self.scalar_node("Mul", node, scale))
         fused = self.fused_gemm(node, attrs, x.ssa, w, len(chain)) if node.op_type == "Gemm" else None
+        self.int_value(node, op.output, chain, reach, fused)
+
+    def int_value(self, node: onnx.NodeProto, acc: SSAValue, chain: list[onnx.NodeProto], reach: Reach,
+                  fused: FusedGemm | None = None) -> None:
+        """The output of `node` as the integer `acc` followed by the float `chain` (wired up here)."""
         raw = f"{node.output[0]}__acc" if chain else node.output[0]
         if chain:
             chain[0].input[0] = raw
@@ -264,7 +281,87 @@ class Importer:
             for name in (raw, *(n.output[0] for n in chain)):
                 self.g.shapes[name] = self.g.shape(node.output[0], node)
                 self.g.elem_types[name] = onnx.TensorProto.FLOAT
-        self.values[node.output[0]] = Value("int", op.output, raw=raw, chain=chain, reach=reach, fused=fused)
+        self.values[node.output[0]] = Value("int", acc, raw=raw, chain=chain, reach=reach, fused=fused)
+
+    def bitplane_layer(self, node: onnx.NodeProto) -> bool:
+        """A conv of a multi-bit input on the array by bit planes, if it may and should be (`first_layer`);
+        else False, with the reason kept for the host step."""
+        why = self.bitplane_refusal(node)
+        if isinstance(why, str):
+            if self.first_layer == "bitplane":
+                self.refusals.append(why)
+            self.host_reasons[node.output[0]] = f"{describe(node)}: multi-bit input activations (not by bit planes: {why})"
+            return False
+        planes, w, scale, strides, dil, pads = why
+        if self.first_layer == "auto":
+            work = self.conv_work(node, w, pads)
+            host, array = fl.host_cost(self.machine, work), fl.bitplane_cost(self.machine, planes, work)
+            if host.joules <= array.joules:
+                self.host_reasons[node.output[0]] = (
+                    f"{describe(node)}: multi-bit input activations (by bit planes {array.joules * 1e6:.3g} uJ, on the "
+                    f"host {host.joules * 1e6:.3g} uJ, estimated)")
+                return False
+        x = bnn.BitplanesOp(self.float_ssa(node.input[0]), planes)
+        signs = np.sign(w).astype(np.int8)
+        op = bnn.BitplaneConv2dOp(x.output, signs, planes, strides, dil, pads)
+        # the array holds 2 * sum(w * q) - S[o] * sum_b weight(b); the chain makes it the model's sum of w * x
+        # again, exactly
+        fanin, planes_sum = int(np.prod(w.shape[1:])), sum(planes.weights())
+        offset = -planes_sum * signs.reshape(len(signs), -1).sum(axis=1)
+        total = self.add_const(f"{node.output[0]}__wsum", offset.reshape(1, -1, 1, 1))
+        chain = [self.const_node("Sub", node, total, None),
+                 self.scalar_node("Mul", node, 0.5 * 2.0**planes.exponent * (scale or 1.0))]
+        if len(node.input) > 2 and node.input[2]:
+            chain.append(self.const_node("Add", node, node.input[2], (1, -1, 1, 1)))
+        m = 2 * fanin * max(-planes.range[0], planes.range[1]) + fanin * abs(planes_sum)
+        self.int_value(node, op.output, chain, Reach(-m, m, 2))  # every sum of planes is odd: fanin's parity
+        return True
+
+    def bitplane_refusal(self, node: onnx.NodeProto):  # noqa: ANN201
+        """Why the conv `node` of a float input has no bit-plane form, or what it needs to get one:
+        (planes, weights, weight scale, strides, dilations, pads)."""
+        g, attrs = self.g, attributes(node)
+        grid = self.grid_of(node.input[0])
+        if isinstance(grid, str):
+            return grid
+        if node.input[1] not in g.constants or any(n and n not in g.constants for n in node.input[2:]):
+            return "its weights or bias are not constant"
+        w = np.asarray(g.constants[node.input[1]], np.float64)
+        if w.ndim != 4 or attrs.get("group", 1) != 1:
+            return "only a 2-D conv with group = 1 splits into bit planes"
+        try:
+            scale = self.weight_scale(node, w)
+        except ChewcError as e:
+            return str(e).split(": ", 1)[-1]
+        strides, dil = list(attrs.get("strides", [1, 1])), list(attrs.get("dilations", [1, 1]))
+        a = self.machine.array
+        if w.shape[2] > a.window_h or w.shape[3] > a.window_w or strides[0] != strides[1] or dil[0] != dil[1]:
+            return (f"kernel {w.shape[2]}x{w.shape[3]}, strides {strides}, dilations {dil}: the planes run as one "
+                    f"window of up to {a.window_h}x{a.window_w} with one stride")
+        pads = self.conv_pads(node, attrs, g.shape(node.input[0])[2:], w.shape[2:], strides, dil)
+        if min(pads) < 0:
+            return f"pads {pads} crop the input"
+        bound, limit = fl.plane_sum_bound(grid, int(np.prod(w.shape[1:]))), 2 ** (self.machine.memory.acc.word_bits - 1) - 1
+        if bound > limit:
+            return (f"the sums of {grid.bits} planes over {int(np.prod(w.shape[1:]))} inputs reach {bound}, beyond "
+                    f"the {self.machine.memory.acc.word_bits}-bit accumulator")
+        return grid, w, scale, strides, dil, pads
+
+    def grid_of(self, name: str) -> Planes | str:
+        """The integer grid a float value lies on, or why none is known."""
+        if name == self.g.input_name and self.input_grid is not None:
+            return self.input_grid
+        producer = next((n for n in self.g.nodes if name in n.output), None)
+        if producer is not None and producer.op_type == "Quant" and producer.domain in QONNX_DOMAINS:
+            return fl.quant_grid(self.g, producer)
+        if name == self.g.input_name:
+            return "the model input is float (declare its grid with --input-grid BITS,EXPONENT)"
+        return "the input is not the output of a QONNX Quant, so its integer grid is unknown"
+
+    def conv_work(self, node: onnx.NodeProto, w: np.ndarray, pads: list[int]) -> fl.ConvWork:
+        _, c, h, wd = self.g.shape(node.input[0], node)
+        _, o, oh, ow = self.g.shape(node.output[0], node)
+        return fl.ConvWork(c, o, oh, ow, w.shape[2], w.shape[3], h + pads[0] + pads[2], wd + pads[1] + pads[3])
 
     def fused_gemm(self, node: onnx.NodeProto, attrs: dict[str, object], x: SSAValue, w: np.ndarray,
                    length: int) -> FusedGemm | None:
@@ -559,11 +656,19 @@ def host_chain(v: Value) -> tuple[str, SSAValue, list[onnx.NodeProto]]:
     return v.raw, v.ssa, v.chain
 
 
-def import_model(path: str | Path, machine: Machine | None = None) -> ModuleOp:
+def import_model(path: str | Path, machine: Machine | None = None, first_layer: str = "auto",
+                 input_grid: Planes | None = None) -> ModuleOp:
     """Load, check and fold an ONNX/QONNX model and return its `bnn` module (verified), carrying the
-    machine it is compiled for (default: the ChewBaccaNN model)."""
+    machine it is compiled for (default: the ChewBaccaNN model).
+
+    `first_layer` maps a conv of a multi-bit input: on the `host`, on the array by `bitplane`s (an error
+    when no layer can be), or `auto`, by bit planes where possible and cheaper (`compiler.first_layer`);
+    `input_grid` declares the integer grid of a float model input."""
+    if first_layer not in fl.MODES:
+        raise ChewcError(f"--first-layer={first_layer}: choose one of {', '.join(fl.MODES)}")
     graph = load_graph(path)
-    module = Importer(graph).run()
+    machine = machine or load_machine()
+    module = Importer(graph, machine, first_layer, input_grid).run()
     region_dce(module.body)  # accumulators only a host op's rerun of a fused Gemm would have read
-    set_machine(module, machine or load_machine())
+    set_machine(module, machine)
     return module

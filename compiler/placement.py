@@ -2,7 +2,8 @@
 its reason and its place in the program (the line `chewc` prints, and what `--strict` refuses).
 
 A host step is part of the *input* when it runs before the first array instruction, after input steps
-only, and only binarises (element-wise and shape ops: `Sign(x*2-1)`, a `Flatten`), part of the *head* when it runs after the last
+only, and only binarises or quantises (element-wise and shape ops: `Sign(x*2-1)`, a `Flatten`, a QONNX
+`Quant`, the split into bit planes), part of the *head* when it runs after the last
 array instruction (a float score scale, a float classifier), and *middle* otherwise: a float layer the
 accelerator could not take, a multi-bit first layer, a relayout between layers.
 """
@@ -21,11 +22,12 @@ from isa.errors import ChewcError
 from isa.instruction import decode
 
 # ONNX nodes the importer places on the array, as bnn ops (before any pass splits them)
-ARRAY_LAYERS = (bnn.Conv2dOp, bnn.DenseOp, bnn.MaxPoolOp, bnn.AddOp)
-# what input binarisation is made of: no op here multiplies weights in or mixes positions
+ARRAY_LAYERS = (bnn.Conv2dOp, bnn.BitplaneConv2dOp, bnn.DenseOp, bnn.MaxPoolOp, bnn.AddOp)
+# what input binarisation (or quantisation, for bit planes) is made of: no op here multiplies weights in or
+# mixes positions
 BINARISING_OPS = frozenset({
     "Sign", "BipolarQuant", "MultiThreshold", "Mul", "Div", "Add", "Sub", "Neg", "Identity", "Reshape", "Flatten",
-    "Squeeze", "Unsqueeze", "Transpose", "Cast", "Clip",
+    "Squeeze", "Unsqueeze", "Transpose", "Cast", "Clip", "Quant",
 })
 
 Where = Literal["input", "middle", "head"]

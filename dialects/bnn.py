@@ -21,9 +21,11 @@ from xdsl.dialects.builtin import (
     DenseArrayBase,
     Float32Type,
     IntAttr,
+    IntegerAttr,
     IntegerType,
     StringAttr,
     TensorType,
+    UnitAttr,
     i32,
 )
 from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue, TypeAttribute
@@ -47,6 +49,9 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
+
+from isa.container import Planes
+from isa.errors import ChewcError
 
 # ----------------------------------------------------------------------------------------------
 # Types and attributes
@@ -378,6 +383,120 @@ class SignOp(IRDLOperation):
         _check(self, self.zero.data in SIGN_ZERO_RULES, f"zero must be one of {SIGN_ZERO_RULES}, got {self.zero.data!r}")
 
 
+def plane_channels(c: int) -> int:
+    """Channels one bit plane of a c-channel map takes: whole 16-channel words."""
+    return 16 * -(-c // 16)
+
+
+def _grid_properties(planes: Planes) -> dict[str, Attribute]:
+    props: dict[str, Attribute] = {"bits": IntegerAttr(planes.bits, 64), "exponent": IntegerAttr(planes.exponent, 64)}
+    if planes.signed:
+        props["signed"] = UnitAttr()
+    return props
+
+
+def _grid(op: BitplanesOp | BitplaneConv2dOp) -> Planes:
+    try:
+        return Planes(op.bits.value.data, op.exponent.value.data, op.signed is not None)
+    except ChewcError as e:
+        raise VerifyException(f"{op.name}: {e}") from e
+
+
+@irdl_op_definition
+class BitplanesOp(IRDLOperation):
+    """Split a float tensor on an integer grid into its bit planes: q = x / 2**exponent must be an integer
+    of `bits` bits (two's complement with `signed`; anything else is a run-time error). Each plane takes
+    P = 16 * ceil(C / 16) channels, so that it starts a word: channel b*P + c of the result is bit b of q at
+    channel c as ±1 (1 -> +1, 0 -> -1), channels C..P-1 of a plane are -1."""
+
+    name = "bnn.bitplanes"
+    input = operand_def(TensorType[Float32Type])
+    output = result_def(BitsType)
+    bits = prop_def(IntegerAttr)
+    exponent = prop_def(IntegerAttr)
+    signed = opt_prop_def(UnitAttr)
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `->` type($output)"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, input: SSAValue, planes: Planes):
+        n, c, h, w = shape_of(input.type)
+        super().__init__(operands=[input], result_types=[BitsType((n, planes.bits * plane_channels(c), h, w))],
+                         properties=_grid_properties(planes))
+
+    @property
+    def planes(self) -> Planes:
+        return _grid(self)
+
+    def verify_(self) -> None:
+        ishape, oshape = shape_of(self.input.type), shape_of(self.output.type)
+        _check(self, len(ishape) == 4, f"input must be NCHW, got shape {ishape}")
+        bits = self.planes.bits
+        want = (ishape[0], bits * plane_channels(ishape[1]), *ishape[2:])
+        _check(self, oshape == want, f"result shape {oshape} must be {want} ({bits} planes of {ishape[1]} channels, "
+                                     "each in whole words)")
+
+
+@irdl_op_definition
+class BitplaneConv2dOp(IRDLOperation):
+    """Convolution of an integer map given as bit planes (`bnn.bitplanes`, plane b = channels b*P .. b*P+C-1)
+    with ±1 weights [O, C, KH, KW]:
+    sum over planes b of weight(b) * (binary conv of plane b), weight(b) = 2**b and -2**(bits-1) for the
+    sign plane of a signed grid. Outside the image every plane is -1 (q = 0, the model's zero padding).
+
+    With q the grid integers and S[o] the sum of the weights of output channel o (every tap), the result
+    is 2 * sum(w * q) - S[o] * sum_b weight(b) (+ S[o] on a signed grid): each {0, 1} bit is (plane + 1) / 2.
+    """
+
+    name = "bnn.bitplane_conv2d"
+    input = operand_def(BitsType)
+    output = result_def(I32Tensor)
+    weights = prop_def(DenseBitsAttr)
+    strides = prop_def(DenseArrayBase)
+    dilations = prop_def(DenseArrayBase)
+    pads = prop_def(DenseArrayBase)
+    bits = prop_def(IntegerAttr)
+    exponent = prop_def(IntegerAttr)
+    signed = opt_prop_def(UnitAttr)
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `->` type($output)"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, input: SSAValue, weights: np.ndarray, planes: Planes, strides: Sequence[int] = (1, 1),
+                 dilations: Sequence[int] = (1, 1), pads: Sequence[int] = (0, 0, 0, 0)):
+        n, _, h, w = shape_of(input.type)
+        oh, ow = conv_output_hw((h, w), weights.shape[2:], strides, dilations, pads)
+        super().__init__(
+            operands=[input],
+            result_types=[TensorType(i32, (n, weights.shape[0], oh, ow))],
+            properties={
+                "weights": DenseBitsAttr.from_array(weights),
+                "strides": i64_array(strides),
+                "dilations": i64_array(dilations),
+                "pads": i64_array(pads),
+                **_grid_properties(planes),
+            },
+        )
+
+    @property
+    def planes(self) -> Planes:
+        return _grid(self)
+
+    def verify_(self) -> None:
+        ishape, wshape, oshape = shape_of(self.input.type), self.weights.get_shape(), shape_of(self.output.type)
+        _check(self, len(ishape) == 4 and len(wshape) == 4, f"input must be NCHW and weights OIHW, got {ishape} / {wshape}")
+        bits = self.planes.bits
+        need = bits * plane_channels(wshape[1])
+        _check(self, ishape[1] == need,
+               f"{bits} planes of {wshape[1]} channels (in whole words) need {need} input channels, the input has {ishape[1]}")
+        strides, dil, pads = ints(self.strides), ints(self.dilations), ints(self.pads)
+        _check_window(self, wshape[2:], strides, dil, pads)
+        oh, ow = conv_output_hw(ishape[2:], wshape[2:], strides, dil, pads)
+        _check(self, oh >= 1 and ow >= 1, f"the kernel does not fit the input (output {oh}x{ow})")
+        want = (ishape[0], wshape[0], oh, ow)
+        _check(self, oshape == want, f"result shape {oshape} does not match the computed {want}")
+
+
 @irdl_op_definition
 class MaxPoolOp(IRDLOperation):
     """2-D max-pool over ±1 maps (an OR of the bits) or integer maps; padding never wins the max.
@@ -611,6 +730,6 @@ class HostOp(IRDLOperation):
 
 Bnn = Dialect(
     "bnn",
-    [Conv2dOp, DenseOp, ThresholdOp, SignOp, MaxPoolOp, SubsampleOp, AddOp, ReshapeOp, RegroupOp, HostOp],
+    [Conv2dOp, DenseOp, ThresholdOp, SignOp, BitplanesOp, BitplaneConv2dOp, MaxPoolOp, SubsampleOp, AddOp, ReshapeOp, RegroupOp, HostOp],
     [BitsType, DenseBitsAttr],
 )

@@ -17,7 +17,9 @@ from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, im
 from xdsl.interpreters.func import FuncFunctions
 
 from dialects import bnn
+from isa.container import Planes
 from isa.errors import ChewcError
+from runtime.host import bit_planes
 from runtime.onnx_ref import executor_for
 
 PAD_FILL = {"+1": 1, "-1": -1, "zero": 0}
@@ -52,6 +54,17 @@ def conv2d(
     # float32 sums of ±1 are exact far beyond any layer size (< 2**24)
     out = np.einsum("nchwij,ocij->nohw", win, w.astype(np.float32), optimize=True)
     return out.astype(np.int32)
+
+
+def bitplane_conv2d(x: np.ndarray, w: np.ndarray, planes: Planes, strides: Sequence[int], dilations: Sequence[int],
+                    pads: Sequence[int]) -> np.ndarray:
+    """`bnn.bitplane_conv2d`: the plane-weighted sum of binary convs of the planes of x, padded with -1."""
+    c, per = w.shape[1], bnn.plane_channels(w.shape[1])
+    return sum(
+        (weight * conv2d(x[:, b * per : b * per + c], w, strides, dilations, pads, "-1")
+         for b, weight in enumerate(planes.weights())),
+        np.zeros((), np.int32),
+    )
 
 
 def dense(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -101,6 +114,15 @@ class BnnFunctions(InterpreterFunctions):
         return (
             conv2d(args[0], op.weights.to_array(), bnn.ints(op.strides), bnn.ints(op.dilations), bnn.ints(op.pads), op.pad_value.data),
         )
+
+    @impl(bnn.BitplanesOp)
+    def run_bitplanes(self, interp: Interpreter, op: bnn.BitplanesOp, args: PythonValues) -> PythonValues:
+        return (bit_planes(args[0], op.planes, op.name),)
+
+    @impl(bnn.BitplaneConv2dOp)
+    def run_bitplane_conv2d(self, interp: Interpreter, op: bnn.BitplaneConv2dOp, args: PythonValues) -> PythonValues:
+        return (bitplane_conv2d(args[0], op.weights.to_array(), op.planes, bnn.ints(op.strides),
+                                bnn.ints(op.dilations), bnn.ints(op.pads)),)
 
     @impl(bnn.DenseOp)
     def run_dense(self, interp: Interpreter, op: bnn.DenseOp, args: PythonValues) -> PythonValues:

@@ -47,7 +47,8 @@ from xdsl.printer import Printer
 from xdsl.traits import HasParent, IsTerminator, SingleBlockImplicitTerminator
 from xdsl.utils.exceptions import VerifyException
 
-from isa.container import tensor_words, to_chw
+from isa.container import Planes, tensor_words, to_chw
+from isa.errors import ChewcError
 
 SPACES = ("dram", "fmem", "wmem", "tmem", "acc")
 LOOP_UNITS = ("rows", "ochannels", "cgroups")
@@ -123,11 +124,21 @@ def _check_space(op: IRDLOperation, v: SSAValue, *spaces: str, what: str) -> Non
         _fail(op, f"{what} must be in {' or '.join(spaces)}, got {space_of(v)}")
 
 
-def _check_geometry(op: IRDLOperation, attr: DictionaryAttr, keys: Sequence[str]) -> None:
+def planes_properties(planes: Planes) -> dict[str, DictionaryAttr]:
+    """The `planes` property of a `tile.host` splitting its input into bit planes."""
+    return {"planes": geometry({"bits": planes.bits, "exponent": planes.exponent, "signed": int(planes.signed)})}
+
+
+def conv_shift(op: ConvOp) -> int:
+    """The power of two a `tile.conv` multiplies its products by (geometry key `shift`, absent: 0)."""
+    return geom_get(op.geom, "shift") if "shift" in op.geom.data else 0
+
+
+def _check_geometry(op: IRDLOperation, attr: DictionaryAttr, keys: Sequence[str], optional: Sequence[str] = ()) -> None:
     missing = [k for k in keys if k not in attr.data]
     if missing:
         _fail(op, f"geometry lacks {', '.join(missing)}")
-    extra = [k for k in attr.data if k not in keys]
+    extra = [k for k in attr.data if k not in keys and k not in optional]
     if extra:
         _fail(op, f"geometry has unknown keys {', '.join(extra)}")
     for k in keys:
@@ -312,7 +323,8 @@ class ConvOp(IRDLOperation):
     """Binary convolution of output rows [row0, row0+nrows) for oc_count output channels (ISA CONV).
 
     Reads the ±1 map from `input` (buffer row i = image row buf_row0 + i), weights [oc][G][kh][kw] from
-    `weights`, writes (or with accumulate=1 adds) the ±1 dot products to `acc` as [oc][row][x] int16.
+    `weights`, writes (or with accumulate=1 adds) the ±1 dot products to `acc` as [oc][row][x] int16;
+    with the optional geometry key `shift`, the products times 2**shift (ISA CONV.S: bit planes).
     """
 
     name = "tile.conv"
@@ -339,8 +351,10 @@ class ConvOp(IRDLOperation):
         _check_space(self, self.input, "fmem", what="input")
         _check_space(self, self.weights, "wmem", what="weights")
         _check_space(self, self.acc, "acc", what="acc")
-        _check_geometry(self, self.geom, CONV_GEOMETRY)
+        _check_geometry(self, self.geom, CONV_GEOMETRY, optional=("shift",))
         g = {k: geom_get(self.geom, k) for k in CONV_GEOMETRY}
+        if not 0 <= conv_shift(self) <= 15:
+            _fail(self, "shift must be 0..15")
         if not (1 <= g["kh"] and 1 <= g["kw"]):
             _fail(self, "kernel sizes must be >= 1")
         if g["pad_mode"] not in range(len(PAD_MODES)):
@@ -528,8 +542,19 @@ class HostOp(IRDLOperation):
     out_names = prop_def(ArrayAttr[StringAttr])
     in_descs = prop_def(ArrayAttr[DictionaryAttr])
     out_descs = prop_def(ArrayAttr[DictionaryAttr])
+    planes = opt_prop_def(DictionaryAttr)  # {bits, exponent, signed}: split the input into bit planes
     irdl_options = (AttrSizedOperandSegments(as_property=True), ParsePropInAttrDict())
     assembly_format = "$reason `(` $ins `)` `->` `(` $outs `)` attr-dict `:` type($ins) `->` type($outs)"
+
+    def bit_planes(self) -> Planes | None:
+        """The step's bit-plane split (the container's `planes`), if it is one."""
+        if self.planes is None:
+            return None
+        g = {k: geom_get(self.planes, k) for k in self.planes.data}
+        try:
+            return Planes(g["bits"], g["exponent"], bool(g["signed"]))
+        except (KeyError, ChewcError) as e:
+            raise VerifyException(f"{self.name}: planes must be {{bits, exponent, signed}} of a valid grid ({e})") from e
 
     def verify_(self) -> None:
         if not self.reason.data.strip():
@@ -541,6 +566,8 @@ class HostOp(IRDLOperation):
                 _check_desc(self, d, b)
         if not self.onnx.data and (len(self.ins) != 1 or len(self.outs) != 1):
             _fail(self, "without an ONNX subgraph a host step moves exactly one tensor")
+        if self.bit_planes() is not None and self.onnx.data:
+            _fail(self, "a bit-plane split has no ONNX subgraph")
 
 
 @irdl_op_definition

@@ -57,12 +57,14 @@ def instructions(op: object, value: Value, addr: Value, host_step: Callable[[til
         return [_cfg("SYNC")]
     if isinstance(op, tile.ConvOp):
         g = geom(op)
+        fields = dict(fmem=at(op.input, op.in_off), wmem=at(op.weights, op.w_off), acc=at(op.acc, op.acc_off),
+                      accumulate=g["accumulate"])
+        shift = tile.conv_shift(op)
         return [
             *window_config(g, value(op.buf_row0), g["dilation"], tile.PAD_MODES[g["pad_mode"]]),
             _cfg("CFG.OUT", out_h=g["out_h"], out_w=g["out_w"], obuf_rows=g["nrows"]),
             _cfg("CFG.TILE", row0=value(op.row0), nrows=g["nrows"], oc_count=g["oc_count"]),
-            _cfg("CONV", fmem=at(op.input, op.in_off), wmem=at(op.weights, op.w_off), acc=at(op.acc, op.acc_off),
-                 accumulate=g["accumulate"]),
+            _cfg("CONV.S", **fields, shift=shift) if shift else _cfg("CONV", **fields),
         ]
     if isinstance(op, tile.ThresholdOp):
         g = geom(op)
@@ -103,4 +105,4 @@ def host_step(op: tile.HostOp, addr: Value) -> HostStep:
         )
 
     return HostStep(op.reason.data, base64.b64decode(op.onnx.data), tensors(op.in_names, op.in_descs, op.ins),
-                    tensors(op.out_names, op.out_descs, op.outs))
+                    tensors(op.out_names, op.out_descs, op.outs), op.bit_planes())

@@ -15,6 +15,8 @@ every field of the op named once (enum fields take their names, e.g. `pad_mode=g
     .host_in "NAME" DTYPE[C,H,W] @ADDR  followed by its input tensors ([K] for a vector),
     .host_out "NAME" DTYPE[C,H,W] @ADDR [zero=plus|reject]   its output tensors, and
     .onnx "base64..."                   its ONNX graph (the lines are joined; none: a copy)
+    .planes BITS EXP signed|unsigned    instead of a graph: split the one f32 input into the BITS bit
+                                        planes of q = x / 2**EXP (its one .host_out holds them all)
     .inst 0x...                         a raw instruction word (objdump prints undecodable words so)
 
 Numbers are decimal, 0x hex or 0b binary; strings are JSON strings (backslash escapes). The grammar
@@ -43,6 +45,7 @@ from isa.container import (
     DataBlock,
     HostStep,
     HostTensor,
+    Planes,
     Section,
     TensorDesc,
 )
@@ -54,7 +57,7 @@ from isa.table import BY_MNEMONIC, MEM_SELECT
 GRAMMAR = r"""
 start: _line*
 _line: _stmt? _NL
-_stmt: instr | data | word | bits | tensor | section | hex | machine | inst | host | host_tensor | onnx
+_stmt: instr | data | word | bits | tensor | section | hex | machine | inst | host | host_tensor | onnx | planes
 instr: NAME operand*
 operand: NAME "=" (INT | NAME)
 data: ".data" NAME "@" INT
@@ -68,6 +71,7 @@ inst: ".inst" INT
 host: ".host" INT STRING
 host_tensor: HOST_TENSOR STRING NAME "[" INT ("," INT)* "]" "@" INT operand?
 onnx: ".onnx" STRING
+planes: ".planes" INT INT NAME
 TENSOR: ".input" | ".output"
 HOST_TENSOR: ".host_in" | ".host_out"
 INT: /-?(0x[0-9a-fA-F]+|0b[01]+|[0-9]+)(?![A-Za-z0-9_.])/
@@ -98,6 +102,7 @@ class _Host:
     onnx: list[str] = field(default_factory=list)
     inputs: list[HostTensor] = field(default_factory=list)
     outputs: list[HostTensor] = field(default_factory=list)
+    planes: Planes | None = None
 
 
 @dataclass
@@ -259,13 +264,25 @@ class _Builder:
     def do_onnx(self, node: lark.Tree[lark.Token], text: lark.Token) -> None:
         self.current_host(node, ".onnx").onnx.append(self.string(text))
 
+    def do_planes(self, node: lark.Tree[lark.Token], bits: lark.Token, exponent: lark.Token, kind: lark.Token) -> None:
+        host = self.current_host(node, ".planes")
+        if kind not in ("signed", "unsigned"):
+            raise self.at(kind, f".planes takes signed or unsigned, not '{kind}'", column=True)
+        if host.planes is not None:
+            raise self.at(node, f"host step {host.step}: .planes given twice")
+        try:
+            host.planes = Planes(self.number(bits), self.number(exponent), kind == "signed")
+        except ChewcError as e:
+            raise self.at(node, str(e)) from e
+
     def host_section(self, host: _Host) -> Section:
         try:
             model = base64.b64decode("".join(host.onnx), validate=True)
         except binascii.Error as e:
             raise self.at(host.node, f"host step {host.step}: .onnx is not base64") from e
         try:
-            return Section.host(host.step, HostStep(host.reason, model, tuple(host.inputs), tuple(host.outputs)))
+            step = HostStep(host.reason, model, tuple(host.inputs), tuple(host.outputs), host.planes)
+            return Section.host(host.step, step)
         except ChewcError as e:
             raise self.at(host.node, f"host step {host.step}: {e}") from e
 
@@ -350,6 +367,8 @@ def _host_lines(step: int, host: HostStep) -> Iterator[str]:
         yield _host_tensor_line("in", t)
     for t in host.outputs:
         yield _host_tensor_line("out", t)
+    if host.planes is not None:
+        yield f".planes {host.planes.bits} {host.planes.exponent} {'signed' if host.planes.signed else 'unsigned'}"
     text = base64.b64encode(host.onnx).decode("ascii")
     for off in range(0, len(text), ONNX_CHUNK):
         yield f'.onnx "{text[off : off + ONNX_CHUNK]}"'

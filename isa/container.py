@@ -26,6 +26,11 @@ with sorted keys, no spaces and only ASCII (so the bytes are unique), e.g.
 
 `onnx` is a base64 ONNX ModelProto whose graph inputs and outputs the tensors name, or "" for a step
 that copies its one input to its one output of as many elements (a relayout or a binarisation).
+A step with the key `planes`, e.g. `"planes":{"bits":8,"exponent":-7,"signed":true}`, splits its one
+f32 input x [C, H, W] into bit planes instead (and has "onnx":""): q = x / 2**exponent must be an
+integer of `bits` bits (two's complement when signed; anything else is an error naming the position).
+Its one output is bits [bits * P, H, W], P = 16 * ceil(C / 16), zero "": channel b * P + c holds bit b
+of q at channel c as +-1 (1 -> +1, 0 -> -1), the other channels -1 (each plane starts a word).
 Shapes are [C, H, W] or [K] (stored as [K, 1, 1]); dtypes and DRAM layouts are those of program
 tensors. `zero` says what an exact 0 becomes in a bits output: "plus" +1; "reject" (or "", for
 values expected to be +-1 already) an error. Other outputs have zero "".
@@ -186,13 +191,38 @@ _OUT_KEYS = _IN_KEYS | {"zero"}
 
 
 @dataclass(frozen=True)
+class Planes:
+    """A host step's bit-plane split: q = x / 2**exponent, an integer of `bits` bits, plane b = bit b."""
+
+    bits: int
+    exponent: int
+    signed: bool
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.bits <= 16:
+            raise ChewcError(f"planes: bits must be 1..16, got {self.bits}")
+        if not -126 <= self.exponent <= 127:
+            raise ChewcError(f"planes: exponent must be -126..127 (a float32 power of two), got {self.exponent}")
+
+    @property
+    def range(self) -> tuple[int, int]:
+        """The integers q may hold."""
+        return (-(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1) if self.signed else (0, (1 << self.bits) - 1)
+
+    def weights(self) -> list[int]:
+        """What plane b weighs in q: 2**b, and -2**(bits-1) for the sign plane."""
+        return [-(1 << b) if self.signed and b == self.bits - 1 else 1 << b for b in range(self.bits)]
+
+
+@dataclass(frozen=True)
 class HostStep:
     """What the host does at one HOST instruction (see the module doc for the JSON payload)."""
 
     reason: str
-    onnx: bytes  # serialized ModelProto; empty: copy the one input to the one output
+    onnx: bytes  # serialized ModelProto; empty: copy the one input to the one output (or split planes)
     inputs: tuple[HostTensor, ...]
     outputs: tuple[HostTensor, ...]
+    planes: Planes | None = None
 
     def __post_init__(self) -> None:
         if not self.reason.strip():
@@ -206,7 +236,9 @@ class HostStep:
             raise ChewcError("a zero rule applies to outputs only")
         if not self.outputs:
             raise ChewcError("a host step must write at least one output")
-        if not self.onnx:
+        if self.planes is not None:
+            self._check_planes(self.planes)
+        elif not self.onnx:
             if len(self.inputs) != 1 or len(self.outputs) != 1:
                 raise ChewcError("a host step without an ONNX graph copies exactly one input to one output")
             if self.inputs[0].elements != self.outputs[0].elements:
@@ -214,6 +246,16 @@ class HostStep:
                     f"a host copy needs as many elements in as out ({self.inputs[0].elements} vs "
                     f"{self.outputs[0].elements})"
                 )
+
+    def _check_planes(self, planes: Planes) -> None:
+        if self.onnx:
+            raise ChewcError("a bit-plane step has no ONNX graph")
+        if len(self.inputs) != 1 or self.inputs[0].dtype != "f32":
+            raise ChewcError("a bit-plane step reads exactly one f32 input")
+        c, h, w = self.inputs[0].chw
+        want = (planes.bits * CHANNELS_PER_WORD * -(-c // CHANNELS_PER_WORD), h, w)
+        if len(self.outputs) != 1 or self.outputs[0].dtype != "bits" or self.outputs[0].chw != want or self.outputs[0].zero:
+            raise ChewcError(f"a bit-plane step writes one bits output of shape {list(want)} with no zero rule")
 
     def payload(self) -> bytes:
         def tensor(t: HostTensor, output: bool) -> dict[str, Any]:
@@ -226,6 +268,9 @@ class HostStep:
             "inputs": [tensor(t, False) for t in self.inputs],
             "outputs": [tensor(t, True) for t in self.outputs],
         }
+        if self.planes is not None:
+            p = self.planes
+            body["planes"] = {"bits": p.bits, "exponent": p.exponent, "signed": p.signed}
         return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
     @staticmethod
@@ -235,14 +280,15 @@ class HostStep:
             body = json.loads(payload.decode("ascii"))
         except (UnicodeDecodeError, ValueError) as e:
             raise ChewcError(f"payload is not ASCII JSON ({e})") from e
-        _keys(body, _HOST_KEYS, "payload")
+        _keys(body, _HOST_KEYS | ({"planes"} if isinstance(body, dict) and "planes" in body else set()), "payload")
         if not isinstance(body["reason"], str) or not isinstance(body["onnx"], str):
             raise ChewcError("payload: 'reason' and 'onnx' must be strings")
         try:
             onnx = base64.b64decode(body["onnx"], validate=True)
         except ValueError as e:
             raise ChewcError("payload: 'onnx' is not base64") from e
-        step = HostStep(body["reason"], onnx, _host_tensors(body, "inputs"), _host_tensors(body, "outputs"))
+        planes = _planes(body["planes"]) if "planes" in body else None
+        step = HostStep(body["reason"], onnx, _host_tensors(body, "inputs"), _host_tensors(body, "outputs"), planes)
         if step.payload() != payload:
             raise ChewcError("payload is not canonical JSON (sorted keys, no spaces, ASCII, canonical base64)")
         return step
@@ -252,6 +298,14 @@ def _keys(obj: object, keys: set[str], what: str) -> None:
     if not isinstance(obj, dict) or set(obj) != keys:
         got = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
         raise ChewcError(f"{what} needs exactly the keys {', '.join(sorted(keys))} (got {got})")
+
+
+def _planes(value: object) -> Planes:
+    _keys(value, {"bits", "exponent", "signed"}, "payload: planes")
+    assert isinstance(value, dict)
+    if type(value["bits"]) is not int or type(value["exponent"]) is not int or type(value["signed"]) is not bool:
+        raise ChewcError("payload: planes needs integers 'bits' and 'exponent' and a boolean 'signed'")
+    return Planes(value["bits"], value["exponent"], value["signed"])
 
 
 def _host_tensors(body: dict[str, Any], key: str) -> tuple[HostTensor, ...]:

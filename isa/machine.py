@@ -118,6 +118,14 @@ class Control:
 
 
 @dataclass(frozen=True)
+class Host:
+    mac_rate: float = _p("MAC/s", "multiply-accumulates per second of the host processor (host steps)")
+    mac_energy: float = _p("J/MAC", "host energy per multiply-accumulate, memory accesses included")
+    element_rate: float = _p("values/s", "values per second the host quantises, binarises or relayouts")
+    element_energy: float = _p("J/value", "host energy per value quantised, binarised or relayouted")
+
+
+@dataclass(frozen=True)
 class EnergyScaling:
     reference_vdd: float = _p("V", "supply voltage at which every energy here is given")
     voltage_exponent: float = _p("", "dynamic energy scales as (vdd / reference_vdd) ** exponent")
@@ -153,6 +161,7 @@ class Machine:
     units: Units
     dma: Dma
     control: Control
+    host: Host
     energy: EnergyScaling
     operating_points: tuple[OperatingPoint, ...]
     params: tuple[Param, ...] = field(compare=False, repr=False)

@@ -115,6 +115,18 @@ _WINDOW = ("kh", "kw", "stride", "dilation", "pad_top", "pad_left", "pad_mode")
 _DMA_SHAPE = ("count", "dram_stride", "chip_stride")
 
 
+_CONV_USES = (*_IN, *_WINDOW, "out_h", "out_w", "row0", "nrows", "oc_count")
+
+
+def _conv_fields() -> tuple[Field, ...]:
+    return (
+        _f("fmem", 16, "input buffer (group 0, buffer row 0)", memory="fmem"),
+        _f("wmem", 14, "weights of the block", memory="wmem"),
+        _f("acc", 15, "accumulator block", memory="acc"),
+        _f("accumulate", 1, "1: add into ACC; 0: overwrite"),
+    )
+
+
 def _dma_fields() -> tuple[Field, ...]:
     return (
         _f("mem", 2, "on-chip memory of the transfer", enum=("fmem", "wmem", "tmem", "acc")),
@@ -236,11 +248,18 @@ OPS: tuple[Op, ...] = (
         "Input word (g, r, x) at fmem + g*buf_rows*in_w + (r - buf_row0)*in_w + x; weights "
         "[oc_count][G][kh][kw] from wmem; result ACC[acc + (o*nrows + r - row0)*out_w + x], added to "
         "the old value when accumulate = 1.",
-        _f("fmem", 16, "input buffer (group 0, buffer row 0)", memory="fmem"),
-        _f("wmem", 14, "weights of the block", memory="wmem"),
-        _f("acc", 15, "accumulator block", memory="acc"),
-        _f("accumulate", 1, "1: add into ACC; 0: overwrite"),
-        uses=(*_IN, *_WINDOW, "out_h", "out_w", "row0", "nrows", "oc_count"),
+        *_conv_fields(),
+        uses=_CONV_USES,
+    ),
+    _op(
+        "CONV.S",
+        0x25,
+        "compute",
+        "CONV with the dot products times 2**shift before they are written or added: the bit-plane "
+        "sums of a multi-bit input (plane b of an n-bit input weighs 2**b) accumulate in ACC.",
+        *_conv_fields(),
+        _f("shift", 4, "the products are multiplied by 2**shift", lo=1, hi=15),
+        uses=_CONV_USES,
     ),
     _op(
         "THRESH",

@@ -42,7 +42,7 @@ from isa.machine import Machine, OperatingPoint, bundled_machine, load_machine
 from isa.table import CHANNELS_PER_WORD, REGISTERS
 from runtime.cost import ON_CHIP, Counters, KernelStats, Timeline, conv_cost, dma_cycles, new_rows, unit_cycles
 from runtime.host import bits_word, pack, unpack, word_bits
-from runtime.host_steps import run_host_step
+from runtime.host_steps import host_work, run_host_step
 from runtime.report import HostStepRow, Report, build_report
 
 MEMORIES = (*ON_CHIP, "dram")
@@ -114,7 +114,7 @@ def program_work(code: list[Instruction], host_steps: Mapping[int, HostStep]) ->
         pixels = r("nrows") * r("out_w")
         if mn in ("DMA.LD", "DMA.ST"):
             work = r("count") * ins["length"]
-        elif mn == "CONV":
+        elif mn in ("CONV", "CONV.S"):
             work = r("oc_count") * pixels * r("kh") * r("kw") * groups
         elif mn == "POOL.B":
             work = groups * pixels * r("kh") * r("kw")
@@ -349,7 +349,10 @@ def _host_kernel(where: Where, k: int, step: HostStep) -> Kernel:
         except ChewcError as e:
             raise _error(where, str(e)) from e
         row = s.host_rows.setdefault(k, HostStepRow(step.reason))
+        macs, values = host_work(step)
         row.runs += 1
+        row.macs += macs
+        row.values += values
         row.wall_seconds += time.perf_counter() - start
         row.ops = dict(Counter(row.ops) + ops)
 
@@ -401,6 +404,7 @@ class _Emulator(_State):
             "DMA.LD": self.dma,
             "DMA.ST": self.dma,
             "CONV": self.conv,
+            "CONV.S": self.conv,
             "THRESH": self.thresh,
             "POOL.B": self.pool_bits,
             "POOL.I": self.pool_int,
@@ -613,6 +617,7 @@ class _Emulator(_State):
             raise self.fail(f"in_w = {in_w} exceeds the {self.m.array.row_buffer_words}-word row buffers")
         lanes = CHANNELS_PER_WORD
         groups = ceil(in_c / lanes)
+        shift = ins["shift"] if ins.op.mnemonic == "CONV.S" else 0
         win = self.window(groups, "fmem", "fmem", ins["fmem"])
         n_out = oc * nrows * out_w
         zero = np.zeros(1, np.int64)
@@ -668,7 +673,9 @@ class _Emulator(_State):
                 for r in range(0, nrows, step):
                     result[r * out_w : (r + step) * out_w] = _products(patches(src, r, min(r + step, nrows)), w)
             total = result.T.ravel()  # [o][row][x]
-            if old_sel is None and fits:
+            if shift:
+                total <<= shift
+            if old_sel is None and fits and not shift:
                 return total.astype(np.int16).view(np.uint16)
             if old_sel is not None:
                 total += s.mem["acc"][old_sel].view(np.int16)

@@ -12,7 +12,7 @@ from math import ceil
 
 import numpy as np
 
-from isa.container import TensorDesc
+from isa.container import Planes, TensorDesc
 from isa.errors import ChewcError
 from isa.table import CHANNELS_PER_WORD as LANES
 
@@ -49,6 +49,30 @@ def first_index(mask: np.ndarray) -> tuple[int, ...] | None:
     if not mask.any():
         return None
     return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
+def bit_planes(x: np.ndarray, planes: Planes, where: str) -> np.ndarray:
+    """x [N, C, H, W] -> int8 -1/+1 [N, bits * P, H, W], P = 16 * ceil(C / 16): channel b * P + c holds bit
+    b of q = x / 2**exponent (two's complement) at channel c, the rest -1 (each plane starts a word).
+
+    An x whose q is not an integer of the planes' range is an error naming the position: the program
+    was compiled for that input grid, and any other value would be silently misread."""
+    q = np.ldexp(np.asarray(x, np.float64), -planes.exponent)
+    lo, hi = planes.range
+    bad = first_index(~((q == np.round(q)) & (q >= lo) & (q <= hi)))
+    if bad is not None:
+        raise ChewcError(
+            f"{where}: input value {float(np.asarray(x)[bad])!r} at {bad} is not a {planes.bits}-bit "
+            f"{'signed' if planes.signed else 'unsigned'} integer times 2**{planes.exponent}, the input grid the "
+            "program was compiled for"
+        )
+    u = q.astype(np.int64) & ((1 << planes.bits) - 1)
+    n, c, h, w = u.shape
+    per = LANES * ceil(c / LANES)
+    out = np.full((n, planes.bits, per, h, w), -1, np.int8)
+    for b in range(planes.bits):
+        out[:, b, :c] = ((u >> b) & 1).astype(np.int8) * 2 - 1
+    return out.reshape(n, planes.bits * per, h, w)
 
 
 def pack(desc: TensorDesc, value: np.ndarray) -> np.ndarray:

@@ -4,7 +4,8 @@ A host step reads each input tensor from DRAM (bits as +-1, int16 and f32 as the
 float32); a word never written is an error, as for the accelerator. With an ONNX graph, it reshapes
 each input to the declared shape of the graph input of the same name (batch 1 included) and runs the
 graph with the reference executor (`runtime.onnx_ref`), taking the outputs by name; without one, its
-one output takes the values of its one input (a relayout or a binarisation). Then it writes each
+one output takes the values of its one input (a relayout or a binarisation), or with `planes` its
+outputs take the input's bit planes (`runtime.host.bit_planes`). Then it writes each
 output: bits binarise (x > 0: +1, x < 0: -1, an exact 0 by the output's zero rule: +1 for `plus`, an
 error otherwise, since ONNX Sign(0) = 0 is not +-1), int16 values must be integers in range, f32
 values are stored as float32. Host steps take wall-clock time, reported apart from the accelerator's
@@ -13,14 +14,16 @@ cycles and energy.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 
 import numpy as np
+import onnx
 from onnx import helper
 
 from isa.container import HostStep, HostTensor
 from isa.errors import ChewcError, first_line
-from runtime.host import bits_words, first_index, from_words, to_words
+from runtime.host import bit_planes, bits_words, first_index, from_words, to_words
 from runtime.onnx_ref import executor_for
 
 
@@ -31,7 +34,11 @@ def run_host_step(k: int, step: HostStep, dram: np.ndarray, written: np.ndarray 
     """
     where = f"host step {k}"
     values = {t.name: _read(where, t, dram, written) for t in step.inputs}
-    if step.onnx:
+    if step.planes is not None:
+        x = values[step.inputs[0].name].reshape(1, *step.inputs[0].chw)
+        split = bit_planes(x, step.planes, f"{where}: input '{step.inputs[0].name}'")
+        results, ops = {step.outputs[0].name: split}, Counter({"bitplanes": 1})
+    elif step.onnx:
         results, ops = _run_graph(where, step, values)
     else:
         results, ops = {step.outputs[0].name: values[step.inputs[0].name]}, Counter({"copy": 1})
@@ -41,6 +48,34 @@ def run_host_step(k: int, step: HostStep, dram: np.ndarray, written: np.ndarray 
         if written is not None:
             written[t.dram_addr : t.dram_addr + t.words] = True
     return ops
+
+
+@functools.lru_cache(maxsize=64)
+def host_work(step: HostStep) -> tuple[int, int]:
+    """(MACs, values produced) of one run of a host step, read off its graph and tensors: what the
+    machine description's host model prices (convs and products by their MACs, every node by its outputs)."""
+    if step.planes is not None or not step.onnx:
+        return 0, sum(t.elements for t in step.outputs)
+    try:
+        model = onnx.shape_inference.infer_shapes(onnx.load_from_string(step.onnx))
+    except Exception:  # a graph shape inference cannot read: its cost is unknown, not an error of the run
+        return 0, sum(t.elements for t in step.outputs)
+    shapes = {v.name: [d.dim_value or 1 for d in v.type.tensor_type.shape.dim]
+              for v in (*model.graph.input, *model.graph.value_info, *model.graph.output)}
+    shapes |= {i.name: list(i.dims) for i in model.graph.initializer}
+    macs = elements = 0
+    for node in model.graph.node:
+        out = shapes.get(node.output[0]) if node.output else None
+        if out is None:
+            continue
+        size = int(np.prod(out))
+        elements += size
+        w = shapes.get(node.input[1]) if len(node.input) > 1 else None
+        if node.op_type == "Conv" and w is not None and len(w) > 1:
+            macs += size * int(np.prod(w[1:]))
+        elif node.op_type in ("MatMul", "Gemm") and (x := shapes.get(node.input[0])):
+            macs += size * int(x[-1])
+    return macs, elements
 
 
 def _read(where: str, t: HostTensor, dram: np.ndarray, written: np.ndarray | None) -> np.ndarray:

@@ -39,6 +39,8 @@ class HostStepRow:
     runs: int = 0
     wall_seconds: float = 0.0
     ops: dict[str, int] = field(default_factory=dict)
+    macs: int = 0  # over all runs: what the machine's host model prices (runtime.host_steps.host_work)
+    values: int = 0
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,10 @@ class HostReport:
 
     steps: int  # HOST instructions executed
     wall_seconds: float
+    macs: int
+    values: int
+    model_seconds: float  # on the machine description's host: MACs and values at its rates
+    model_energy_j: float
     ops: dict[str, int]  # ops run, by type ("copy" for a step without a graph)
     by_step: dict[str, HostStepRow]  # by section name, host<k>
 
@@ -161,7 +167,9 @@ class Report:
     def _host_summary(self) -> str:
         if not self.host.steps:
             return "no host steps"
-        return f"{self.host.steps:,} steps, {self.host.wall_seconds * 1e3:,.3f} ms wall time (not in the figures above)"
+        h = self.host
+        return (f"{h.steps:,} steps, {h.wall_seconds * 1e3:,.3f} ms wall time; modeled host {h.model_seconds * 1e3:,.3f} ms, "
+                f"{_joules(h.model_energy_j)} ({h.macs:,} MACs, {h.values:,} values; not in the figures above)")
 
 
 def _joules(value: float) -> str:
@@ -214,6 +222,10 @@ def build_report(
         host=HostReport(
             steps=sum(row.runs for row in host.values()),
             wall_seconds=sum(row.wall_seconds for row in host.values()),
+            macs=(macs := sum(row.macs for row in host.values())),
+            values=(values := sum(row.values for row in host.values())),
+            model_seconds=macs / m.host.mac_rate + values / m.host.element_rate,
+            model_energy_j=macs * m.host.mac_energy + values * m.host.element_energy,
             ops=dict(sum((Counter(row.ops) for row in host.values()), Counter())),
             by_step={f"host{k}": row for k, row in sorted(host.items())},
         ),

@@ -180,6 +180,21 @@ class Lowering:
         if isinstance(user, bnn.ReshapeOp):
             self.values[user.output] = out
 
+    def lower_bitplanes(self, op: bnn.BitplanesOp) -> None:
+        planes = op.planes
+        out = self.dram(chw(bnn.shape_of(op.output.type)), "bits", "planes")
+        self.add(tile.HostOp.build(
+            operands=[[self.values[op.input].buffer], [out.buffer]],
+            properties={
+                "reason": StringAttr(f"split the {planes.bits}-bit input into bit planes ({op.name})"),
+                "onnx": StringAttr(""),
+                "in_names": ArrayAttr([StringAttr("in")]), "out_names": ArrayAttr([StringAttr("out")]),
+                "in_descs": ArrayAttr([self.values[op.input].desc()]), "out_descs": ArrayAttr([out.desc()]),
+                **tile.planes_properties(planes),
+            },
+        ))
+        self.values[op.output] = out
+
     def lower_reshape(self, op: bnn.ReshapeOp) -> None:
         if op.output in self.values:
             return  # written in its final layout by the producer
@@ -233,6 +248,7 @@ class Lowering:
         if strides[0] != strides[1] or dils[0] != dils[1]:
             raise ChewcError(f"layer {name}: the array steps rows and columns alike; strides {strides} / dilations {dils} differ")
         d = dils[0]
+        # bit planes: one kernel over the stacked planes (a weight copy per plane), see lower_conv_group
         kernels = tuple(tuple(cv.weights.get_shape()[2:]) for cv in convs)
         pads = [bnn.ints(cv.pads) for cv in convs]
         for k in kernels:
@@ -260,15 +276,24 @@ class Lowering:
         else:
             out = self.dram((o, oh, ow), "bits" if th else "int16", name)
 
-        # constants: per (channel block, group chunk), the sub-kernels' weights [blk][ch][kh][kw] in turn
-        packed = [weight_words(cv.weights.to_array()) for cv in convs]  # [O][G][kh][kw] words
+        if isinstance(convs[0], bnn.BitplaneConv2dOp):
+            subs = sub_convs(convs[0], src.shape)
+            if n_ch > 1:
+                raise ChewcError(f"layer {shape.name}: the weights of all {len(subs)} bit planes must fit WMEM at "
+                                 f"once ({shape.weight_words_per_oc} words per output channel)")
+        else:
+            subs = [SubConv(cv.weights.to_array(), bnn.ints(cv.pads), cv.pad_value.data) for cv in convs]
+        # constants: per (channel block, group chunk), the sub-kernels' weights [blk][ch][kh][kw] in turn (a bit
+        # plane's own groups only)
+        packed = [weight_words(sub.weights) for sub in subs]  # [O][G][kh][kw] words
         wwords = np.concatenate([
             pw[b * blk:(b + 1) * blk, j * ch:(j + 1) * ch].reshape(-1)
             for b in range(n_ob) for j in range(n_ch) for pw in packed
         ])
         wconst = self.const(f"{name}.weights", wwords)
-        w_block = blk * ch * sum(kh * kw for kh, kw in kernels)  # one (block, chunk) step
-        sub_off = np.cumsum([0] + [blk * ch * kh * kw for kh, kw in kernels])
+        sizes = [blk * min(ch, pw.shape[1]) * pw.shape[2] * pw.shape[3] for pw in packed]
+        w_block = sum(sizes)  # one (block, chunk) step
+        sub_off = np.cumsum([0] + sizes)
         wbuf = self.alloc("wmem", w_block, f"{name}.w")
         abuf = self.alloc("acc", blk * t.rows * ow, f"{name}.acc")
         ibuf = src.buffer if src.on_chip else self.alloc("fmem", g * rows_in * w * (2 if t.double_buffer else 1), f"{name}.in")
@@ -306,11 +331,16 @@ class Lowering:
                     self.sync()
                 # the chunk's channel groups are consecutive planes of the input buffer
                 at = self.add(arith.AddiOp(slot, self.mul(j, ch * rows_in * w))).result
-                for i, (cv, (kh, kw), p) in enumerate(zip(convs, kernels, pads)):
-                    geom = dict(in_h=h, in_w=w, in_c=lanes, buf_rows=rows_in, kh=kh, kw=kw, stride=s,
-                                dilation=d, pad_top=p[0], pad_left=p[1], pad_mode=PAD_MODE[cv.pad_value.data],
+                for i, sub in enumerate(subs):
+                    kh, kw = sub.weights.shape[2:]
+                    p = sub.pads
+                    geom = dict(in_h=h, in_w=w, in_c=sub.lanes or lanes, buf_rows=rows_in, kh=kh, kw=kw, stride=s,
+                                dilation=d, pad_top=p[0], pad_left=p[1], pad_mode=PAD_MODE[sub.pad_value],
                                 out_h=oh, out_w=ow, nrows=t.rows, oc_count=blk, accumulate=int(i > 0 or not first))
-                    self.add(tile.ConvOp(ibuf, at, wbuf, self.idx(int(sub_off[i])), abuf, zero, rt, start, geom))
+                    if sub.shift:
+                        geom["shift"] = sub.shift
+                    src_at = self.plus(at, sub.group * rows_in * w) if sub.group else at
+                    self.add(tile.ConvOp(ibuf, src_at, wbuf, self.idx(int(sub_off[i])), abuf, zero, rt, start, geom))
 
             def block(ob: SSAValue) -> None:
                 if n_ob > 1:
@@ -540,6 +570,29 @@ def same_layout(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
     return a == b or (a[1:] == (1, 1) and b[1:] == (1, 1))
 
 
+@dataclass(frozen=True)
+class SubConv:
+    """One CONV of a layer's accumulation: its weights, window pads and pad value; for a bit plane, the
+    first input channel group it reads, its channels and its shift."""
+
+    weights: np.ndarray  # ±1 [O, C, KH, KW]
+    pads: tuple[int, ...]
+    pad_value: str
+    group: int = 0
+    lanes: int = 0  # 0: every channel of the chunk
+    shift: int = 0
+
+
+def sub_convs(op: bnn.BitplaneConv2dOp, stacked: tuple[int, ...]) -> list[SubConv]:
+    """The CONVs of a bit-plane conv: plane b reads its own channel groups of the stacked planes, with the
+    weights negated for a negative plane weight, and adds 2**b times its sums; planes pad with -1."""
+    w = op.weights.to_array()
+    per_plane = groups(stacked[0]) // op.planes.bits
+    return [SubConv(w if weight > 0 else -w, bnn.ints(op.pads), "-1", b * per_plane, w.shape[1],
+                    abs(weight).bit_length() - 1)
+            for b, weight in enumerate(op.planes.weights())]
+
+
 def layer_name(name: str, result: SSAValue) -> str:
     """How errors name a layer: ours, and the ONNX tensor it computes when known."""
     tensor = result.owner.attributes.get(bnn.ONNX_NAME) if isinstance(result.owner, Operation) else None
@@ -549,6 +602,8 @@ def layer_name(name: str, result: SSAValue) -> str:
 def conv_group(v: SSAValue) -> list[bnn.Conv2dOp] | None:
     """The convolutions summed into v that one layer accumulates in ACC: one input, one output geometry
     (each keeps its own kernel, pads and pad value), or None."""
+    if isinstance(v.owner, bnn.BitplaneConv2dOp):
+        return [v.owner]  # type: ignore[list-item]
     convs = bnn.summed_convs(v)
     if convs is None:
         return None
@@ -589,7 +644,7 @@ class TileLoopsPass(ModulePass):
         for o in list(old.ops):
             if in_group(o):
                 continue
-            if isinstance(o, bnn.Conv2dOp | bnn.AddOp) and (group := conv_group(o.results[0])) is not None:
+            if isinstance(o, bnn.Conv2dOp | bnn.BitplaneConv2dOp | bnn.AddOp) and (group := conv_group(o.results[0])) is not None:
                 user = o.results[0].get_user_of_unique_use()
                 if isinstance(user, bnn.ThresholdOp):
                     continue  # lowered with its threshold
@@ -616,6 +671,8 @@ class TileLoopsPass(ModulePass):
                 lw.lower_host(o)
             elif isinstance(o, bnn.SignOp):
                 lw.lower_sign(o)
+            elif isinstance(o, bnn.BitplanesOp):
+                lw.lower_bitplanes(o)
             elif isinstance(o, bnn.ReshapeOp):
                 lw.lower_reshape(o)
             elif isinstance(o, bnn.RegroupOp):

@@ -77,8 +77,11 @@ def test_cnv_scores_on_cifar10_image0(real_model, tmp_path):
 
 
 def test_cnv_structure(real_model, tmp_path):
-    """The 8-bit first layer stays on the host, with its reason; everything after it is binary."""
+    """The 8-bit first layer of the plain model (no declared input grid) stays on the host, with its reason;
+    everything after it is binary."""
     _, module = emit_bnn(real_model("cnv").path(), tmp_path)
     ops = [op for op in module.walk() if isinstance(op, bnn.HostOp | bnn.Conv2dOp | bnn.DenseOp)]
-    assert isinstance(ops[0], bnn.HostOp) and "input activations are not binary" in ops[0].reason.data
+    assert isinstance(ops[0], bnn.HostOp)
+    assert "Conv node producing 'conv0': multi-bit input activations (not by bit planes: the model input is float" \
+        in ops[0].reason.data
     assert [type(o).__name__ for o in ops[1:]] == ["Conv2dOp"] * 5 + ["DenseOp"] * 3

@@ -34,12 +34,14 @@ def test_strict_refuses_an_8_bit_first_layer_on_the_host(tmp_path: Path) -> None
     c = compile_model(EXAMPLES / "vgg_cifar.onnx")
     assert c.placement is not None
     assert [h.where for h in c.placement.host] == ["middle", "middle", "head"]
-    assert "node conv1 (Conv): input activations are not binary" in c.placement.host[0].reason
+    assert "node conv1 (Conv): multi-bit input activations (not by bit planes: the model input is float (declare " \
+        "its grid with --input-grid BITS,EXPONENT))" in c.placement.host[0].reason
     code, _, err = run_cli(main, str(EXAMPLES / "vgg_cifar.onnx"), "-o", str(tmp_path / "v.chew"), "--strict")
     assert code == 2
     assert err.splitlines() == [
         "chewc: error: --strict: 2 host steps besides input binarisation and a float head, the first: node conv1 "
-        "(Conv): input activations are not binary; node bn1 (BatchNormalization): float computation"
+        "(Conv): multi-bit input activations (not by bit planes: the model input is float (declare its grid with "
+        "--input-grid BITS,EXPONENT)); node bn1 (BatchNormalization): float computation"
     ]
     assert not (tmp_path / "v.chew").exists()
 

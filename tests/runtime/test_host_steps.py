@@ -149,6 +149,9 @@ def test_network_equals_the_whole_model(network: ChewProgram, files: Path) -> No
     host = result.report.host
     assert host.steps == 2 and host.wall_seconds > 0
     assert host.ops == {"Sub": 1, "Mul": 1, "Flatten": 1, "Gemm": 1}
+    # the machine's host model prices the Gemm's 10 x 128 MACs and every value the two steps produce
+    assert (host.macs, host.values) == (10 * 128, 3 * 4 * 4 + 2 * 8 * 4 * 4 + 10)
+    assert host.model_energy_j == pytest.approx(host.macs * MACHINE.host.mac_energy + host.values * MACHINE.host.element_energy)
     assert [row.reason for row in host.by_step.values()][1] == "float classifier (Mul, Gemm)"
     assert set(host.by_step) == {"host0", "host1"} and all(r.runs == 1 for r in host.by_step.values())
 
@@ -176,7 +179,7 @@ def test_host_time_is_not_accelerator_time(network: ChewProgram, monkeypatch: py
     same = ("cycles", "seconds", "gops", "core_energy_j", "system_energy_j", "core_tops_per_watt", "energy_j")
     assert all(getattr(slowed, k) == getattr(fast, k) for k in same)
     text = slowed.to_text(width=160)
-    assert "2 steps" in text and "ms wall time (not in the figures above)" in text
+    assert "2 steps" in text and "ms wall time; modeled host" in text and "1,280 MACs" in text
     assert "host steps (wall time; not in the accelerator's time" in text and "Gemm 1" in text
     assert json.loads(json.dumps(slowed.to_dict()))["host"]["steps"] == 2
 

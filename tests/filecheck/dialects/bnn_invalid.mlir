@@ -85,3 +85,27 @@ func.func @regroup(%x: !bnn.bits<1x24x1x1>) -> !bnn.bits<1x24x1x1> {
   func.return %r : !bnn.bits<1x24x1x1>
 }
 // CHECK: bnn.regroup: regrouping moves whole 16-channel words
+
+// -----
+
+func.func @planes_unaligned(%x: tensor<1x3x4x4xf32>) -> !bnn.bits<1x24x4x4> {
+  %p = bnn.bitplanes %x {bits = 8 : i64, exponent = -7 : i64, signed} : tensor<1x3x4x4xf32> -> !bnn.bits<1x24x4x4>
+  func.return %p : !bnn.bits<1x24x4x4>
+}
+// CHECK: bnn.bitplanes: result shape (1, 24, 4, 4) must be (1, 128, 4, 4) (8 planes of 3 channels, each in whole words)
+
+// -----
+
+func.func @planes_too_wide(%x: tensor<1x3x4x4xf32>) -> !bnn.bits<1x272x4x4> {
+  %p = bnn.bitplanes %x {bits = 17 : i64, exponent = 0 : i64} : tensor<1x3x4x4xf32> -> !bnn.bits<1x272x4x4>
+  func.return %p : !bnn.bits<1x272x4x4>
+}
+// CHECK: bnn.bitplanes: planes: bits must be 1..16, got 17
+
+// -----
+
+func.func @plane_conv_channels(%x: !bnn.bits<1x32x4x4>) -> tensor<1x2x4x4xi32> {
+  %c = bnn.bitplane_conv2d %x {weights = #bnn.dense_bits<2x3x3x3, "a5f00f3c7e1f18">, strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, bits = 3 : i64, exponent = -2 : i64, signed} : !bnn.bits<1x32x4x4> -> tensor<1x2x4x4xi32>
+  func.return %c : tensor<1x2x4x4xi32>
+}
+// CHECK: bnn.bitplane_conv2d: 3 planes of 3 channels (in whole words) need 48 input channels, the input has 32
