@@ -44,6 +44,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
 from compiler.driver import LEVEL_END, compile_model
+from compiler.first_layer import parse_grid
 from compiler.pipeline_debug import PassHook, PassRunner, Step, format_ir
 from fuzz.netgen import FEATURES, Limits, Network, generate, save_reproducer
 from isa.errors import ChewcError, first_line
@@ -188,7 +189,8 @@ def check_on_machine(net: Network, model: Path, want: Sequence[dict[str, np.ndar
     levels = LevelCheck(net.inputs, want, machine, None if full else "tile-loops", through_text=full)
     try:
         compiled = compile_model(model, machine_path=str(machine_path) if machine_path else None,
-                                 runner=PassRunner(hooks=[levels]))
+                                 runner=PassRunner(hooks=[levels]), first_layer=net.first_layer,
+                                 input_grid=parse_grid(net.input_grid) if net.input_grid else None)
     except ChewcError as e:
         return levels.problem or Verdict("refused", "compile", str(e))
     except Exception as e:  # noqa: BLE001 -- a compiler crash

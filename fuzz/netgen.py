@@ -51,6 +51,8 @@ FEATURES: dict[str, str] = {
     "sign_input": "first layer: Sign(x*a - t) of the [0,1) input itself",
     "float_conv": "first layer: Conv with float weights on the [0,1) input, binarised on the host",
     "q17_input": "first layer: Q1.7-quantised input, ±1 Conv on the host",
+    "bitplane_input": "first layer: Q1.7-quantised input declared (--input-grid 8,-7), ±1 Conv on the array by "
+                      "bit planes (--first-layer=bitplane)",
     "pow2_weights": "binary weights ±s, s a power of two other than 1",
     "huge_weights": "binary weights ±2^127 (fan-in at most 2, so the reference sum is order-independent)",
     "big_kernel": "kernels 8..13 (decomposed into pieces of at most 7x7)",
@@ -206,6 +208,14 @@ class Network:
     seed: int | None = None
     limits: Limits = field(default_factory=Limits)
     depth: int = 0  # body layers drawn, the skipped ones included
+    first_layer: str = "auto"  # chewc's --first-layer for it
+    input_grid: str = ""  # chewc's --input-grid for it, if any
+
+    @property
+    def chewc_flags(self) -> str:
+        """The compile options the network is meant for, as chewc flags."""
+        grid = f" --input-grid {self.input_grid}" if self.input_grid else ""
+        return grid + (f" --first-layer={self.first_layer}" if self.first_layer != "auto" else "")
 
     @property
     def size(self) -> tuple[int, int]:
@@ -293,6 +303,7 @@ class Builder:
         self.layers: list[str] = []  # one summary per layer, for the description
         self.signs: list[str] = []  # tensors that feed a Sign
         self.depth = 0
+        self.first_layer_mode, self.input_grid = "auto", ""  # the compile options the network needs
         self._names: dict[str, int] = {}
 
     # -- decisions ---------------------------------------------------------------------------
@@ -397,10 +408,17 @@ class Builder:
         ch = self.ch.scope("input")
         c, h = ch.integer(1, 4), ch.integer(4, self.limits.max_map)
         w = ch.integer(4, self.limits.max_map) if ch.chance(0.3) else h
-        kind = self.pick(ch, [("sign_input", 4), ("float_conv", 3), ("q17_input", 2)])
+        kind = self.pick(ch, [("sign_input", 4), ("float_conv", 3), ("q17_input", 2), ("bitplane_input", 2)])
+        cout = self.channels(ch) if kind != "sign_input" else 0
+        geo = self.geometry(ch, h, w, kmax=5) if kind != "sign_input" else None
+        if kind == "bitplane_input" and geo is not None and (geo.strides[0] != geo.strides[1]
+                                                             or geo.dilations[0] != geo.dilations[1]):
+            kind = "q17_input"  # the planes run as one window with one stride: this layer stays on the host
         self.note(kind)
+        if kind == "bitplane_input":
+            self.first_layer_mode, self.input_grid = "bitplane", "8,-7"
         shape = (N_INPUTS, 1, c, h, w)
-        if kind == "q17_input":
+        if kind in ("q17_input", "bitplane_input"):
             self.vals["x"] = quantize_q17(self.rng.integers(0, 256, shape))
         else:
             self.vals["x"] = self.rng.random(shape, dtype=np.float32)
@@ -411,15 +429,21 @@ class Builder:
                 src = self.node("Mul", ["x", np.float32(self.rng.choice([2.0, 0.5, -1.5, 3.0]))])
             self.layers.append(f"in {c}x{h}x{w} -> Sign(x{'*a' if src != 'x' else ''}-t)")
             return self.float_sign(src)
-        cout = self.channels(ch)
-        geo = self.geometry(ch, h, w, kmax=5)
+        assert geo is not None
         weights = (self.rng.normal(0.0, 0.5, (cout, c, *geo.kernel)).astype(np.float32) if kind == "float_conv"
                    else self.pm1((cout, c, *geo.kernel)))
         inputs: list[str | np.ndarray] = ["x", weights]
-        if ch.chance(0.5):
-            inputs.append(self.rng.normal(0.0, 0.3, cout).astype(np.float32))
+        bias = self.rng.normal(0.0, 0.3, cout).astype(np.float32) if ch.chance(0.5) else np.zeros(cout, np.float32)
+        if bias.any():
+            inputs.append(bias)
         y = self.node("Conv", inputs, **geo.attrs())
         text = f"in {c}x{h}x{w} ({kind}) -> Conv {geo.text()} {c}->{cout}"
+        if kind == "bitplane_input":
+            # chewc folds the threshold over every sum the grid reaches, not only the ones drawn: the
+            # threshold goes half a lattice step (1/256) off the conv's values bias + k/128
+            t = [b + (np.floor((self.gap(row) - b) * 128) + 0.5) / 128 for row, b in zip(self.channel_rows(y), bias)]
+            self.layers.append(text + " (bit planes) -> Sign")
+            return self.sign(self.node("Sub", [y, per_channel(np.array(t), len(self.shape(y)))]))
         if ch.chance(0.3):
             rows = self.channel_rows(y)
             params = (self.rng.uniform(0.5, 1.5, cout), self.rng.normal(0, 0.3, cout), rows.mean(1), rows.var(1) + 0.01)
@@ -867,7 +891,8 @@ def build(ch: Choices, limits: Limits, seed: int | None = None) -> Network:
     model = b.model(out)
     inputs = tuple(b.vals["x"][i] for i in range(N_INPUTS))
     validate(model, inputs, b.signs)
-    return Network(model, inputs, frozenset(b.features), " | ".join(b.layers), seed, limits, b.depth)
+    return Network(model, inputs, frozenset(b.features), " | ".join(b.layers), seed, limits, b.depth,
+                   b.first_layer_mode, b.input_grid)
 
 
 def generate(seed: int, limits: Limits | None = None) -> Network:
@@ -890,10 +915,10 @@ def networks(draw: st.DrawFn, limits: Limits | None = None) -> Network:
         reject()
 
 
-def chewc_command(machine: str | None = None) -> str:
+def chewc_command(machine: str | None = None, flags: str = "") -> str:
     """The command line that compiles, runs and checks a reproducer folder's model on its input."""
     m = f" --machine {machine}" if machine else ""
-    return f"chewc model.onnx -o m.chew{m} && chewc-run m.chew --input input.npy --check model.onnx{m}"
+    return f"chewc model.onnx -o m.chew{m}{flags} && chewc-run m.chew --input input.npy --check model.onnx{m}"
 
 
 def save_reproducer(net: Network, folder: Path, machine_toml: str | None = None, note: str = "") -> str:
@@ -903,7 +928,7 @@ def save_reproducer(net: Network, folder: Path, machine_toml: str | None = None,
     np.save(folder / "input.npy", np.stack(net.inputs))
     if machine_toml is not None:
         (folder / "machine.toml").write_text(machine_toml)
-    command = chewc_command("machine.toml" if machine_toml is not None else None)
+    command = chewc_command("machine.toml" if machine_toml is not None else None, net.chewc_flags)
     origin = f"python -m fuzz.difftest --replay {net.seed} --limits '{net.limits.spec()}'" if net.seed is not None else ""
     lines = ["#!/bin/sh", f"# {note}" if note else "", f"# network: {net.description}",
              f"# features: {' '.join(sorted(net.features))}", f"# regenerate: {origin}" if origin else "",
