@@ -351,7 +351,7 @@ class Importer:
         """The integer grid a float value lies on, or why none is known."""
         if name == self.g.input_name and self.input_grid is not None:
             return self.input_grid
-        producer = next((n for n in self.g.nodes if name in n.output), None)
+        producer = self.g.nodes[self.g.producers[name]] if name in self.g.producers else None
         if producer is not None and producer.op_type == "Quant" and producer.domain in QONNX_DOMAINS:
             return fl.quant_grid(self.g, producer)
         if name == self.g.input_name:

@@ -45,11 +45,14 @@ class Graph:
     input_name: str
     output_names: list[str]
     consumers: dict[str, list[int]] = field(default_factory=dict)
+    producers: dict[str, int] = field(default_factory=dict)  # value name -> index of the node making it
 
     def __post_init__(self) -> None:
         for i, node in enumerate(self.nodes):
             for name in node.input:
                 self.consumers.setdefault(name, []).append(i)
+            for name in node.output:
+                self.producers[name] = i
 
     def shape(self, name: str, node: onnx.NodeProto | None = None) -> tuple[int, ...]:
         if name not in self.shapes:
