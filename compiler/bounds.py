@@ -1,0 +1,132 @@
+"""Lower bounds of a schedule, per layer and per network: what any mapping of the `bnn` module must pay.
+
+Read off the module `tile-loops` lowers (after the bnn passes), one entry per array layer as it groups
+them (a conv or a sum of sub-convs with its threshold, a max-pool, a residual add, a threshold):
+
+- **compulsory off-chip traffic**: the layer's constants once (weight words, two threshold words per
+  channel) plus its input maps and its output map once each, in the words of the ISA's data layout
+  (a ±1 map of C channels takes ceil(C/16) words per pixel, an int16 map C). This is the layer-wise
+  bound: a schedule that keeps maps on chip between layers, or fuses layers, can go below it.
+- **array cycles**: each conv's MACs over the window's lanes at its kernel size, MACs / (16 kh kw),
+  i.e. every lane of every used tap busy (a 3x3 kernel can use at most 9 of the 49 taps as it is).
+- **transfer cycles**: the compulsory traffic at the DMA's bits per cycle. A layer takes at least the
+  longer of its array and transfer cycles (the two engines overlap at best).
+
+Host steps are left out: their tensors cross DRAM on the host's side, which the accelerator's traffic
+does not count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.ir import Operation, SSAValue
+
+from compiler.passes.tile_loops import conv_group, in_group  # the layers as tile-loops groups them
+from compiler.tiling import LANES_WORD, groups
+from dialects import bnn
+from isa.machine import Machine
+
+
+@dataclass(frozen=True)
+class LayerBound:
+    name: str  # the ONNX tensor the layer computes, else its op
+    kind: str
+    constant_bits: int
+    input_bits: int
+    output_bits: int
+    macs: int
+    cycle_bound: float
+
+    @property
+    def traffic_bits(self) -> int:
+        return self.constant_bits + self.input_bits + self.output_bits
+
+    def cycles(self, m: Machine) -> float:
+        """The layer's cycle bound: the longer of its array and its compulsory transfer cycles."""
+        return max(self.cycle_bound, self.traffic_bits / m.dma.bits_per_cycle)
+
+
+@dataclass(frozen=True)
+class NetworkBound:
+    layers: tuple[LayerBound, ...]
+
+    def cycles(self, m: Machine) -> float:
+        return sum(layer.cycles(m) for layer in self.layers)
+
+    @property
+    def traffic_bits(self) -> int:
+        return sum(layer.traffic_bits for layer in self.layers)
+
+    @property
+    def cycle_bound(self) -> float:
+        return sum(layer.cycle_bound for layer in self.layers)
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+
+def map_bits(v: SSAValue) -> int:
+    """Bits of a map in DRAM: whole 16-channel words per pixel for ±1, one int16 per value otherwise."""
+    shape = bnn.shape_of(v.type)[1:]
+    pixels = 1
+    for d in shape[1:]:
+        pixels *= d
+    channels = shape[0] if shape else 1
+    words = groups(channels) * pixels if isinstance(v.type, bnn.BitsType) else channels * pixels
+    return words * LANES_WORD
+
+
+def _conv_terms(convs: list[bnn.Conv2dOp | bnn.BitplaneConv2dOp]) -> tuple[int, int, float]:
+    """(weight bits, MACs, cycle bound) of the convs one layer accumulates."""
+    bits = macs = 0
+    cycles = 0.0
+    for cv in convs:
+        o, c, kh, kw = cv.weights.get_shape()
+        _, _, oh, ow = bnn.shape_of(cv.output.type)
+        planes = cv.planes.bits if isinstance(cv, bnn.BitplaneConv2dOp) else 1
+        bits += planes * o * groups(c) * kh * kw * LANES_WORD
+        n = planes * o * oh * ow * c * kh * kw
+        macs += n
+        cycles += n / (LANES_WORD * kh * kw)
+    return bits, macs, cycles
+
+
+def _name(op: Operation, kind: str) -> str:
+    tensor = op.attributes.get(bnn.ONNX_NAME)
+    return tensor.data if isinstance(tensor, StringAttr) else kind
+
+
+def layer_bounds(module: ModuleOp) -> NetworkBound:
+    """The bound of every array layer of @main, in program order."""
+    layers: list[LayerBound] = []
+    fn = next(op for op in module.walk() if isinstance(op, func.FuncOp))
+    for op in fn.body.block.ops:
+        if in_group(op):
+            continue
+        if isinstance(op, bnn.Conv2dOp | bnn.BitplaneConv2dOp | bnn.AddOp) and (group := conv_group(op.results[0])):
+            user = op.results[0].get_user_of_unique_use()
+            if isinstance(user, bnn.ThresholdOp):
+                continue  # counted with its threshold
+            w, macs, cycles = _conv_terms(group)
+            layers.append(LayerBound(_name(op, "conv"), "conv", w, map_bits(group[0].input), map_bits(op.results[0]),
+                                     macs, cycles))
+        elif isinstance(op, bnn.ThresholdOp):
+            group = conv_group(op.input) if op.input.has_one_use() else None
+            t = 2 * bnn.shape_of(op.output.type)[1] * LANES_WORD
+            if group:
+                w, macs, cycles = _conv_terms(group)
+                layers.append(LayerBound(_name(op, "conv"), "conv+threshold", w + t, map_bits(group[0].input),
+                                         map_bits(op.output), macs, cycles))
+            else:
+                layers.append(LayerBound(_name(op, "threshold"), "threshold", t, map_bits(op.input),
+                                         map_bits(op.output), 0, 0.0))
+        elif isinstance(op, bnn.MaxPoolOp):
+            layers.append(LayerBound(_name(op, "maxpool"), "maxpool", 0, map_bits(op.input), map_bits(op.output), 0, 0.0))
+        elif isinstance(op, bnn.AddOp):
+            layers.append(LayerBound(_name(op, "add"), "add", 0, map_bits(op.lhs) + map_bits(op.rhs),
+                                     map_bits(op.output), 0, 0.0))
+    return NetworkBound(tuple(layers))
