@@ -1,7 +1,9 @@
 """Lower bounds of a schedule, per layer and per network: what any mapping of the `bnn` module must pay.
 
-Read off the module `tile-loops` lowers (after the bnn passes), one entry per array layer as it groups
-them (a conv or a sum of sub-convs with its threshold, a max-pool, a residual add, a threshold):
+Read off the module `tile-loops` lowers (after the bnn passes). A *layer* is a conv (or a sum of
+sub-convs) with the chain of element-wise and pooling work that only it feeds: its threshold, a
+residual add of its sums, the threshold after that add, a max-pool of its output. A map inside such a
+chain need never leave the chip, so it is not counted; maps between layers are. Per layer:
 
 - **compulsory off-chip traffic**: the layer's constants once (weight words, two threshold words per
   channel) plus its input maps and its output map once each, in the words of the ISA's data layout
@@ -33,7 +35,7 @@ from isa.machine import Machine
 @dataclass(frozen=True)
 class LayerBound:
     name: str  # the ONNX tensor the layer computes, else its op
-    kind: str
+    kind: str  # its ops, e.g. conv+threshold+maxpool
     constant_bits: int
     input_bits: int
     output_bits: int
@@ -100,33 +102,60 @@ def _name(op: Operation, kind: str) -> str:
     return tensor.data if isinstance(tensor, StringAttr) else kind
 
 
-def layer_bounds(module: ModuleOp) -> NetworkBound:
-    """The bound of every array layer of @main, in program order."""
-    layers: list[LayerBound] = []
-    fn = next(op for op in module.walk() if isinstance(op, func.FuncOp))
+@dataclass
+class _Step:
+    """One op group as tile-loops lowers it: what it reads and writes, before chains are merged."""
+
+    name: str
+    kind: str
+    constant_bits: int
+    reads: list[SSAValue]
+    writes: SSAValue
+    macs: int = 0
+    cycle_bound: float = 0.0
+
+
+def _steps(fn: func.FuncOp) -> list[_Step]:
+    steps: list[_Step] = []
     for op in fn.body.block.ops:
         if in_group(op):
             continue
         if isinstance(op, bnn.Conv2dOp | bnn.BitplaneConv2dOp | bnn.AddOp) and (group := conv_group(op.results[0])):
-            user = op.results[0].get_user_of_unique_use()
-            if isinstance(user, bnn.ThresholdOp):
-                continue  # counted with its threshold
+            if isinstance(op.results[0].get_user_of_unique_use(), bnn.ThresholdOp):
+                continue  # with its threshold
             w, macs, cycles = _conv_terms(group)
-            layers.append(LayerBound(_name(op, "conv"), "conv", w, map_bits(group[0].input), map_bits(op.results[0]),
-                                     macs, cycles))
+            steps.append(_Step(_name(op, "conv"), "conv", w, [group[0].input], op.results[0], macs, cycles))
         elif isinstance(op, bnn.ThresholdOp):
             group = conv_group(op.input) if op.input.has_one_use() else None
             t = 2 * bnn.shape_of(op.output.type)[1] * LANES_WORD
             if group:
                 w, macs, cycles = _conv_terms(group)
-                layers.append(LayerBound(_name(op, "conv"), "conv+threshold", w + t, map_bits(group[0].input),
-                                         map_bits(op.output), macs, cycles))
+                steps.append(_Step(_name(op, "conv"), "conv+threshold", w + t, [group[0].input], op.output, macs, cycles))
             else:
-                layers.append(LayerBound(_name(op, "threshold"), "threshold", t, map_bits(op.input),
-                                         map_bits(op.output), 0, 0.0))
+                steps.append(_Step(_name(op, "threshold"), "threshold", t, [op.input], op.output))
         elif isinstance(op, bnn.MaxPoolOp):
-            layers.append(LayerBound(_name(op, "maxpool"), "maxpool", 0, map_bits(op.input), map_bits(op.output), 0, 0.0))
+            steps.append(_Step(_name(op, "maxpool"), "maxpool", 0, [op.input], op.output))
         elif isinstance(op, bnn.AddOp):
-            layers.append(LayerBound(_name(op, "add"), "add", 0, map_bits(op.lhs) + map_bits(op.rhs),
-                                     map_bits(op.output), 0, 0.0))
-    return NetworkBound(tuple(layers))
+            steps.append(_Step(_name(op, "add"), "add", 0, [op.lhs, op.rhs], op.output))
+    return steps
+
+
+def layer_bounds(module: ModuleOp) -> NetworkBound:
+    """The bound of every layer of @main, in program order."""
+    fn = next(op for op in module.walk() if isinstance(op, func.FuncOp))
+    layers: list[_Step] = []
+    for step in _steps(fn):
+        last = layers[-1] if layers else None
+        # a step that reads the previous layer's output, its only use, extends that layer's chain
+        if last is not None and step.macs == 0 and last.writes in step.reads and last.writes.has_one_use():
+            last.reads += [r for r in step.reads if r is not last.writes and r not in last.reads]
+            last.writes, last.kind = step.writes, f"{last.kind}+{step.kind}"
+            last.constant_bits += step.constant_bits
+            last.name = step.name
+            continue
+        layers.append(step)
+    return NetworkBound(tuple(
+        LayerBound(s.name, s.kind, s.constant_bits, sum(map_bits(r) for r in s.reads), map_bits(s.writes), s.macs,
+                   s.cycle_bound)
+        for s in layers
+    ))
