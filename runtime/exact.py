@@ -34,7 +34,8 @@ class ScaledLayer:
 
 
 def _constant(model: onnx.ModelProto, name: str, producers: dict[str, onnx.NodeProto]) -> np.ndarray | None:
-    """An initializer, or BipolarQuant of initializers (Brevitas quantises weights in the graph)."""
+    """An initializer, or BipolarQuant of initializers (Brevitas quantises weights in the graph), or a
+    Transpose of one (Brevitas's TorchScript export of a linear layer: MatMul(x, Transpose(W)))."""
     for t in model.graph.initializer:
         if t.name == name:
             return numpy_helper.to_array(t).astype(np.float64)
@@ -43,6 +44,11 @@ def _constant(model: onnx.ModelProto, name: str, producers: dict[str, onnx.NodeP
         x, scale = (_constant(model, n, producers) for n in node.input)
         if x is not None and scale is not None:
             return np.where(x >= 0, 1.0, -1.0) * scale
+    if node is not None and node.op_type == "Transpose" and len(node.input) == 1:
+        x = _constant(model, node.input[0], producers)
+        perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+        if x is not None and (perm is None or sorted(perm) == list(range(x.ndim))):
+            return np.transpose(x, perm)
     return None
 
 

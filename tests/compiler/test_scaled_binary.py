@@ -129,3 +129,21 @@ def test_scaled_weights_after_a_max_pool_of_pm1_activations(tmp_path: Path) -> N
     compiled = compile_model(path)
     assert compiled.placement is not None and compiled.placement.layers == 3
     assert check_program(compiled.program, path, inputs(5, seed=7)) == (5, None)
+
+
+def test_linear_weights_behind_a_transpose(tmp_path: Path) -> None:
+    """Brevitas's TorchScript export of a linear layer: MatMul(x, Transpose(BipolarQuant(W, 0.1)))."""
+    rng = np.random.default_rng(8)
+    nodes = [
+        bq("x", "one", "xb"), helper.make_node("Flatten", ["xb"], ["f"]),
+        bq("wf", "s", "wq"), helper.make_node("Transpose", ["wq"], ["wt"], perm=[1, 0]),
+        helper.make_node("MatMul", ["f", "wt"], ["y"]),
+    ]
+    inits = {"one": np.ones(1), "wf": rng.normal(size=(10, 256)), "s": np.array(0.1)}
+    path = save_model(tmp_path / "t.onnx", nodes, [("x", [1, 16, 4, 4])], [("y", [1, 10])], inits,
+                      extra_opsets=[(QONNX, 1)])
+    assert len(exact_model(onnx.load(path))[1]) == 1
+    compiled = compile_model(path, strict=True)
+    assert compiled.placement is not None and compiled.placement.layers == 1
+    assert check_program(compiled.program, path, inputs(5, (1, 16, 4, 4), seed=9)) == (5, None)
+
