@@ -11,6 +11,11 @@ float model (the reference's own rounding) apart from real mismatches.
 
 Layers whose product is 1 (±1 weights on ±1 activations) or one power of two are left alone: their
 float32 sums are already exact.
+
+A scaled layer's sums stay integers through what keeps them an integer times the same scale: a
+max-pool (the scale is positive, so the max commutes with it, in float32 too) and the `Add` of two
+such tensors with equal scales (a residual shortcut: (i + j) * c, rounded once, where onnxruntime
+rounds i * c and j * c and then their sum). The scale is applied after them.
 """
 
 from __future__ import annotations
@@ -116,6 +121,7 @@ def exact_model(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[ScaledLay
     by_output = {n.output[0]: n for n in graph.node}
     new_inits = []
     layers = []
+    scaled: dict[str, Scaled] = {}
     for original, signs, scale, a in plans:
         node = by_output[original.output[0]]
         out = node.output[0]
@@ -155,5 +161,44 @@ def exact_model(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[ScaledLay
         for k, t in enumerate(tail):
             graph.node.insert(at + k, t)
         layers.append(ScaledLayer(original.name or out, out, scale))
+        if not bias:
+            scaled[out] = Scaled(f"{p}_acc", f"{p}_scale", scale)
     graph.initializer.extend(new_inits)
+    _integer_until_scaled(graph, scaled)
     return exact, layers
+
+
+@dataclass(frozen=True)
+class Scaled:
+    """An ONNX tensor that is, in the exact reading, integer tensor `acc` times `scale` (initializer
+    `scale_name`, per output channel)."""
+
+    acc: str
+    scale_name: str
+    scale: np.ndarray
+
+
+def _integer_until_scaled(graph: onnx.GraphProto, scaled: dict[str, Scaled]) -> None:
+    """Max-pools of scaled tensors and adds of two with equal scales compute on the integers, then scale:
+    MaxPool(Mul(i, c)) becomes Mul(MaxPool(i), c), Add(Mul(i, c), Mul(j, c)) becomes Mul(Add(i, j), c).
+    Each keeps its output name, so every other reader is unchanged; a Mul nothing reads any more is
+    dead (the compiler prunes it)."""
+    nodes: list[onnx.NodeProto] = []
+    for node in graph.node:
+        nodes.append(node)
+        if node.domain not in ("", "ai.onnx") or len(node.output) != 1 or not all(n in scaled for n in node.input):
+            continue
+        ins = [scaled[n] for n in node.input]
+        pools = node.op_type == "MaxPool" and len(ins) == 1 and bool((ins[0].scale > 0).all())
+        adds = node.op_type == "Add" and len(ins) == 2 and ins[0].scale.shape == ins[1].scale.shape \
+            and np.array_equal(ins[0].scale, ins[1].scale)
+        if not pools and not adds:
+            continue
+        out = node.output[0]
+        acc = f"{out}__exact_acc"
+        node.input[:] = [i.acc for i in ins]
+        node.output[0] = acc
+        nodes.append(helper.make_node("Mul", [acc, ins[0].scale_name], [out]))
+        scaled[out] = Scaled(acc, ins[0].scale_name, ins[0].scale)
+    del graph.node[:]
+    graph.node.extend(nodes)
