@@ -21,11 +21,12 @@ import onnx
 
 from isa.container import ChewProgram, TensorDesc, to_chw
 from isa.errors import ChewcError, first_line
-from isa.files import MAX_MODEL_BYTES, MiB, read_bytes
+from isa.files import MiB, read_bytes
 from isa.machine import Machine
 from runtime.emulator import DEFAULT_MAX_WORK, EmulationResult, emulate, load_program, program_machine
 from runtime.host import unpack
 from runtime.exact import exact_model
+from runtime.onnx_file import read_model
 from runtime.onnx_ref import OnnxExecutor, first_input_name, is_qonnx
 
 BINARISERS = ("Sign", "BipolarQuant", "MultiThreshold")
@@ -75,11 +76,7 @@ class OnnxReference:
 
     def __init__(self, model_path: str | Path) -> None:
         path = Path(model_path)
-        data = read_bytes(path, "ONNX model", MAX_MODEL_BYTES)
-        try:
-            self.model = onnx.load_from_string(data)
-        except Exception as e:  # protobuf and onnx raise their own error types for a bad file
-            raise ChewcError(f"{path}: not an ONNX model ({first_line(e)})") from e
+        self.model = read_model(path)
         self.path = path
         self.exact, self.scaled = exact_model(self.model)
         self.executor = OnnxExecutor(self.exact, str(path))
