@@ -57,20 +57,38 @@ def _constant(model: onnx.ModelProto, name: str, producers: dict[str, onnx.NodeP
     return None
 
 
-def _activation_scale(model: onnx.ModelProto, name: str, producers: dict[str, onnx.NodeProto]) -> float | None:
-    """a when tensor `name` is ±a by construction (Sign: 1, BipolarQuant: its scalar scale), else None;
-    through shape ops and max-pools only a = 1 (the rewrite binarises the BipolarQuant's own input)."""
-    node, through = producers.get(name), False
+def _activation_scale(model: onnx.ModelProto, name: str,
+                      producers: dict[str, onnx.NodeProto]) -> tuple[float, list[onnx.NodeProto]] | None:
+    """(a, path) when tensor `name` is ±a by construction (Sign: 1, BipolarQuant: its scalar scale), else
+    None; `path` is the binariser, then the shape ops and max-pools from it to `name`, which keep ±a."""
+    node, path = producers.get(name), []
     while node is not None and node.op_type in SHAPE_OPS:
-        node, through = producers.get(node.input[0]), True
-    a = None
+        path.insert(0, node)
+        node = producers.get(node.input[0])
     if node is not None and node.op_type == "Sign":
-        a = 1.0
-    elif node is not None and node.op_type == "BipolarQuant" and len(node.input) == 2:
+        return 1.0, [node, *path]
+    if node is not None and node.op_type == "BipolarQuant" and len(node.input) == 2:
         scale = _constant(model, node.input[1], producers)
         if scale is not None and scale.size == 1 and float(scale.reshape(-1)[0]) > 0:
-            a = float(scale.reshape(-1)[0])
-    return a if not through or a == 1.0 else None
+            return float(scale.reshape(-1)[0]), [node, *path]
+    return None
+
+
+def _unit_copy(path: list[onnx.NodeProto], prefix: str, one: str) -> list[onnx.NodeProto]:
+    """`path` (a BipolarQuant of scale a, then shape ops and max-pools) on ±1: the binariser with scale
+    `one`, then a copy of each op (they keep ±1 values as they keep ±a); the last output is `prefix`."""
+    binariser, *ops = path
+    names = [f"{prefix}{k}" for k in range(len(ops))] + [prefix]
+    nodes = [helper.make_node("BipolarQuant", [binariser.input[0], one], [names[0]], domain=binariser.domain)]
+    for k, op in enumerate(ops):
+        copy = onnx.NodeProto()
+        copy.CopyFrom(op)
+        copy.name = ""  # node names stay unique
+        copy.input[0] = names[k]
+        del copy.output[:]
+        copy.output.append(names[k + 1])
+        nodes.append(copy)
+    return nodes
 
 
 def _weight_scales(w: np.ndarray, op: str, trans_b: bool) -> np.ndarray | None:
@@ -100,9 +118,10 @@ def exact_model(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[ScaledLay
         if node.op_type == "Conv" and attrs.get("group", 1) != 1:
             continue
         w = _constant(model, node.input[1], producers)
-        a = _activation_scale(model, node.input[0], producers)
-        if w is None or a is None or w.ndim not in (2, 4) or (node.op_type == "Conv") != (w.ndim == 4):
+        activation = _activation_scale(model, node.input[0], producers)
+        if w is None or activation is None or w.ndim not in (2, 4) or (node.op_type == "Conv") != (w.ndim == 4):
             continue
+        a, path = activation
         trans_b = bool(attrs.get("transB", 0)) and node.op_type == "Gemm"
         s = _weight_scales(w, node.op_type, trans_b)
         if s is None:
@@ -112,7 +131,7 @@ def exact_model(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[ScaledLay
         scale = (np.float64(a) * s * float(attrs.get("alpha", 1.0) if node.op_type == "Gemm" else 1.0)).astype(np.float32)
         if not np.isfinite(scale).all() or (scale == 0).any():
             continue
-        plans.append((node, np.sign(w).astype(np.float32), scale, a))
+        plans.append((node, np.sign(w).astype(np.float32), scale, a, path))
     if not plans:
         return model, []
     exact = onnx.ModelProto()
@@ -122,19 +141,22 @@ def exact_model(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[ScaledLay
     new_inits = []
     layers = []
     scaled: dict[str, Scaled] = {}
-    for original, signs, scale, a in plans:
+    units: dict[str, str] = {}  # a ±a layer input -> its ±1 copy (layers reading one tensor share it)
+    for original, signs, scale, a, path in plans:
         node = by_output[original.output[0]]
         out = node.output[0]
         p = f"{out}__exact"
         new_inits.append(numpy_helper.from_array(signs, f"{p}_w"))
         node.input[1] = f"{p}_w"
-        if a != 1.0:  # ±a activations as ±1: the same binarisation with scale 1
-            binariser = producers[node.input[0]]
+        if a != 1.0 and node.input[0] not in units:  # ±a activations as ±1: the binarisation with scale 1
             one = f"{p}_one"
             new_inits.append(numpy_helper.from_array(np.array(1.0, np.float32), one))
-            pm1 = helper.make_node("BipolarQuant", [binariser.input[0], one], [f"{p}_x"], domain=binariser.domain)
-            graph.node.insert(list(graph.node).index(node), pm1)
-            node.input[0] = f"{p}_x"
+            at = list(graph.node).index(node)
+            for k, copy in enumerate(_unit_copy(path, f"{p}_x", one)):
+                graph.node.insert(at + k, copy)
+            units[node.input[0]] = f"{p}_x"
+        if a != 1.0:
+            node.input[0] = units[node.input[0]]
         tail = []
         shape = [1, -1, 1, 1] if node.op_type == "Conv" else [1, -1]
         new_inits.append(numpy_helper.from_array(scale.reshape(shape), f"{p}_scale"))

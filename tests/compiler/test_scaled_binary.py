@@ -218,3 +218,29 @@ def test_a_residual_add_of_unequal_scales_stays_on_the_host(tmp_path: Path) -> N
     middle = [h.reason for h in compiled.placement.host if h.where == "middle"]
     assert middle and "Add node producing 'r'" in middle[0]
     assert check_program(compiled.program, path, inputs(5, seed=13)) == (5, None)
+
+
+def test_scaled_activations_through_a_max_pool_feeding_two_layers(tmp_path: Path) -> None:
+    """Activations ±0.3 (BipolarQuant of scale 0.3), max-pooled (CNV order), read by two convs with
+    weights ±0.1: the exact reading binarises with scale 1 and pools once for both; before, chewc refused
+    ("activation scale [0.3] is not 1")."""
+    rng = np.random.default_rng(14)
+    nodes = [
+        bq("x", "one", "xb"), bq("w1f", "s", "w1"), bq("w2f", "s", "w2"), bq("w3f", "s", "w3"),
+        helper.make_node("Conv", ["xb", "w1"], ["a1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        bn("a1", "n", "n1"), bq("n1", "act", "h1"),
+        helper.make_node("MaxPool", ["h1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["p1", "w2"], ["y2"], kernel_shape=[3, 3]),
+        helper.make_node("Conv", ["p1", "w3"], ["y3"], kernel_shape=[1, 1]),
+    ]
+    inits = {"one": np.ones(1), "s": np.array(0.1), "act": np.array(0.3), "w1f": rng.normal(size=(16, 16, 3, 3)),
+             "w2f": rng.normal(size=(8, 16, 3, 3)), "w3f": rng.normal(size=(4, 16, 1, 1)), **bn_inits(rng, "n", 16, 1.2)}
+    path = save_model(tmp_path / "a.onnx", nodes, [("x", [1, 16, 8, 8])], [("y2", [1, 8, 2, 2]), ("y3", [1, 4, 4, 4])],
+                      inits, extra_opsets=[(QONNX, 1)])
+    exact, layers = exact_model(onnx.load(path))
+    a_s = np.float32(np.float64(np.float32(0.3)) * np.float64(np.float32(0.1)))  # fl32(a * s)
+    assert [float(layer.scale.reshape(-1)[0]) for layer in layers] == [np.float32(0.1), a_s, a_s]
+    assert sum(n.op_type == "MaxPool" for n in exact.graph.node) == 2  # the ±0.3 pool (now dead) and its ±1 copy
+    compiled = compile_model(path, strict=True)
+    assert compiled.placement is not None and compiled.placement.layers == 4
+    assert check_program(compiled.program, path, inputs(10, seed=15)) == (10, None)
