@@ -78,6 +78,14 @@ class OnnxReference:
         path = Path(model_path)
         self.model = read_model(path)
         self.path = path
+        self.input_name = first_input_name(self.model)
+        declared = next(i for i in self.model.graph.input if i.name == self.input_name).type.tensor_type
+        batch = declared.shape.dim[0] if declared.shape.dim else None
+        if batch is not None and not batch.HasField("dim_value"):
+            batch.dim_value = 1  # one sample per run; qonnx's executor refuses a feed the declared shape does not fit
+        # No declared shape: the sample's, batch 1.
+        dims = [d.dim_value if d.HasField("dim_value") else 1 for d in declared.shape.dim]
+        self.input_shape = dims if declared.HasField("shape") else None
         self.exact, self.scaled = exact_model(self.model)
         self.outputs = [o.name for o in self.model.graph.output]
         # with scaled layers, both readings also give each binarised tensor and its input, for `locate`
@@ -87,11 +95,6 @@ class OnnxReference:
         self.executor = OnnxExecutor(with_outputs(self.exact, self.names), str(path))
         self.float_executor = OnnxExecutor(with_outputs(self.model, self.names), str(path)) if self.scaled else None
         self.rounding: list[Rounding] = []
-        self.input_name = first_input_name(self.model)
-        declared = next(i for i in self.model.graph.input if i.name == self.input_name).type.tensor_type
-        # A symbolic batch dimension is 1: one sample per run; no declared shape: the sample's, batch 1.
-        dims = [d.dim_value if d.HasField("dim_value") else 1 for d in declared.shape.dim]
-        self.input_shape = dims if declared.HasField("shape") else None
 
     def feed(self, x: np.ndarray) -> dict[str, np.ndarray]:
         shape = self.input_shape or [1, *x.shape]
