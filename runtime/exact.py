@@ -5,9 +5,10 @@ computes a * s * (a ±1 dot product). onnxruntime sums the float32 terms ±a*s a
 so its result is not a function of the integer sum alone, and on a value next to a threshold it can
 fall on either side. chewc gives such a layer one meaning: the exact integer sum times the float32
 product fl32(a * s), rounded once, then the model's own float epilogue. `exact_model` writes that
-meaning as ONNX (the layer on ±1 operands, then a `Mul`): the compiler folds its thresholds from it
-and `chewc-run --check` compares a program with it, and tells the differences between it and the
-float model (the reference's own rounding) apart from real mismatches.
+meaning as ONNX (the layer on ±1 operands, then a `Mul`; ±a activations binarised again with scale
+1, any shape ops and max-pools between them and the layer repeated on ±1): the compiler folds its
+thresholds from it and `chewc-run --check` compares a program with it, and tells the differences
+between it and the float model (the reference's own rounding) apart from real mismatches.
 
 Layers whose product is 1 (±1 weights on ±1 activations) or one power of two are left alone: their
 float32 sums are already exact.

@@ -39,7 +39,7 @@ def read_model(path: str | Path) -> onnx.ModelProto:
 
 def _read_external(model: onnx.ModelProto, path: Path, budget: int) -> None:
     """Inline the bytes of every external tensor of `model` (read from beside `path`), at most `budget` in all."""
-    folder = path.resolve().parent
+    folder = path.parent.resolve()  # beside the path as given, as onnx itself resolves locations
     files: dict[Path, bytes] = {}
     for tensor in tensors(model):
         if tensor.data_location != onnx.TensorProto.EXTERNAL and not tensor.external_data:
@@ -57,7 +57,7 @@ def _read_external(model: onnx.ModelProto, path: Path, budget: int) -> None:
             files[file] = read_bytes(file, "external data file", budget)
             budget -= len(files[file])
         blob = files[file]
-        offset, length = (_entry(entries, key, default, where) for key, default in (("offset", 0), ("length", None)))
+        offset, length = _entry(entries, "offset", where) or 0, _entry(entries, "length", where)
         end = len(blob) if length is None else offset + length
         if end > len(blob) or offset > len(blob):
             raise ChewcError(f"{where}: external data at bytes {offset}..{end} of {location!r}, which has {len(blob)}")
@@ -66,10 +66,10 @@ def _read_external(model: onnx.ModelProto, path: Path, budget: int) -> None:
         tensor.data_location = onnx.TensorProto.DEFAULT
 
 
-def _entry(entries: dict[str, str], key: str, default: int | None, where: str) -> int | None:
-    """External data entry `key` as a non-negative decimal integer (`default` when absent)."""
+def _entry(entries: dict[str, str], key: str, where: str) -> int | None:
+    """External data entry `key` as a non-negative decimal integer, None when absent."""
     if key not in entries:
-        return default
+        return None
     value = entries[key]
     if not value.isdecimal() or not value.isascii():
         raise ChewcError(f"{where}: external data {key} {value!r} is not a non-negative integer")
