@@ -15,13 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
 from compiler.model_check import MAX_ELEMENTS, check_fold, check_with_onnxruntime, validate
 from isa.errors import ChewcError, one_line
-from isa.files import MAX_MODEL_BYTES, read_bytes
 from runtime.exact import exact_model
+from runtime.onnx_file import read_model
 from runtime.onnx_ref import QONNX_DOMAINS, OnnxExecutor, describe, first_input_name
 
 # QONNX ops keep the shape of their first input: what shape inference needs to know of them.
@@ -83,20 +82,6 @@ class Graph:
         sub = onnx.helper.make_model(graph, opset_imports=list(self.model.opset_import), producer_name="chewc")
         sub.ir_version = self.model.ir_version
         return sub
-
-
-def read_model(path: str | Path) -> onnx.ModelProto:
-    p = Path(path)
-    data = read_bytes(p, "ONNX model", MAX_MODEL_BYTES)
-    if not data:
-        raise ChewcError(f"{p}: empty file, not an ONNX model")
-    try:
-        model = onnx.load_from_string(data)
-    except (DecodeError, ValueError, RuntimeError) as e:
-        raise ChewcError(f"{p}: not an ONNX model, or truncated (protobuf: {str(e).splitlines()[0] or type(e).__name__})") from e
-    if not model.HasField("graph") or not model.graph.node:
-        raise ChewcError(f"{p}: not an ONNX model, or truncated (no graph nodes after {len(data)} bytes)")
-    return model
 
 
 def _check(model: onnx.ModelProto, origin: str) -> None:

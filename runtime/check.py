@@ -21,11 +21,12 @@ import onnx
 
 from isa.container import ChewProgram, TensorDesc, to_chw
 from isa.errors import ChewcError, first_line
-from isa.files import MAX_MODEL_BYTES, MiB, read_bytes
+from isa.files import MiB, read_bytes
 from isa.machine import Machine
 from runtime.emulator import DEFAULT_MAX_WORK, EmulationResult, emulate, load_program, program_machine
 from runtime.host import unpack
 from runtime.exact import exact_model
+from runtime.onnx_file import read_model
 from runtime.onnx_ref import OnnxExecutor, first_input_name, is_qonnx
 
 BINARISERS = ("Sign", "BipolarQuant", "MultiThreshold")
@@ -75,21 +76,25 @@ class OnnxReference:
 
     def __init__(self, model_path: str | Path) -> None:
         path = Path(model_path)
-        data = read_bytes(path, "ONNX model", MAX_MODEL_BYTES)
-        try:
-            self.model = onnx.load_from_string(data)
-        except Exception as e:  # protobuf and onnx raise their own error types for a bad file
-            raise ChewcError(f"{path}: not an ONNX model ({first_line(e)})") from e
+        self.model = read_model(path)
         self.path = path
-        self.exact, self.scaled = exact_model(self.model)
-        self.executor = OnnxExecutor(self.exact, str(path))
-        self.float_executor = OnnxExecutor(self.model, str(path)) if self.scaled else None
-        self.rounding: list[Rounding] = []
         self.input_name = first_input_name(self.model)
         declared = next(i for i in self.model.graph.input if i.name == self.input_name).type.tensor_type
-        # A symbolic batch dimension is 1: one sample per run; no declared shape: the sample's, batch 1.
+        batch = declared.shape.dim[0] if declared.shape.dim else None
+        if batch is not None and not batch.HasField("dim_value"):
+            batch.dim_value = 1  # one sample per run; qonnx's executor refuses a feed the declared shape does not fit
+        # No declared shape: the sample's, batch 1.
         dims = [d.dim_value if d.HasField("dim_value") else 1 for d in declared.shape.dim]
         self.input_shape = dims if declared.HasField("shape") else None
+        self.exact, self.scaled = exact_model(self.model)
+        self.outputs = [o.name for o in self.model.graph.output]
+        # with scaled layers, both readings also give each binarised tensor and its input, for `locate`
+        self.watched = [(n.output[0], n.input[0]) for n in self.model.graph.node
+                        if n.op_type in BINARISERS and self.scaled]
+        self.names = list(dict.fromkeys([*self.outputs, *(name for pair in self.watched for name in pair)]))
+        self.executor = OnnxExecutor(with_outputs(self.exact, self.names), str(path))
+        self.float_executor = OnnxExecutor(with_outputs(self.model, self.names), str(path)) if self.scaled else None
+        self.rounding: list[Rounding] = []
 
     def feed(self, x: np.ndarray) -> dict[str, np.ndarray]:
         shape = self.input_shape or [1, *x.shape]
@@ -99,33 +104,25 @@ class OnnxReference:
 
     def run(self, x: np.ndarray, index: int = 0) -> dict[str, np.ndarray]:
         """The exact reference outputs; with scaled layers, notes where the float model rounds differently."""
-        want = self.executor.run(self.feed(x))
+        exact = self.executor.run(self.feed(x), self.names)
         if self.float_executor is not None:
-            rounded = self.float_executor.run(self.feed(x))
-            if any(not np.array_equal(want[k], rounded[k]) for k in want):
-                self.rounding.append(self.locate(x, index, want, rounded))
-        return want
+            rounded = self.float_executor.run(self.feed(x), self.names)
+            if any(not np.array_equal(exact[k], rounded[k]) for k in self.outputs):
+                self.rounding.append(self.locate(index, exact, rounded))
+        return {k: exact[k] for k in self.outputs}
 
-    def locate(self, x: np.ndarray, index: int, want: Mapping[str, np.ndarray],
-               rounded_out: Mapping[str, np.ndarray]) -> Rounding:
+    def locate(self, index: int, exact: Mapping[str, np.ndarray], rounded: Mapping[str, np.ndarray]) -> Rounding:
         """The first binarised tensor (in graph order) where the exact and float readings differ, else
-        the first output that differs (`want`, `rounded_out`: the two readings' outputs)."""
-        binarised = [n.output[0] for n in self.model.graph.node if n.op_type in BINARISERS]
-        inputs_of = {n.output[0]: n.input[0] for n in self.model.graph.node if n.op_type in BINARISERS}
-        names = [*binarised, *inputs_of.values()]
-        exact = OnnxExecutor(with_outputs(self.exact, names)).run(self.feed(x), names)
-        rounded = OnnxExecutor(with_outputs(self.model, names)).run(self.feed(x), names)
-        for name in binarised:
+        the first output that differs (`exact`, `rounded`: the two readings' outputs and watched tensors)."""
+        for name, pre in self.watched:
             flips = np.argwhere(exact[name] != rounded[name])
             if flips.size:
                 at = tuple(flips[0])
-                pre = inputs_of[name]
                 return Rounding(index, name, len(flips), float(exact[pre][at]), float(rounded[pre][at]))
-        out = next(k for k in want if not np.array_equal(want[k], rounded_out[k]))
-        e, r = want[out], rounded_out[out]
-        diff = np.argwhere(e != r)
+        out = next(k for k in self.outputs if not np.array_equal(exact[k], rounded[k]))
+        diff = np.argwhere(exact[out] != rounded[out])
         at = tuple(diff[0])
-        return Rounding(index, out, len(diff), float(e[at]), float(r[at]))
+        return Rounding(index, out, len(diff), float(exact[out][at]), float(rounded[out][at]))
 
 
 def random_image(rng: np.random.Generator, shape: Sequence[int]) -> np.ndarray:
@@ -254,12 +251,13 @@ def probes_of(prog: ChewProgram) -> list[Probe]:
 def with_outputs(model: onnx.ModelProto, names: Sequence[str]) -> onnx.ModelProto:
     """The model with intermediate tensors `names` exposed as graph outputs (onnxruntime only returns those;
     qonnx's executor returns every tensor already)."""
-    if is_qonnx(model):
+    have = {o.name for o in model.graph.output}
+    missing = [n for n in names if n not in have]
+    if is_qonnx(model) or not missing:
         return model
     extended = onnx.ModelProto()
     extended.CopyFrom(model)
-    have = {o.name for o in extended.graph.output}
-    extended.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names if n not in have)
+    extended.graph.output.extend(onnx.ValueInfoProto(name=n) for n in missing)
     return extended
 
 

@@ -49,12 +49,11 @@ def check_runnable(model: onnx.ModelProto, where: str, host_ops: bool = False) -
     """
     if model.functions:
         raise ChewcError(f"{where}: the model defines local functions ({model.functions[0].name!r}); chewc runs none")
+    for tensor in tensors(model):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.external_data:
+            raise ChewcError(f"{where}: tensor {tensor.name!r} keeps its data in an external file; only a model "
+                             "file's own loader (runtime.onnx_file) reads those, from beside the model")
     for graph in _graphs(model.graph):
-        for t in (*graph.initializer, *graph.sparse_initializer):
-            tensor = t.values if isinstance(t, onnx.SparseTensorProto) else t
-            if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.external_data:
-                raise ChewcError(f"{where}: tensor {tensor.name!r} keeps its data in an external file; chewc reads "
-                                 "models whole (save it with the weights inside)")
         for node in graph.node:
             if node.domain == CHANNELS_LAST:
                 raise ChewcError(f"{where}: {describe(node)} is channels-last QONNX ({CHANNELS_LAST}); chewc "
@@ -80,6 +79,21 @@ def _graphs(graph: onnx.GraphProto) -> list[onnx.GraphProto]:
         for node in g.node:
             for a in node.attribute:
                 stack.extend([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs))
+    return found
+
+
+def tensors(model: onnx.ModelProto) -> list[onnx.TensorProto]:
+    """Every tensor of the model that can hold data: initializers, sparse ones' values and indices, and
+    attribute tensors (a Constant's value), in every graph."""
+    found = []
+    for graph in _graphs(model.graph):
+        sparse = [*graph.sparse_initializer]
+        found.extend(graph.initializer)
+        for node in graph.node:
+            for a in node.attribute:
+                found.extend([a.t] if a.HasField("t") else a.tensors)
+                sparse.extend([a.sparse_tensor] if a.HasField("sparse_tensor") else a.sparse_tensors)
+        found.extend(t for s in sparse for t in (s.values, s.indices))
     return found
 
 

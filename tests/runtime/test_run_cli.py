@@ -125,3 +125,25 @@ def test_mlir_files_go_to_run_mlir(monkeypatch: pytest.MonkeyPatch) -> None:
     code, _, _ = run_cli(main, "m.bnn.mlir", "--input", "a.npy", "--input", "b.npz", "--check", "m.onnx")
     assert code == 0
     assert seen[0].program == "m.bnn.mlir" and seen[0].input == ["a.npy", "b.npz"] and seen[0].check == "m.onnx"
+
+
+@pytest.mark.parametrize("weight_scale", [1.0, 0.1])
+def test_check_against_a_qonnx_model_with_a_symbolic_batch(tmp_path: Path, weight_scale: float) -> None:
+    """Exporters declare the batch symbolic ('batch'); qonnx's executor refused the reference run's one
+    sample ("found (0, 16, 8, 8) expected (1, 16, 8, 8)"): the reference runs it as batch 1."""
+    from onnx import helper
+
+    from compiler.cli import main as chewc
+    from tests.helpers import save_model
+
+    qonnx = "qonnx.custom_op.general"
+    nodes = [helper.make_node("BipolarQuant", ["x", "one"], ["xb"], domain=qonnx),
+             helper.make_node("BipolarQuant", ["wf", "s"], ["w"], domain=qonnx),
+             helper.make_node("Conv", ["xb", "w"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])]
+    inits = {"one": np.ones(1), "s": np.array(weight_scale), "wf": np.random.default_rng(0).normal(size=(8, 16, 3, 3))}
+    model = save_model(tmp_path / "m.onnx", nodes, [("x", ["batch", 16, 8, 8])], [("y", ["batch", 8, 8, 8])], inits,
+                       extra_opsets=[(qonnx, 1)])
+    prog = tmp_path / "m.chew"
+    assert run_cli(chewc, str(model), "-o", str(prog), "-q")[0] == 0
+    code, out, err = run_cli(main, str(prog), "--check", str(model), "--samples", "2", "--report", "none")
+    assert code == 0 and "bit-exact: 2 input(s)" in out, err
