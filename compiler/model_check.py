@@ -158,14 +158,36 @@ def _check_declared(graph: onnx.GraphProto, origin: str) -> None:
             raise ChewcError(f"{origin}: value {vi.name!r} declares {prod(dims)} elements {dims} (at most {MAX_ELEMENTS})")
 
 
+def skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of `model` whose large initializers are typed graph inputs instead: what onnxruntime's session
+    check and onnx's shape inference need, without a copy of the weights' bytes."""
+    out = onnx.ModelProto(ir_version=model.ir_version, producer_name=model.producer_name, domain=model.domain)
+    out.opset_import.extend(model.opset_import)
+    out.functions.extend(model.functions)
+    graph = model.graph
+    g = out.graph
+    g.name = graph.name
+    g.node.extend(graph.node)
+    g.input.extend(graph.input)
+    g.output.extend(graph.output)
+    g.value_info.extend(graph.value_info)
+    for t in graph.initializer:
+        if np.prod(t.dims, dtype=np.int64) > CHECK_INLINE_ELEMENTS:
+            g.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+        else:
+            g.initializer.append(t)
+    return out
+
+
 def check_with_onnxruntime(model: onnx.ModelProto, origin: str) -> None:
     """onnxruntime's session creation checks types, attributes and shapes of every standard node.
 
     QONNX nodes (which onnxruntime does not know) stand behind an `Identity` of their first input,
     as qonnx's own shape inference does: their inputs and outputs have the same type and shape.
     """
-    hidden = onnx.ModelProto()
-    hidden.CopyFrom(model)
+    # large initializers (weights) as inputs of their type and shape: the check needs no weight data,
+    # and a session over a 355 MB model would hold it all again
+    hidden = skeleton(model)
     for node in hidden.graph.node:
         if node.domain in QONNX_DOMAINS:
             first = node.input[0] if node.input else ""
@@ -176,14 +198,6 @@ def check_with_onnxruntime(model: onnx.ModelProto, origin: str) -> None:
     kept = [o for o in hidden.opset_import if o.domain not in QONNX_DOMAINS]
     del hidden.opset_import[:]
     hidden.opset_import.extend(kept)
-    # large initializers (weights) as inputs of their type and shape: the check needs no weight data,
-    # and a session over a 355 MB model would hold it all again
-    large = [t for t in hidden.graph.initializer if np.prod(t.dims, dtype=np.int64) > CHECK_INLINE_ELEMENTS]
-    hidden.graph.input.extend(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in large)
-    names = {t.name for t in large}
-    small = [t for t in hidden.graph.initializer if t.name not in names]
-    del hidden.graph.initializer[:]
-    hidden.graph.initializer.extend(small)
     try:
         ort_session.__wrapped__(hidden.SerializeToString())  # a check: not kept in the session cache
     except Exception as e:  # onnxruntime raises its own untyped exceptions

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from compiler.model_check import MAX_ELEMENTS, check_fold, check_with_onnxruntime, validate
+from compiler.model_check import MAX_ELEMENTS, check_fold, check_with_onnxruntime, skeleton, validate
 from isa.errors import ChewcError, one_line
 from runtime.exact import exact_model
 from runtime.onnx_file import read_model
@@ -145,8 +145,12 @@ def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
     """onnx shape inference (strict: an inconsistency is an error, not a silently missing shape), plus the
     shape-preserving QONNX ops it does not know (to a fixpoint)."""
     while True:
-        model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
-        shapes, _, _ = _collect(model)
+        inferred = onnx.shape_inference.infer_shapes(skeleton(model), check_type=True, strict_mode=True)
+        del model.graph.value_info[:]
+        model.graph.value_info.extend(inferred.graph.value_info)
+        del model.graph.output[:]
+        model.graph.output.extend(inferred.graph.output)
+        shapes, _, _ = _collect(model, with_values=False)
         missing = {
             n.output[0]: shapes[n.input[0]] for n in model.graph.node
             if n.domain in QONNX_DOMAINS and n.op_type in ELEMENTWISE_CUSTOM
@@ -162,7 +166,8 @@ def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
         )
 
 
-def _collect(model: onnx.ModelProto) -> tuple[dict[str, tuple[int, ...]], dict[str, int], dict[str, np.ndarray]]:
+def _collect(model: onnx.ModelProto, with_values: bool = True) -> tuple[dict[str, tuple[int, ...]], dict[str, int],
+                                                                         dict[str, np.ndarray]]:
     shapes: dict[str, tuple[int, ...]] = {}
     types: dict[str, int] = {}
     for vi in (*model.graph.input, *model.graph.value_info, *model.graph.output):
@@ -171,10 +176,9 @@ def _collect(model: onnx.ModelProto) -> tuple[dict[str, tuple[int, ...]], dict[s
             types[vi.name] = t.elem_type
         if t.HasField("shape") and all(d.HasField("dim_value") for d in t.shape.dim):
             shapes[vi.name] = tuple(d.dim_value for d in t.shape.dim)
-    consts = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    for name, value in consts.items():
-        shapes[name] = tuple(value.shape)
-        types[name] = onnx.helper.np_dtype_to_tensor_dtype(value.dtype)
+    for i in model.graph.initializer:
+        shapes[i.name], types[i.name] = tuple(i.dims), i.data_type
+    consts = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer} if with_values else {}
     return shapes, types, consts
 
 
@@ -281,12 +285,16 @@ def _fold(model: onnx.ModelProto, origin: str) -> onnx.ModelProto:
                 folded.update(_evaluate(node, model, {**consts, **folded}, shapes, types, origin))
             else:
                 keep.append(node)
-        everything = {**consts, **folded}
         used = {n for node in keep for n in node.input} | {o.name for o in model.graph.output}
         del model.graph.node[:]
         model.graph.node.extend(keep)
+        # the initializers still read, the unchanged ones as they are (no second copy of the weights)
+        tensors = {t.name: t for t in model.graph.initializer if t.name in used}
+        del consts
+        tensors |= {n: numpy_helper.from_array(np.asarray(v), n) for n, v in folded.items() if n in used}
+        inits = [tensors[n] for n in sorted(tensors)]
         del model.graph.initializer[:]
-        model.graph.initializer.extend(numpy_helper.from_array(np.asarray(everything[n]), n) for n in sorted(used & everything.keys()))
+        model.graph.initializer.extend(inits)
         if not folded:
             return model  # inferred at the top of this round, and unchanged since
 
@@ -312,7 +320,14 @@ def load_graph(path: str | Path) -> Graph:
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as e:
         raise ChewcError(f"{origin}: shape inference failed: {one_line(str(e))}") from e
     shapes, types, consts = _collect(model)
-    graph = Graph(model, list(model.graph.node), consts, shapes, types, input_name, [o.name for o in model.graph.output])
+    # the graph keeps the weights as arrays only: a model without its initializers, in a message of its own
+    # (protobuf frees the loaded model's memory only with the whole message)
+    kept = onnx.ModelProto(ir_version=model.ir_version)
+    kept.opset_import.extend(model.opset_import)
+    kept.graph.node.extend(model.graph.node)
+    kept.graph.output.extend(model.graph.output)
+    del model
+    graph = Graph(kept, list(kept.graph.node), consts, shapes, types, input_name, [o.name for o in kept.graph.output])
     for node in graph.nodes:
         for name in (*node.input, *node.output):
             if name:

@@ -159,9 +159,9 @@ def fold_thresholds(
     return _steps(table, values, binarizer)
 
 
-# Elements of the accumulator tensor one onnxruntime run evaluates at most (64 MB of float32): larger
+# Elements of the accumulator tensor one onnxruntime run evaluates at most (16 MB of float32): larger
 # reaches take a few runs rather than one tensor of gigabytes.
-MAX_RUN_ELEMENTS = 2**24
+MAX_RUN_ELEMENTS = 2**22
 
 
 def _evaluator(graph: Graph, chain: list[onnx.NodeProto], start: str,
@@ -194,7 +194,7 @@ def _evaluator(graph: Graph, chain: list[onnx.NodeProto], start: str,
             acc = np.repeat(part.reshape(block, per_channel, width).transpose(0, 2, 1), channels // width, axis=1)
             x = acc.reshape((-1, *shape[1:]))  # [block, C, ...]; as written, [1, C, ...]
             y = binarise(graph, binarizer, executor.run({start: x})[pre] if executor is not None else x)
-            results.append(y.reshape(block, channels, per_channel).transpose(0, 2, 1).reshape(-1, channels))
+            results.append(_codes(y.reshape(block, channels, per_channel).transpose(0, 2, 1).reshape(-1, channels)))
         return np.concatenate(results)[:count]
 
     return evaluate
@@ -228,24 +228,43 @@ def _batched(graph: Graph, chain: list[onnx.NodeProto], start: str, out: str) ->
     return graph.submodel(nodes, [start], [out], batch="N", constants=shapes)
 
 
+# binarised values as int8 codes: a table of every reachable value of a wide layer is a quarter of float32's
+ZERO, OTHER = 0, 2  # an exact 0 (Sign(0)); anything else but +-1 (NaN, a multi-level output)
+
+
+def _codes(y: np.ndarray) -> np.ndarray:
+    codes = np.full(y.shape, OTHER, np.int8)  # int8 throughout: np.where of scalars would be int64
+    codes[y == 0] = ZERO
+    codes[y == 1] = 1
+    codes[y == -1] = -1
+    return codes
+
+
 def _steps(table: np.ndarray, values: np.ndarray, binarizer: onnx.NodeProto) -> tuple[list[int], str]:
-    """Each channel's step in table[v, c] = binarizer(chain(values[v])) as (threshold, mode)."""
-    bad = (table != 1) & (table != -1)
-    plus = table > 0
-    rising = np.diff(plus.astype(np.int8), axis=0)
-    up, down = (rising >= 0).all(axis=0), (rising <= 0).all(axis=0)
-    wrong = np.flatnonzero(bad.any(axis=0) | ~(up | down))
+    """Each channel's step in table[v, c] = binarizer(chain(values[v])) (as `_codes`) as (threshold, mode)."""
+    channels = table.shape[1]
+    n, up, down, bad_any = (np.zeros(channels, np.int64), np.zeros(channels, bool), np.zeros(channels, bool),
+                            np.zeros(channels, bool))
+    step = max(1, MAX_RUN_ELEMENTS // max(1, len(values)))  # channels at a time: temporaries stay small
+    for c0 in range(0, channels, step):
+        part = table[:, c0 : c0 + step]
+        rising = np.diff((part > 0).astype(np.int8), axis=0)
+        cols = slice(c0, c0 + part.shape[1])
+        up[cols], down[cols] = (rising >= 0).all(axis=0), (rising <= 0).all(axis=0)
+        bad_any[cols] = ((part != 1) & (part != -1)).any(axis=0)
+        n[cols] = (part > 0).sum(axis=0)
+    wrong = np.flatnonzero(bad_any | ~(up | down))
     if len(wrong):  # the first channel that has no step; a value other than ±1 is the first reason
         c = int(wrong[0])
-        if bad[:, c].any():
-            v = int(np.argmax(bad[:, c]))
+        if bad_any[c]:
+            v = int(np.argmax((table[:, c] != 1) & (table[:, c] != -1)))
+            what = "0" if table[v, c] == ZERO else "a value other than ±1 or 0 (NaN, or one of several levels)"
             raise ChewcError(
-                f"{describe(binarizer)}: channel {c} gives {table[v, c]:g} for accumulator value {values[v]}, "
+                f"{describe(binarizer)}: channel {c} gives {what} for accumulator value {values[v]}, "
                 "which is not ±1 (ONNX Sign(0) = 0 cannot be represented on a ±1 datapath)"
             )
         raise ChewcError(f"{describe(binarizer)}: channel {c} is not a monotone function of its accumulator")
     # monotone: the n values giving +1 are the last n (rising) or the first n (falling)
-    n = plus.sum(axis=0)
     every, none = n == len(values), n == 0
     first, last = values[np.minimum(len(values) - n, len(values) - 1)], values[np.maximum(n - 1, 0)]
     thresholds = np.where(every | none, 0, np.where(up, first, last))

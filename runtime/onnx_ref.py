@@ -116,6 +116,9 @@ def ort_session(model_bytes: bytes):  # noqa: ANN201 -- onnxruntime has no stubs
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.log_severity_level = ORT_QUIET
+    # no arena: a cached session would keep its largest run's buffers (threshold folding runs batches of
+    # up to 2**24 values) for as long as it stays in the cache
+    opts.enable_cpu_mem_arena = False
     return ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
 
 
