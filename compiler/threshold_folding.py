@@ -159,9 +159,9 @@ def fold_thresholds(
     return _steps(table, values, binarizer)
 
 
-# Elements of the accumulator tensor one onnxruntime run evaluates at most (16 MB of float32): larger
+# Elements of the accumulator tensor one onnxruntime run evaluates at most (64 MB of float32): larger
 # reaches take a few runs rather than one tensor of gigabytes.
-MAX_RUN_ELEMENTS = 2**22
+MAX_RUN_ELEMENTS = 2**24
 
 
 def _evaluator(graph: Graph, chain: list[onnx.NodeProto], start: str,
