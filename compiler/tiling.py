@@ -43,6 +43,7 @@ class ConvShape:
     thresholded: bool
     in_resident: bool = False  # the input map stays in FMEM from the previous layer: no input DMA
     out_resident: bool = False  # the output map stays in FMEM for the next layer: no output DMA
+    whole_groups: bool = False  # every input channel group in one chunk (bit planes: one CONV per plane)
 
     @property
     def g(self) -> int:
@@ -94,7 +95,7 @@ def choose_conv_tiling(s: ConvShape, m: Machine) -> ConvTiling:
             f"layer {s.name}: input rows of {s.w} pixels exceed the row buffers ({m.array.row_buffer_words} words)"
         )
     blocks = divisors(s.o)
-    chunks = divisors(s.g)
+    chunks = [s.g] if s.whole_groups else divisors(s.g)
     best: ConvTiling | None = None
     for rows, block, chunk in itertools.product(divisors(s.oh), blocks, chunks):
         n_rt = s.oh // rows

@@ -258,7 +258,7 @@ class Lowering:
         lo = min(-p[0] for p in pads)
         hi = max(-p[0] + (k[0] - 1) * d for p, k in zip(pads, kernels))
         return ConvShape(name, c, h, w, o, oh, ow, strides[0], d, kernels, (lo, hi), thresholded,  # type: ignore[arg-type]
-                         in_resident, out_resident)
+                         in_resident, out_resident, isinstance(convs[0], bnn.BitplaneConv2dOp))
 
     def lower_conv_group(self, name: str, convs: list[bnn.Conv2dOp], th: bnn.ThresholdOp | None, result: SSAValue,
                          keep: bool = False) -> None:
