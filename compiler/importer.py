@@ -37,7 +37,7 @@ from compiler.threshold_folding import (
     fold_thresholds,
 )
 from dialects import bnn
-from dialects.bnn_interp import maxpool
+from dialects.bnn_kernels import maxpool
 from dialects.chewbacca import set_machine
 from isa.container import Planes
 from isa.errors import ChewcError, one_line

@@ -194,7 +194,8 @@ def _evaluator(graph: Graph, chain: list[onnx.NodeProto], start: str,
             acc = np.repeat(part.reshape(block, per_channel, width).transpose(0, 2, 1), channels // width, axis=1)
             x = acc.reshape((-1, *shape[1:]))  # [block, C, ...]; as written, [1, C, ...]
             y = binarise(graph, binarizer, executor.run({start: x})[pre] if executor is not None else x)
-            results.append(_codes(y.reshape(block, channels, per_channel).transpose(0, 2, 1).reshape(-1, channels)))
+            # coded in the run's own (contiguous) layout, then transposed as int8
+            results.append(_codes(y.reshape(block, channels, per_channel)).transpose(0, 2, 1).reshape(-1, channels))
         return np.concatenate(results)[:count]
 
     return evaluate
@@ -233,10 +234,9 @@ ZERO, OTHER = 0, 2  # an exact 0 (Sign(0)); anything else but +-1 (NaN, a multi-
 
 
 def _codes(y: np.ndarray) -> np.ndarray:
-    codes = np.full(y.shape, OTHER, np.int8)  # int8 throughout: np.where of scalars would be int64
-    codes[y == 0] = ZERO
-    codes[y == 1] = 1
-    codes[y == -1] = -1
+    with np.errstate(invalid="ignore"):  # NaN and inf cast to some int8; the comparison marks them
+        codes = np.sign(y).astype(np.int8)  # -1, 0 (ZERO) or 1
+    codes[y != codes] = OTHER
     return codes
 
 

@@ -7,6 +7,8 @@ on chip), then prefers fewer, larger tiles.  Sizes are in 16-bit words, as the m
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,10 +96,24 @@ def choose_conv_tiling(s: ConvShape, m: Machine) -> ConvTiling:
         raise ChewcError(
             f"layer {s.name}: input rows of {s.w} pixels exceed the row buffers ({m.array.row_buffer_words} words)"
         )
-    blocks = divisors(s.o)
-    chunks = [s.g] if s.whole_groups else divisors(s.g)
+    best = _best_conv_tiling(dataclasses.replace(s, name=""), m)
+    if best is None:
+        smallest = need(s, 1, 1, s.g if s.whole_groups else 1, False)
+        over = [k for k in smallest if smallest[k] > m.memory.words(k)]
+        k = over[0]
+        raise ChewcError(
+            f"layer {s.name}: one tile needs {smallest[k] * 2 / 1024:.1f} KiB of {k} memory, "
+            f"the machine has {m.memory.words(k) * 2 / 1024:.1f} KiB"
+        )
+    return best
+
+
+# ResNets repeat shapes (Group-Net's bases eight times over): each shape is searched once per machine
+@functools.lru_cache(maxsize=1024)
+def _best_conv_tiling(s: ConvShape, m: Machine) -> ConvTiling | None:
     best: ConvTiling | None = None
-    for rows, block, chunk in itertools.product(divisors(s.oh), blocks, chunks):
+    chunks = [s.g] if s.whole_groups else divisors(s.g)
+    for rows, block, chunk in itertools.product(divisors(s.oh), divisors(s.o), chunks):
         n_rt = s.oh // rows
         for double in (True, False) if n_rt > 1 and not s.in_resident else (False,):
             if not fits(m, need(s, rows, block, chunk, double)):
@@ -109,14 +125,6 @@ def choose_conv_tiling(s: ConvShape, m: Machine) -> ConvTiling:
             key = (t.traffic, -t.rows * t.block * t.chunk, not t.double_buffer)
             if best is None or key < (best.traffic, -best.rows * best.block * best.chunk, not best.double_buffer):
                 best = t
-    if best is None:
-        smallest = need(s, 1, min(blocks), min(chunks), False)
-        over = [k for k in smallest if smallest[k] > m.memory.words(k)]
-        k = over[0]
-        raise ChewcError(
-            f"layer {s.name}: one tile needs {smallest[k] * 2 / 1024:.1f} KiB of {k} memory, "
-            f"the machine has {m.memory.words(k) * 2 / 1024:.1f} KiB"
-        )
     return best
 
 

@@ -161,18 +161,28 @@ class InstructionOp(IRDLOperation):
     ISA: ClassVar[Op]
 
     def instruction(self) -> Instruction:
-        fields: dict[str, int | str] = {}
+        values: list[int] = []
         for f in self.ISA.fields:
             v = self.properties[f.name]
-            fields[f.name] = v.data if isinstance(v, StringAttr) else v.value.data  # type: ignore[union-attr]
-        return Instruction.make(self.ISA.mnemonic, **fields)
+            if f.enum:
+                if not isinstance(v, StringAttr) or v.data not in f.enum:
+                    shown = f"'{v.data}'" if isinstance(v, StringAttr) else str(v)
+                    raise ChewcError(f"field '{f.name}' = {shown} is not one of {', '.join(f.enum)}")
+                values.append(f.enum.index(v.data))
+            else:
+                if not isinstance(v, IntegerAttr):
+                    raise ChewcError(f"field '{f.name}' = {v} is not an integer")
+                f.check(v.value.data)
+                values.append(v.value.data)
+        return Instruction(self.ISA, tuple(values))
 
     @classmethod
     def from_instruction(cls, ins: Instruction) -> InstructionOp:
         props: dict[str, Attribute] = {}
         for f, v in zip(ins.op.fields, ins.values, strict=True):
-            props[f.name] = StringAttr(f.enum[v]) if f.enum else IntegerAttr(v, 64)
-        return BY_MNEMONIC[ins.op.mnemonic].build(properties=props)
+            props[f.name] = _enum_attr(f.enum[v]) if f.enum else _int_attr(v)
+        # `create`: the values were range-checked when `ins` was made, and the verifier checks them again
+        return BY_MNEMONIC[ins.op.mnemonic].create(properties=props)
 
     def verify_(self) -> None:
         try:
@@ -189,6 +199,17 @@ class InstructionOp(IRDLOperation):
                 raise VerifyException(
                     f"{self.name}: field '{f.name}' = {v:#x} is outside {name} ({m.memory.words(name)} words on '{m.name}')"
                 )
+
+
+# attributes are immutable values: a program's few thousand distinct field values are built once each
+@functools.lru_cache(maxsize=1 << 16)
+def _int_attr(v: int) -> IntegerAttr:
+    return IntegerAttr(v, 64)
+
+
+@functools.lru_cache(maxsize=256)
+def _enum_attr(v: str) -> StringAttr:
+    return StringAttr(v)
 
 
 def op_name(mnemonic: str) -> str:

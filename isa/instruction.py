@@ -24,11 +24,11 @@ class Instruction:
         op = BY_MNEMONIC.get(mnemonic.upper())
         if op is None:
             raise ChewcError(f"unknown mnemonic '{mnemonic}'")
-        missing = [n for n in op.field_names if n not in fields]
-        extra = [n for n in fields if n not in op.field_names]
-        if extra:
-            raise ChewcError(f"{op.mnemonic} has no field '{extra[0]}' (fields: {', '.join(op.field_names)})")
-        if missing:
+        if len(fields) != len(op.fields) or not all(n in fields for n in op.field_names):
+            extra = [n for n in fields if n not in op.field_names]
+            if extra:
+                raise ChewcError(f"{op.mnemonic} has no field '{extra[0]}' (fields: {', '.join(op.field_names)})")
+            missing = [n for n in op.field_names if n not in fields]
             raise ChewcError(f"{op.mnemonic} needs field '{missing[0]}'")
         values = []
         for f in op.fields:

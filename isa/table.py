@@ -11,6 +11,8 @@ instructions read the registers listed in their `uses`. Registers keep their val
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, replace
 
 from isa.errors import ChewcError
@@ -74,7 +76,7 @@ class Op:
                 return f
         raise ChewcError(f"{self.mnemonic} has no field '{name}' (fields: {', '.join(self.field_names)})")
 
-    @property
+    @functools.cached_property  # read for every instruction built: computed once per opcode
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 

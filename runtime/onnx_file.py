@@ -23,6 +23,12 @@ from runtime.onnx_ref import tensors
 
 def read_model(path: str | Path) -> onnx.ModelProto:
     """The model at `path` with every external tensor's bytes read in (see the module docstring)."""
+    return read_model_file(path)[0]
+
+
+def read_model_file(path: str | Path) -> tuple[onnx.ModelProto, bytes | None]:
+    """`read_model`, and the file's bytes when they are the whole model (no external data): checking
+    those bytes saves serialising a model of hundreds of MB again."""
     p = Path(path)
     data = read_bytes(p, "ONNX model", MAX_MODEL_BYTES)
     if not data:
@@ -33,12 +39,14 @@ def read_model(path: str | Path) -> onnx.ModelProto:
         raise ChewcError(f"{p}: not an ONNX model, or truncated (protobuf: {str(e).splitlines()[0] or type(e).__name__})") from e
     if not model.HasField("graph") or not model.graph.node:
         raise ChewcError(f"{p}: not an ONNX model, or truncated (no graph nodes after {len(data)} bytes)")
-    _read_external(model, p, MAX_MODEL_BYTES - len(data))
-    return model
+    if not _read_external(model, p, MAX_MODEL_BYTES - len(data)):
+        return model, data
+    return model, None
 
 
-def _read_external(model: onnx.ModelProto, path: Path, budget: int) -> None:
-    """Inline the bytes of every external tensor of `model` (read from beside `path`), at most `budget` in all."""
+def _read_external(model: onnx.ModelProto, path: Path, budget: int) -> bool:
+    """Inline the bytes of every external tensor of `model` (read from beside `path`), at most `budget` in
+    all; whether there were any."""
     folder = path.parent.resolve()  # beside the path as given, as onnx itself resolves locations
     files: dict[Path, bytes] = {}
     for tensor in tensors(model):
@@ -64,6 +72,7 @@ def _read_external(model: onnx.ModelProto, path: Path, budget: int) -> None:
         tensor.raw_data = blob[offset:end]
         del tensor.external_data[:]
         tensor.data_location = onnx.TensorProto.DEFAULT
+    return bool(files)
 
 
 def _entry(entries: dict[str, str], key: str, where: str) -> int | None:

@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from compiler.cli import main
 from compiler.driver import compile_model
-from dialects.bnn_interp import bitplane_conv2d
+from dialects.bnn_kernels import bitplane_conv2d
 from isa.asm import assemble, disassemble
 from isa.container import ChewProgram, Planes
 from isa.errors import ChewcError

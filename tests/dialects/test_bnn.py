@@ -10,7 +10,7 @@ from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.test_value import create_ssa_value
 
 from dialects import bnn
-from dialects.bnn_interp import PAD_FILL, conv2d, dense, maxpool, sign, threshold
+from dialects.bnn_kernels import PAD_FILL, conv2d, dense, maxpool, sign, threshold
 from isa.errors import ChewcError
 from tests.helpers import pm1
 
