@@ -16,7 +16,7 @@ from pathlib import Path
 
 from xdsl.dialects.builtin import ModuleOp
 
-from compiler.emit import emit_program
+from dialects.chewbacca_emit import emit_program
 from compiler.importer import import_model
 from compiler.placement import Placement, array_layers, placement
 from compiler.pipeline_debug import PassFactory, PassRunner, format_ir, parse_pipeline

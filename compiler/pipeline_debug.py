@@ -392,7 +392,7 @@ class NumericCheck(PassHook):
     stages: int = field(init=False, default=0)
 
     def start(self, module: ModuleOp, passes: Sequence[ModulePass]) -> None:
-        from dialects.bnn_interp import input_shape
+        from runtime.bnn_interp import input_shape
         from runtime.check import OnnxReference
         from runtime.mlir_run import load_inputs
 

@@ -1,6 +1,6 @@
 """What each `bnn` op computes, as numpy kernels: the single definition of the dialect's semantics.
 
-The interpreter (`dialects.bnn_interp`) runs them op by op; the importer uses them to check that a
+The interpreter (`runtime.bnn_interp`) runs them op by op; the importer uses them to check that a
 `bnn` form computes what onnxruntime does.  Values: ±1 maps are int8 arrays of -1/+1, integer maps int32,
 float maps float32.  No xDSL interpreter here, so the compiler can use the kernels without loading one.
 """

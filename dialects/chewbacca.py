@@ -5,7 +5,7 @@ fields; the op classes, their fields and their verifiers all come from `isa.tabl
 never disagree with the encoder.  Verifiers check every field's range and that addresses lie inside
 their memory of the machine the module's `chewbacca.machine` attribute carries (`MachineAttr`; the
 default ChewBaccaNN model otherwise).  The ops execute with the emulator's semantics
-(`dialects/chewbacca_interp.py`).
+(`runtime/chewbacca_interp.py`).
 """
 
 from __future__ import annotations

@@ -212,7 +212,7 @@ def emulate(
             f"the program needs {work} word operations (instruction {heaviest}, {code[heaviest].op.mnemonic}, the "
             f"largest), more than the emulator's budget of {max_work}: raise it with --max-work if that is intended"
         )
-    emu = _Emulator(machine, code, steps)
+    emu = Emulator(machine, code, steps)
     for block in prog.data:
         emu.host_write(block.dram_addr, block.words)
     for desc in prog.inputs:
@@ -232,7 +232,7 @@ def verify_program(prog: ChewProgram, machine: Machine) -> None:
     written by END. The compiler runs it on each program before writing it."""
     check_machine(prog, machine)
     prog.check_fits(machine)
-    emu = _Emulator(machine, decode_program(prog), prog.host_steps, dry=True)
+    emu = Emulator(machine, decode_program(prog), prog.host_steps, dry=True)
     for block in prog.data:
         emu.host_write(block.dram_addr, block.words)
     for desc in prog.inputs:
@@ -375,7 +375,7 @@ class _Marks:
         return None if not hit.size else (int(addrs[hit[0]]), int(self.by[addrs[hit[0]]]))
 
 
-class _Emulator(_State):
+class Emulator(_State):
     """A checked run: every instruction's checks, counters and time; its kernels compute the values."""
 
     written: dict[str, np.ndarray]  # always tracked here

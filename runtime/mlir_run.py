@@ -16,7 +16,7 @@ from xdsl.parser import Parser
 from xdsl.utils.exceptions import ParseError, VerifyException
 
 from dialects import make_context
-from dialects.bnn_interp import input_shape, run_module
+from runtime.bnn_interp import input_shape, run_module
 from dialects.chewbacca import machine_of
 from isa.errors import ChewcError, MismatchError, one_line
 from isa.files import read_text
@@ -78,16 +78,16 @@ def execute(module: ModuleOp, inputs: Sequence[np.ndarray], machine: Machine | N
     if level == "bnn":
         return run_module(module, inputs)
     if level == "tile":
-        from dialects.tile_interp import run_tile
+        from runtime.tile_interp import run_tile
 
         return run_tile(module, inputs, m)
-    from dialects.chewbacca_interp import run_chewbacca
+    from runtime.chewbacca_interp import run_chewbacca
 
     return run_chewbacca(module, inputs, m)
 
 
 def output_names(module: ModuleOp) -> list[str]:
-    from dialects.bnn_interp import find_function
+    from runtime.bnn_interp import find_function
 
     fn = find_function(module)
     attr = fn.attributes.get("bnn.outputs")

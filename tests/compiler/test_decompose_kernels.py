@@ -17,7 +17,7 @@ from xdsl.utils.test_value import create_ssa_value
 from compiler.importer import import_model
 from compiler.passes.bnn_decompose_kernels import BnnDecomposeKernelsPass, split_taps
 from dialects import bnn, make_context
-from dialects.bnn_interp import input_shape, run_module
+from runtime.bnn_interp import input_shape, run_module
 from dialects.bnn_kernels import conv2d, pad_nchw
 from runtime.mlir_run import check_module
 from tests.helpers import EXAMPLES, pm1

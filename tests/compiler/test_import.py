@@ -10,7 +10,7 @@ import pytest
 
 from compiler.cli import main as chewc
 from dialects import bnn
-from dialects.bnn_interp import input_shape, run_module
+from runtime.bnn_interp import input_shape, run_module
 from runtime.datasets import cifar10_image0, preprocess_cnv_plain
 from runtime.mlir_run import compare, output_names, parse_module
 from runtime.onnx_ref import OnnxExecutor, first_input_name

@@ -9,7 +9,7 @@ from onnx import helper
 
 from compiler.importer import import_model
 from dialects import bnn
-from dialects.bnn_interp import run_module
+from runtime.bnn_interp import run_module
 from runtime.onnx_ref import OnnxExecutor
 from tests.helpers import pm1, save_model
 

@@ -15,7 +15,7 @@ from compiler.onnx_loader import load_graph
 from compiler.threshold_folding import Reach, Uncertain, _batched, fold_thresholds
 from dialects import bnn
 from isa.errors import ChewcError
-from dialects.bnn_interp import run_module
+from runtime.bnn_interp import run_module
 from runtime.onnx_ref import OnnxExecutor
 from tests.helpers import pm1, save_model
 

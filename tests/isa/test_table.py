@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 
-from isa import docgen
+from runtime import docgen
 from isa.errors import ChewcError
 from isa.instruction import Instruction, decode, encode
 from isa.machine import load_machine
@@ -91,7 +91,7 @@ def test_address_fields_reach_every_word(machine_name: str) -> None:
 
 
 def test_committed_isa_doc_is_current() -> None:
-    assert docgen.DOC.read_text() == docgen.generate(), "docs/isa.md is stale: run python -m isa.docgen"
+    assert docgen.DOC.read_text() == docgen.generate(), "docs/isa.md is stale: run python -m runtime.docgen"
 
 
 def test_docgen_check_mode() -> None:

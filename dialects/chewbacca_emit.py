@@ -1,4 +1,6 @@
-"""Emission: a `chewbacca` module -> the `.chew` container (through the ISA encoder)."""
+"""Emission: a `chewbacca` module -> the `.chew` container (through the ISA encoder).
+
+The compiler's last step, and how the chewbacca interpreter (`runtime.chewbacca_interp`) runs a module."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ import json
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 
-from compiler.passes.common import functions
 from dialects import chewbacca
 from dialects.chewbacca import machine_of
 from isa.container import ChewProgram, DataBlock, Section
@@ -20,7 +21,7 @@ PROBE_KIND = "debug"
 def emit_program(module: ModuleOp) -> ChewProgram:
     """The program of a fully lowered module, for the machine the module carries."""
     machine = machine_of(module)
-    fns = functions(module)
+    fns = [f for f in module.ops if isinstance(f, func.FuncOp)]
     if len(fns) != 1:
         raise ChewcError(f"a program is one function, the module has {len(fns)}")
     code, data, inputs, outputs, sections, probes = [], [], [], [], [], []

@@ -12,8 +12,8 @@ import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, TensorType
 
-from compiler.emit import emit_program
 from dialects import chewbacca
+from dialects.chewbacca_emit import emit_program
 from isa.machine import Machine
 from runtime.emulator import emulate
 

@@ -28,14 +28,14 @@ from xdsl.interpreters.arith import ArithFunctions
 from xdsl.interpreters.func import FuncFunctions
 from xdsl.ir import Operation, SSAValue
 
-from compiler.passes.tile_buffer_alloc import allocate
 from dialects import tile
+from dialects.tile_alloc import allocate
 from dialects.tile_to_isa import host_step, instructions
 from isa.container import TensorDesc, to_chw
 from isa.instruction import Instruction
-from isa.table import address_limit
 from isa.machine import Machine, load_machine
-from runtime.emulator import _Emulator
+from isa.table import address_limit
+from runtime.emulator import Emulator
 from runtime.host import pack, unpack
 
 
@@ -70,7 +70,7 @@ def placed_module(module: ModuleOp, machine: Machine) -> tuple[ModuleOp, Machine
 class TileFunctions(InterpreterFunctions):
     def __init__(self, machine: Machine):
         super().__init__()
-        self.emu = _Emulator(machine, [], {})
+        self.emu = Emulator(machine, [], {})
         self.steps = 0
 
     # -- plumbing -----------------------------------------------------------------------------
