@@ -27,9 +27,10 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Operation, SSAValue
 
 from compiler.passes.tile_loops import conv_group, in_group  # the layers as tile-loops groups them
-from compiler.tiling import LANES_WORD, groups
+from compiler.tiling import groups
 from dialects import bnn
 from isa.machine import Machine
+from isa.table import CHANNELS_PER_WORD
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def map_bits(v: SSAValue) -> int:
         pixels *= d
     channels = shape[0] if shape else 1
     words = groups(channels) * pixels if isinstance(v.type, bnn.BitsType) else channels * pixels
-    return words * LANES_WORD
+    return words * CHANNELS_PER_WORD
 
 
 def _conv_terms(convs: list[bnn.Conv2dOp | bnn.BitplaneConv2dOp]) -> tuple[int, int, float]:
@@ -90,10 +91,10 @@ def _conv_terms(convs: list[bnn.Conv2dOp | bnn.BitplaneConv2dOp]) -> tuple[int, 
         o, c, kh, kw = cv.weights.get_shape()
         _, _, oh, ow = bnn.shape_of(cv.output.type)
         planes = cv.planes.bits if isinstance(cv, bnn.BitplaneConv2dOp) else 1
-        bits += planes * o * groups(c) * kh * kw * LANES_WORD
+        bits += planes * o * groups(c) * kh * kw * CHANNELS_PER_WORD
         n = planes * o * oh * ow * c * kh * kw
         macs += n
-        cycles += n / (LANES_WORD * kh * kw)
+        cycles += n / (CHANNELS_PER_WORD * kh * kw)
     return bits, macs, cycles
 
 
@@ -127,7 +128,7 @@ def _steps(fn: func.FuncOp) -> list[_Step]:
             steps.append(_Step(_name(op, "conv"), "conv", w, [group[0].input], op.results[0], macs, cycles))
         elif isinstance(op, bnn.ThresholdOp):
             group = conv_group(op.input) if op.input.has_one_use() else None
-            t = 2 * bnn.shape_of(op.output.type)[1] * LANES_WORD
+            t = 2 * bnn.shape_of(op.output.type)[1] * CHANNELS_PER_WORD
             if group:
                 w, macs, cycles = _conv_terms(group)
                 steps.append(_Step(_name(op, "conv"), "conv+threshold", w + t, [group[0].input], op.output, macs, cycles))

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 
 from isa.errors import ChewcError
 from isa.machine import Machine
-
-LANES_WORD = 16  # channels per binary word: the ISA's data layout (docs/isa.md)
+from isa.table import CHANNELS_PER_WORD
 
 
 def groups(channels: int) -> int:
-    return -(-channels // LANES_WORD)
+    return -(-channels // CHANNELS_PER_WORD)
 
 
 def divisors(n: int) -> list[int]:
@@ -164,7 +163,7 @@ def choose_map_tiling(s: MapShape, m: Machine, need: Callable[[int, int], dict[s
     blocks read disjoint planes, so they cost none), then fewest steps, then the largest channel blocks
     (per-block parameters such as thresholds load once per block).  A resident map is one block."""
     whole = s.in_resident or s.out_resident
-    blocks = [b for b in divisors(s.c) if b == s.c or (not whole and (not s.bit_blocks or b % LANES_WORD == 0))]
+    blocks = [b for b in divisors(s.c) if b == s.c or (not whole and (not s.bit_blocks or b % CHANNELS_PER_WORD == 0))]
     best: tuple[tuple[int, int, int], MapTiling] | None = None
     for block, rows in itertools.product(blocks, divisors(s.oh)):
         if not fits(m, need(block, rows)):

@@ -52,6 +52,7 @@ from xdsl.utils.exceptions import VerifyException
 
 from isa.container import Planes
 from isa.errors import ChewcError
+from isa.table import CHANNELS_PER_WORD
 
 # ----------------------------------------------------------------------------------------------
 # Types and attributes
@@ -385,7 +386,7 @@ class SignOp(IRDLOperation):
 
 def plane_channels(c: int) -> int:
     """Channels one bit plane of a c-channel map takes: whole 16-channel words."""
-    return 16 * -(-c // 16)
+    return CHANNELS_PER_WORD * -(-c // CHANNELS_PER_WORD)
 
 
 def _grid_properties(planes: Planes) -> dict[str, Attribute]:
@@ -661,7 +662,7 @@ class RegroupOp(IRDLOperation):
         ishape, oshape = shape_of(self.input.type), shape_of(self.output.type)
         _check(self, len(ishape) == 4 and ishape[0] == 1 and ishape[2:] == (1, 1), f"input must be [1, K, 1, 1], got {ishape}")
         _check(self, len(oshape) == 4 and oshape[0] == 1, f"result must be [1, C, H, W], got {oshape}")
-        _check(self, ishape[1] % 16 == 0 and oshape[1] % 16 == 0, "regrouping moves whole 16-channel words")
+        _check(self, ishape[1] % CHANNELS_PER_WORD == 0 and oshape[1] % CHANNELS_PER_WORD == 0, "regrouping moves whole 16-channel words")
         n_in, n_out = ishape[1], int(np.prod(oshape))
         _check(self, n_in == n_out, f"{n_in} elements cannot become {n_out}")
 
@@ -670,7 +671,7 @@ def regroup(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     """`bnn.regroup` of an array whose axis 1 holds the K channels (also used to permute weight rows)."""
     _, c, h, w = shape
     lead = x.shape[0]
-    return x.reshape(lead, c // 16, h, w, 16).transpose(0, 1, 4, 2, 3).reshape(lead, c, h, w)
+    return x.reshape(lead, c // CHANNELS_PER_WORD, h, w, CHANNELS_PER_WORD).transpose(0, 1, 4, 2, 3).reshape(lead, c, h, w)
 
 
 @irdl_op_definition

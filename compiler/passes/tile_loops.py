@@ -43,6 +43,7 @@ from dialects import bnn, tile
 from isa.container import to_chw
 from isa.errors import ChewcError
 from isa.machine import Machine
+from isa.table import CHANNELS_PER_WORD
 from runtime.host import bits_words
 
 PAD_MODE = {"-1": 0, "+1": 1, "zero": 2}  # tile.PAD_MODES: neg, pos, gate
@@ -345,12 +346,12 @@ class Lowering:
             def block(ob: SSAValue) -> None:
                 if n_ob > 1:
                     load_thresholds(ob)
-                chunk(ob, zero, True, min(c, 16 * ch))  # peeled: it starts the sums, the others add to them
-                if n_ch > 1 and c % 16 == 0:
-                    self.loop(n_ch - 1, 1, "cgroups", lambda j: chunk(ob, self.plus(j, 1), False, 16 * ch))
+                chunk(ob, zero, True, min(c, CHANNELS_PER_WORD * ch))  # peeled: it starts the sums, the others add to them
+                if n_ch > 1 and c % CHANNELS_PER_WORD == 0:
+                    self.loop(n_ch - 1, 1, "cgroups", lambda j: chunk(ob, self.plus(j, 1), False, CHANNELS_PER_WORD * ch))
                 else:  # the last chunk has fewer real channels: unrolled, each with its lane count
                     for j in range(1, n_ch):
-                        chunk(ob, self.idx(j), False, min(16 * ch, c - 16 * ch * j))
+                        chunk(ob, self.idx(j), False, min(CHANNELS_PER_WORD * ch, c - CHANNELS_PER_WORD * ch * j))
                 if th is not None:
                     at, obuf_rows = (self.mul(rt, ow), oh) if keep else (zero, t.rows)
                     self.add(tile.ThresholdOp(abuf, zero, tbuf, zero, obuf, at, ob,
@@ -421,7 +422,7 @@ class Lowering:
                 self.sync()
                 self.add(tile.ThresholdOp(abuf, zero, tbuf, zero, obuf, zero, zero,
                                           dict(out_w=w, obuf_rows=rows, nrows=rows, oc_count=blk)))
-                group0 = self.add(arith.DivSIOp(ob, self.idx(16))).result
+                group0 = self.add(arith.DivSIOp(ob, self.idx(CHANNELS_PER_WORD))).result
                 dst = self.add(arith.AddiOp(self.mul(group0, h * w), self.mul(rt, w))).result
                 self.dma(obuf, zero, out.buffer, dst, groups(blk), rows * w, rows * w, h * w)
                 self.sync()
