@@ -129,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="resnet18,groupnet8", help=f"comma-separated, of {', '.join(NETWORKS)}")
     p.add_argument("--keep", type=Path, help="keep the models, programs and reports here")
     args = p.parse_args(argv)
+    if args.compiles < 1:
+        p.error(f"--compiles must be at least 1, got {args.compiles}")
     names = args.only.split(",")
     unknown = [n for n in names if n not in NETWORKS]
     if unknown:
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     models = {n: generate(n, args.size, work) for n in names}
     compiled = {n: Compiled([], 0.0, set()) for n in names}
-    for _ in range(max(1, args.compiles)):
+    for _ in range(args.compiles):
         for n in names:
             compile_once(models[n], work / f"{n}_{args.size}.chew", compiled[n])
     rows = [run(n, args.size, models[n], compiled[n], args.inputs, work) for n in names]

@@ -6,7 +6,7 @@ or float tensors (`tensor<...xf32>`, only around host ops). Shapes are NCHW (bat
 Encoding of `!bnn.bits`: bit 1 means +1, bit 0 means -1. There is no 0: a binary datapath cannot
 represent it, which is why `bnn.sign` states what happens to 0 and `bnn.conv2d` states its pad value.
 
-Every op has a numpy reference semantics in `runtime/bnn_interp.py`.
+Every op has a numpy reference semantics in `dialects/bnn_kernels.py` (run by `runtime/bnn_interp.py`).
 """
 
 from __future__ import annotations

@@ -161,20 +161,11 @@ class InstructionOp(IRDLOperation):
     ISA: ClassVar[Op]
 
     def instruction(self) -> Instruction:
-        values: list[int] = []
-        for f in self.ISA.fields:
-            v = self.properties[f.name]
-            if f.enum:
-                if not isinstance(v, StringAttr) or v.data not in f.enum:
-                    shown = f"'{v.data}'" if isinstance(v, StringAttr) else str(v)
-                    raise ChewcError(f"field '{f.name}' = {shown} is not one of {', '.join(f.enum)}")
-                values.append(f.enum.index(v.data))
-            else:
-                if not isinstance(v, IntegerAttr):
-                    raise ChewcError(f"field '{f.name}' = {v} is not an integer")
-                f.check(v.value.data)
-                values.append(v.value.data)
-        return Instruction(self.ISA, tuple(values))
+        props = self.properties
+        return Instruction.of(self.ISA, [
+            v.data if isinstance(v, StringAttr) else v.value.data  # type: ignore[union-attr]
+            for v in (props[f.name] for f in self.ISA.fields)
+        ])
 
     @classmethod
     def from_instruction(cls, ins: Instruction) -> InstructionOp:

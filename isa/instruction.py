@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from isa.errors import ChewcError
@@ -30,9 +30,13 @@ class Instruction:
                 raise ChewcError(f"{op.mnemonic} has no field '{extra[0]}' (fields: {', '.join(op.field_names)})")
             missing = [n for n in op.field_names if n not in fields]
             raise ChewcError(f"{op.mnemonic} needs field '{missing[0]}'")
+        return Instruction.of(op, [fields[n] for n in op.field_names])
+
+    @staticmethod
+    def of(op: Op, raw: Sequence[int | str]) -> Instruction:
+        """Range-check one value per field of `op`, in table order (enum fields by name or index)."""
         values = []
-        for f in op.fields:
-            v = fields[f.name]
+        for f, v in zip(op.fields, raw, strict=True):
             if isinstance(v, str):
                 if v not in f.enum:
                     choices = ", ".join(f.enum) if f.enum else "an integer"
