@@ -26,7 +26,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Operation, SSAValue
 
-from compiler.passes.tile_loops import conv_group, in_group  # the layers as tile-loops groups them
+from compiler.layers import ConvGroup, conv_group, in_group  # the layers as tile-loops groups them
 from compiler.tiling import groups
 from dialects import bnn
 from isa.machine import Machine
@@ -83,11 +83,11 @@ def map_bits(v: SSAValue) -> int:
     return words * CHANNELS_PER_WORD
 
 
-def _conv_terms(convs: list[bnn.Conv2dOp | bnn.BitplaneConv2dOp]) -> tuple[int, int, float]:
+def _conv_terms(group: ConvGroup) -> tuple[int, int, float]:
     """(weight bits, MACs, cycle bound) of the convs one layer accumulates."""
     bits = macs = 0
     cycles = 0.0
-    for cv in convs:
+    for cv in group.convs:
         o, c, kh, kw = cv.weights.get_shape()
         _, _, oh, ow = bnn.shape_of(cv.output.type)
         planes = cv.planes.bits if isinstance(cv, bnn.BitplaneConv2dOp) else 1
@@ -96,6 +96,14 @@ def _conv_terms(convs: list[bnn.Conv2dOp | bnn.BitplaneConv2dOp]) -> tuple[int, 
         macs += n
         cycles += n / (CHANNELS_PER_WORD * kh * kw)
     return bits, macs, cycles
+
+
+def _kind(group: ConvGroup) -> str:
+    return "conv+residual" if group.residual is not None else "conv"
+
+
+def _reads(group: ConvGroup) -> list[SSAValue]:
+    return [group.input] if group.residual is None else [group.input, group.residual]
 
 
 def _name(op: Operation, kind: str) -> str:
@@ -125,13 +133,14 @@ def _steps(fn: func.FuncOp) -> list[_Step]:
             if isinstance(op.results[0].get_user_of_unique_use(), bnn.ThresholdOp):
                 continue  # with its threshold
             w, macs, cycles = _conv_terms(group)
-            steps.append(_Step(_name(op, "conv"), "conv", w, [group[0].input], op.results[0], macs, cycles))
+            steps.append(_Step(_name(op, "conv"), _kind(group), w, _reads(group), op.results[0], macs, cycles))
         elif isinstance(op, bnn.ThresholdOp):
             group = conv_group(op.input) if op.input.has_one_use() else None
             t = 2 * bnn.shape_of(op.output.type)[1] * CHANNELS_PER_WORD
             if group:
                 w, macs, cycles = _conv_terms(group)
-                steps.append(_Step(_name(op, "conv"), "conv+threshold", w + t, [group[0].input], op.output, macs, cycles))
+                steps.append(_Step(_name(op, "conv"), f"{_kind(group)}+threshold", w + t, _reads(group), op.output, macs,
+                                   cycles))
             else:
                 steps.append(_Step(_name(op, "threshold"), "threshold", t, [op.input], op.output))
         elif isinstance(op, bnn.MaxPoolOp):

@@ -27,6 +27,26 @@ def divisors(n: int) -> list[int]:
 
 
 @dataclass(frozen=True)
+class PoolAfter:
+    """An integer max-pool of a conv's sums, run from ACC before they leave the chip: a tile of pooled rows
+    needs the conv rows under its windows (neighbouring tiles recompute the rows they share)."""
+
+    kh: int
+    kw: int
+    stride: int
+    dilation: int
+    pad_top: int
+    pad_left: int
+    oh: int
+    ow: int
+
+    @property
+    def k(self) -> int:
+        """Window height in conv rows, dilation included."""
+        return self.dilation * (self.kh - 1) + 1
+
+
+@dataclass(frozen=True)
 class ConvShape:
     """A binary conv layer (possibly several sub-kernels accumulated over the same input)."""
 
@@ -45,6 +65,16 @@ class ConvShape:
     in_resident: bool = False  # the input map stays in FMEM from the previous layer: no input DMA
     out_resident: bool = False  # the output map stays in FMEM for the next layer: no output DMA
     whole_groups: bool = False  # every input channel group in one chunk (bit planes: one CONV per plane)
+    pool: PoolAfter | None = None
+
+    @property
+    def out_h(self) -> int:
+        """Rows of the map the layer writes (the pooled map's, after a pool)."""
+        return self.pool.oh if self.pool else self.oh
+
+    def conv_rows(self, rows: int) -> int:
+        """Conv rows one tile of `rows` output rows computes."""
+        return min(self.oh, (rows - 1) * self.pool.stride + self.pool.k) if self.pool else rows
 
     @property
     def g(self) -> int:
@@ -70,19 +100,20 @@ class ConvTiling:
     traffic: int  # off-chip words moved
 
     def tiles(self, s: ConvShape) -> tuple[int, int, int]:
-        return s.oh // self.rows, s.o // self.block, s.g // self.chunk
+        return s.out_h // self.rows, s.o // self.block, s.g // self.chunk
 
 
 def need(s: ConvShape, rows: int, block: int, chunk: int, double: bool) -> dict[str, int]:
     """Words of each on-chip memory one (row tile, channel block, group chunk) step needs."""
-    in_buf = s.g * s.rows_in(rows) * s.w
+    crows = s.conv_rows(rows)
+    in_buf = s.g * s.rows_in(crows) * s.w
     # every channel of the row tile, or of the whole map when it stays for the next layer
     out_buf = groups(s.o) * (s.oh if s.out_resident else rows) * s.ow if s.thresholded else 0
     return {
         "fmem": in_buf * (2 if double else 1) + out_buf,
         "wmem": block * chunk * sum(kh * kw for kh, kw in s.kernels),
         "tmem": 2 * block if s.thresholded else 0,
-        "acc": block * rows * s.ow,
+        "acc": block * crows * s.ow + (block * rows * s.pool.ow if s.pool else 0),
     }
 
 
@@ -112,13 +143,13 @@ def choose_conv_tiling(s: ConvShape, m: Machine) -> ConvTiling:
 def _best_conv_tiling(s: ConvShape, m: Machine) -> ConvTiling | None:
     best: ConvTiling | None = None
     chunks = [s.g] if s.whole_groups else divisors(s.g)
-    for rows, block, chunk in itertools.product(divisors(s.oh), divisors(s.o), chunks):
-        n_rt = s.oh // rows
+    for rows, block, chunk in itertools.product(divisors(s.out_h), divisors(s.o), chunks):
+        n_rt = s.out_h // rows
         for double in (True, False) if n_rt > 1 and not s.in_resident else (False,):
             if not fits(m, need(s, rows, block, chunk, double)):
                 continue
             streamed = s.o // block > 1 or s.g // chunk > 1  # weights do not stay on chip
-            inputs = 0 if s.in_resident else n_rt * s.g * s.rows_in(rows) * s.w
+            inputs = 0 if s.in_resident else n_rt * s.g * s.rows_in(s.conv_rows(rows)) * s.w
             weights = s.o * s.weight_words_per_oc * (n_rt if streamed else 1)
             t = ConvTiling(rows, block, chunk, double, inputs + weights)
             key = (t.traffic, -t.rows * t.block * t.chunk, not t.double_buffer)

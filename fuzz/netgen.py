@@ -84,6 +84,7 @@ FEATURES: dict[str, str] = {
     "pool_big": "MaxPool window larger than the map (padded to fit)",
     "pool_autopad": "MaxPool with auto_pad SAME_UPPER/SAME_LOWER/VALID",
     "residual": "Add of two binary-conv accumulators of one shape, then threshold",
+    "residual_stream": "an integer stream s = s + Conv(Sign(BN(s))), s read by the threshold and the Add",
     "host_mid": "a float op between binary layers (Tanh of an accumulator, AveragePool of a ±1 map), then Sign",
     "flatten": "Flatten into a dense head",
     "reshape": "Reshape [1, -1] into a dense head",
@@ -709,6 +710,33 @@ class Builder:
             return self.sign(y)
         return self.threshold(ch, y)
 
+    def residual_stream(self, ch: Choices, src: str) -> str:
+        """s = Conv(src); 1-3 blocks s = s + Conv(Sign(BN(s))) as in Bi-Real / Group-Net, each s read by its
+        threshold and by the next Add; [MaxPool] -> BN or chain -> Sign."""
+        def same(bch: Choices) -> Geometry:
+            k = 2 * bch.integer(0, 2) + 1
+            p = (k - 1) // 2
+            return Geometry((k, k), (1, 1), (1, 1), (p, p, p, p), "NOTSET")
+
+        s = self.conv(ch.scope("conv"), src, self.channels(ch), same(ch.scope("geometry")), allow_huge=False)
+        for i in range(ch.integer(1, 3)):
+            bch = ch.scope(f"block{i}")
+            a = self.threshold(bch.scope("sign"), s)
+            c = self.conv(bch.scope("conv"), a, self.shape(s)[1], same(bch.scope("geometry")), allow_huge=False)
+            if self.shape(c) != self.shape(s):  # the MAC budget cut the conv's channels: the stream ends
+                return self.threshold(bch.scope("end"), c)
+            x, y = self.acc[s], self.acc[c]
+            scale = min(x.scale, y.scale)
+            fanin = int(x.fanin * x.scale / scale + y.fanin * y.scale / scale)
+            s = self.set_int(self.node("Add", [s, c]), Acc(scale, fanin, x.offset + y.offset))
+            self.note("residual_stream")
+            self.layers[-1] += " -> Add (the stream)"
+        if self.use(ch, "maxpool_int", 0.2):
+            s, geo = self.maxpool(ch.scope("pool"), s)
+            self.note("maxpool_int")
+            self.layers[-1] += f" -> MaxPool {geo.text()}"
+        return self.threshold(ch, s)
+
     def residual(self, ch: Choices, src: str) -> str:
         """Two binary convs of one output shape, their Add [-> MaxPool] -> BN or chain -> Sign."""
         _, cin, h, w = self.shape(src)
@@ -844,13 +872,15 @@ class Builder:
             if i in self.limits.skip:
                 continue
             ch = self.ch.scope(f"layer{i}")
-            kind = self.pick(ch, [("conv", 6), ("residual", 2), ("maxpool_bits", 2), ("host_mid", 1)])
+            kind = self.pick(ch, [("conv", 6), ("residual", 2), ("residual_stream", 2), ("maxpool_bits", 2),
+                                  ("host_mid", 1)])
             if kind == "maxpool_bits":
                 src, geo = self.maxpool(ch, src)
                 self.note("maxpool_bits")
                 self.layers.append(f"MaxPool {geo.text()}")
             else:
-                src = {"conv": self.conv_layer, "residual": self.residual, "host_mid": self.host_mid}[kind](ch, src)
+                src = {"conv": self.conv_layer, "residual": self.residual, "residual_stream": self.residual_stream,
+                       "host_mid": self.host_mid}[kind](ch, src)
         return src
 
     def model(self, out: str) -> onnx.ModelProto:

@@ -5,15 +5,19 @@ weights on chip, computes a tile (output rows x output-channel block) and stream
 Tile sizes come from `compiler.tiling` (fit on chip, least off-chip traffic); when two input buffers
 fit, the next row tile's DMA is issued before the current tile computes (double buffering).
 
-Semantics preserved: each layer's DRAM result equals the `bnn` op's reference result, bit for bit;
-sub-convolutions that `bnn.add` sums (from `bnn-decompose-kernels`) accumulate in ACC before the
-threshold.  Float and relayout work becomes `tile.host` steps between accelerator phases.
+A layer is a conv group (`compiler.layers`): the convs `bnn.add`s sum (sub-convolutions from
+`bnn-decompose-kernels` included) accumulate in ACC, onto a residual map loaded into ACC first when the
+sum adds one, then are thresholded, or max-pooled in ACC (an integer pool right after the conv, e.g. an
+ImageNet stem), before anything is written back: none of these intermediate sums crosses DRAM.
+
+Semantics preserved: each layer's DRAM result equals the `bnn` op's reference result, bit for bit.
+Float and relayout work becomes `tile.host` steps between accelerator phases.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +41,7 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint
 
 from compiler import tiling
+from compiler.layers import Conv, ConvGroup, conv_group, in_group
 from compiler.passes.common import functions, module_machine, replace_body
 from compiler.tiling import ConvShape, MapShape, groups
 from dialects import bnn, tile
@@ -241,8 +246,11 @@ class Lowering:
 
     # -- accelerator layers --------------------------------------------------------------------
 
-    def conv_shape(self, name: str, convs: list[bnn.Conv2dOp], thresholded: bool, src_shape: tuple[int, ...],
-                   in_resident: bool, out_resident: bool) -> ConvShape:
+    def conv_shape(self, name: str, convs: Sequence[Conv], thresholded: bool, src_shape: tuple[int, ...],
+                   in_resident: bool, out_resident: bool, one_pass: bool = False,
+                   pool: tiling.PoolAfter | None = None) -> ConvShape:
+        """`one_pass`: every channel group in one CONV per tile (bit planes always); `pool`: an integer max-pool
+        of the sums the layer runs before they leave ACC."""
         c, h, w = src_shape
         _, o, oh, ow = bnn.shape_of(convs[0].output.type)
         strides, dils = bnn.ints(convs[0].strides), bnn.ints(convs[0].dilations)
@@ -259,21 +267,77 @@ class Lowering:
         lo = min(-p[0] for p in pads)
         hi = max(-p[0] + (k[0] - 1) * d for p, k in zip(pads, kernels))
         return ConvShape(name, c, h, w, o, oh, ow, strides[0], d, kernels, (lo, hi), thresholded,  # type: ignore[arg-type]
-                         in_resident, out_resident, isinstance(convs[0], bnn.BitplaneConv2dOp))
+                         in_resident, out_resident, one_pass or isinstance(convs[0], bnn.BitplaneConv2dOp), pool)
 
-    def lower_conv_group(self, name: str, convs: list[bnn.Conv2dOp], th: bnn.ThresholdOp | None, result: SSAValue,
-                         keep: bool = False) -> None:
+    def group_shape(self, name: str, group: ConvGroup, thresholded: bool, in_resident: bool,
+                    out_resident: bool, pool: tiling.PoolAfter | None = None) -> ConvShape:
+        """A group's layer shape; a residual whose partial sums may overflow takes one CONV per tile."""
+        one_pass = group.residual is not None and not group.partial_sums_fit
+        return self.conv_shape(name, group.convs, thresholded, self.values[group.input].shape, in_resident,
+                               out_resident, one_pass, pool)
+
+    def lower_layer(self, name: str, group: ConvGroup, th: bnn.ThresholdOp | None, result: SSAValue,
+                    keep: bool = False, pool: bnn.MaxPoolOp | None = None) -> None:
+        """A conv group with its residual, and its threshold or the integer max-pool of its sums. What no
+        tiling fits in one layer runs apart: the pool after the sums reach DRAM; a residual that needs one
+        CONV per tile (see `compiler.layers`) by ADD after the convs, the sum thresholded apart."""
+        src = self.values[group.input]
+        pool_after = self.pool_after(pool) if pool is not None else None
+        if pool_after is not None and not self.tiles(self.group_shape(name, group, False, src.on_chip, False, pool_after)):
+            pool_after = None
+        if group.residual is not None and not group.partial_sums_fit and not self.tiles(
+            self.group_shape(name, group, th is not None, src.on_chip, keep, pool_after)
+        ):
+            sums = self.lower_conv_group(name, group.convs, None, result)
+            total = self.add_maps(sums, self.values[group.residual], f"{name}.add")
+            self.values[result] = self.threshold_map(total, th) if th is not None else total
+        else:
+            self.values[result] = self.lower_conv_group(name, group.convs, th, result, keep, group, pool_after)
+        if pool is not None:
+            if pool_after is None:
+                self.lower_maxpool(pool)
+            else:
+                self.values[pool.output] = self.values.pop(result)
+
+    def tiles(self, shape: ConvShape) -> bool:
+        try:
+            tiling.choose_conv_tiling(shape, self.machine)
+        except ChewcError:
+            return False
+        return True
+
+    def pool_after(self, op: bnn.MaxPoolOp) -> tiling.PoolAfter | None:
+        """An integer max-pool the array can run on a conv's sums in ACC, else None."""
+        k, st, d = bnn.ints(op.kernel), bnn.ints(op.strides), op.dilation_values()
+        a = self.machine.array
+        if st[0] != st[1] or d[0] != d[1] or k[0] > a.window_h or k[1] > a.window_w:
+            return None
+        _, _, oh, ow = bnn.shape_of(op.output.type)
+        pads = bnn.ints(op.pads)
+        return tiling.PoolAfter(k[0], k[1], st[0], d[0], pads[0], pads[1], oh, ow)
+
+    def lower_conv_group(self, name: str, convs: Sequence[Conv], th: bnn.ThresholdOp | None, result: SSAValue,
+                         keep: bool = False, group: ConvGroup | None = None,
+                         pool: tiling.PoolAfter | None = None) -> DramTensor:
+        """The convs of a layer summed in ACC (onto `group`'s residual, loaded first, if it has one), then
+        thresholded, or max-pooled in ACC by `pool`."""
         src = self.values[convs[0].input]
         c, h, w = src.shape
         _, o, oh, ow = bnn.shape_of(convs[0].output.type)
-        shape = self.conv_shape(layer_name(name, result), convs, th is not None, src.shape, src.on_chip, keep)
+        residual = self.values[group.residual] if group is not None and group.residual is not None else None
+        if group is not None:
+            shape = self.group_shape(layer_name(name, result), group, th is not None, src.on_chip, keep, pool)
+        else:
+            shape = self.conv_shape(layer_name(name, result), convs, th is not None, src.shape, src.on_chip, keep)
         s, d, kernels, (lo, _) = shape.stride, shape.dilation, shape.kernels, shape.row_span
-        pads = [bnn.ints(cv.pads) for cv in convs]
         t = tiling.choose_conv_tiling(shape, self.machine)
         n_rt, n_ob, n_ch = t.tiles(shape)
-        g, rows_in, blk, ch = shape.g, shape.rows_in(t.rows), t.block, t.chunk
+        crows = shape.conv_rows(t.rows)  # conv rows a tile computes (more than its rows under a pool)
+        g, rows_in, blk, ch = shape.g, shape.rows_in(crows), t.block, t.chunk
         if keep:
             out = DramTensor(self.alloc("fmem", groups(o) * oh * ow, f"{name}.map"), (o, oh, ow), "bits", True)
+        elif pool is not None:
+            out = self.dram((o, pool.oh, pool.ow), "int16", f"{name}.pool")
         else:
             out = self.dram((o, oh, ow), "bits" if th else "int16", name)
 
@@ -296,7 +360,9 @@ class Lowering:
         w_block = sum(sizes)  # one (block, chunk) step
         sub_off = np.cumsum([0] + sizes)
         wbuf = self.alloc("wmem", w_block, f"{name}.w")
-        abuf = self.alloc("acc", blk * t.rows * ow, f"{name}.acc")
+        abuf = self.alloc("acc", blk * crows * ow, f"{name}.acc")
+        if pool is not None:
+            pbuf = self.alloc("acc", blk * t.rows * pool.ow, f"{name}.pooled")
         ibuf = src.buffer if src.on_chip else self.alloc("fmem", g * rows_in * w * (2 if t.double_buffer else 1), f"{name}.in")
         in_words = g * rows_in * w
         if th is not None:
@@ -315,6 +381,12 @@ class Lowering:
             if th is not None:
                 self.dma(tconst, self.mul(ob, 2), tbuf, zero, 1, 2 * blk, 0, 0)
 
+        def first_row(rt: SSAValue) -> SSAValue:
+            """The first conv row of the tile whose first output row is rt (under a pool, its windows' first)."""
+            if pool is None:
+                return rt
+            return self.clamp(self.plus(self.mul(rt, pool.stride), -pool.pad_top), 0, oh - crows)
+
         def window_start(rt: SSAValue) -> SSAValue:
             """The first input row the buffer holds for row tile rt (the whole map when it stays on chip)."""
             return zero if src.on_chip else self.clamp(self.plus(self.mul(rt, s), lo), 0, h - rows_in)
@@ -325,7 +397,10 @@ class Lowering:
                 self.dma(src.buffer, self.mul(start, w), ibuf, slot, g, rows_in * w, h * w, rows_in * w)
             return start
 
-        def compute(rt: SSAValue, start: SSAValue, slot: SSAValue) -> None:
+        def compute(out_row: SSAValue, start: SSAValue, slot: SSAValue) -> None:
+            """Row tile out_row, its input rows in the buffer from image row `start` on."""
+            rt = first_row(out_row)
+
             def chunk(ob: SSAValue, j: SSAValue, first: bool, lanes: int) -> None:
                 if streamed:
                     load_weights(ob, j)
@@ -337,7 +412,7 @@ class Lowering:
                     p = sub.pads
                     geom = dict(in_h=h, in_w=w, in_c=sub.lanes or lanes, buf_rows=rows_in, kh=kh, kw=kw, stride=s,
                                 dilation=d, pad_top=p[0], pad_left=p[1], pad_mode=PAD_MODE[sub.pad_value],
-                                out_h=oh, out_w=ow, nrows=t.rows, oc_count=blk, accumulate=int(i > 0 or not first))
+                                out_h=oh, out_w=ow, nrows=crows, oc_count=blk, accumulate=int(i > 0 or not first))
                     if sub.shift:
                         geom["shift"] = sub.shift
                     src_at = self.plus(at, sub.group * rows_in * w) if sub.group else at
@@ -346,7 +421,13 @@ class Lowering:
             def block(ob: SSAValue) -> None:
                 if n_ob > 1:
                     load_thresholds(ob)
-                chunk(ob, zero, True, min(c, CHANNELS_PER_WORD * ch))  # peeled: it starts the sums, the others add to them
+                if residual is not None:  # the sums start from the residual's tile (streamed weights SYNC with it)
+                    at = self.add(arith.AddiOp(self.mul(rt, ow), self.mul(ob, oh * ow))).result
+                    self.dma(residual.buffer, at, abuf, zero, blk, crows * ow, oh * ow, crows * ow)
+                    if not streamed:
+                        self.sync()
+                # peeled: it starts the sums (unless a residual did), the others add to them
+                chunk(ob, zero, residual is None, min(c, CHANNELS_PER_WORD * ch))
                 if n_ch > 1 and c % CHANNELS_PER_WORD == 0:
                     self.loop(n_ch - 1, 1, "cgroups", lambda j: chunk(ob, self.plus(j, 1), False, CHANNELS_PER_WORD * ch))
                 else:  # the last chunk has fewer real channels: unrolled, each with its lane count
@@ -356,6 +437,15 @@ class Lowering:
                     at, obuf_rows = (self.mul(rt, ow), oh) if keep else (zero, t.rows)
                     self.add(tile.ThresholdOp(abuf, zero, tbuf, zero, obuf, at, ob,
                                               dict(out_w=ow, obuf_rows=obuf_rows, nrows=t.rows, oc_count=blk)))
+                elif pool is not None:
+                    geom = dict(in_h=oh, in_w=ow, in_c=blk, buf_rows=crows, kh=pool.kh, kw=pool.kw, stride=pool.stride,
+                                dilation=pool.dilation, pad_top=pool.pad_top, pad_left=pool.pad_left, out_h=pool.oh,
+                                out_w=pool.ow, obuf_rows=t.rows, nrows=t.rows)
+                    self.add(tile.PoolOp(abuf, zero, pbuf, zero, out_row, rt, geom))
+                    plane = pool.oh * pool.ow
+                    dst = self.add(arith.AddiOp(self.mul(out_row, pool.ow), self.mul(ob, plane))).result
+                    self.dma(pbuf, zero, out.buffer, dst, blk, t.rows * pool.ow, t.rows * pool.ow, plane)
+                    self.sync()
                 else:
                     dst = self.add(arith.AddiOp(self.mul(rt, ow), self.mul(ob, oh * ow))).result
                     self.dma(abuf, zero, out.buffer, dst, blk, t.rows * ow, t.rows * ow, oh * ow)
@@ -372,7 +462,7 @@ class Lowering:
         if n_ob == 1:
             load_thresholds(zero)
         if t.double_buffer:
-            load_rows(zero, zero)
+            load_rows(first_row(zero), zero)
 
             def row_tile(i: SSAValue) -> None:
                 rt = self.mul(i, t.rows)
@@ -381,25 +471,27 @@ class Lowering:
                 # this tile's rows (prefetched by the previous iteration) must have arrived; the SYNC comes
                 # before the next prefetch, so that transfer still overlaps this tile's compute
                 self.sync()
-                load_rows(self.plus(rt, t.rows), nslot)
-                compute(rt, window_start(rt), slot)
+                load_rows(first_row(self.plus(rt, t.rows)), nslot)
+                compute(rt, window_start(first_row(rt)), slot)
 
             self.loop(n_rt - 1, 1, "rows", row_tile)
             last = self.idx((n_rt - 1) * t.rows)  # peeled: nothing left to prefetch
             self.sync()
-            compute(last, window_start(last), self.idx(((n_rt - 1) % 2) * in_words))
+            compute(last, window_start(first_row(last)), self.idx(((n_rt - 1) % 2) * in_words))
         else:
             def row_tile_single(rt: SSAValue) -> None:
-                start = load_rows(rt, zero)
+                start = load_rows(first_row(rt), zero)
                 self.sync()  # the rows, and the layer's weights on the first tile
                 compute(rt, start, zero)
 
-            self.loop(oh, t.rows, "rows", row_tile_single)
-        self.values[result] = out
+            self.loop(shape.out_h, t.rows, "rows", row_tile_single)
+        return out
 
     def lower_threshold(self, op: bnn.ThresholdOp) -> None:
         """A threshold of sums that are not a fresh conv (after a residual add or an int pool)."""
-        src = self.values[op.input]
+        self.values[op.output] = self.threshold_map(self.values[op.input], op)
+
+    def threshold_map(self, src: DramTensor, op: bnn.ThresholdOp) -> DramTensor:
         c, h, w = src.shape
         name = f"threshold{len(self.values)}"
         shape = MapShape(name, c, h, w, h, w, 1, 1, True)
@@ -430,7 +522,7 @@ class Lowering:
             self.loop(h, rows, "rows", row_tile)
 
         self.loop(c, blk, "ochannels", block)
-        self.values[op.output] = out
+        return out
 
     def pool_tiling(self, op: bnn.MaxPoolOp, src_shape: tuple[int, ...], dtype: str, in_resident: bool,
                     out_resident: bool) -> tiling.MapTiling:
@@ -519,9 +611,10 @@ class Lowering:
         return True
 
     def lower_add(self, op: bnn.AddOp) -> None:
-        a, b = self.values[op.lhs], self.values[op.rhs]
+        self.values[op.output] = self.add_maps(self.values[op.lhs], self.values[op.rhs], f"add{len(self.values)}")
+
+    def add_maps(self, a: DramTensor, b: DramTensor, name: str) -> DramTensor:
         c, h, w = a.shape
-        name = f"add{len(self.values)}"
         t = tiling.choose_map_tiling(MapShape(name, c, h, w, h, w, 1, 1, False), self.machine,
                                      lambda blk, rows: {"acc": 2 * blk * rows * w})  # the sum overwrites lhs
         blk, rows = t.block, t.rows
@@ -543,7 +636,7 @@ class Lowering:
             self.loop(h, rows, "rows", row_tile)
 
         self.loop(c, blk, "ochannels", block)
-        self.values[op.output] = out
+        return out
 
 
 def slice_graph(shape: tuple[int, ...], strides: tuple[int, ...]) -> bytes:
@@ -600,30 +693,6 @@ def layer_name(name: str, result: SSAValue) -> str:
     return f"{name} (ONNX tensor '{tensor.data}')" if isinstance(tensor, StringAttr) else name
 
 
-def conv_group(v: SSAValue) -> list[bnn.Conv2dOp] | None:
-    """The convolutions summed into v that one layer accumulates in ACC: one input, one output geometry
-    (each keeps its own kernel, pads and pad value), or None."""
-    if isinstance(v.owner, bnn.BitplaneConv2dOp):
-        return [v.owner]  # type: ignore[list-item]
-    convs = bnn.summed_convs(v)
-    if convs is None:
-        return None
-    first = convs[0]
-    same = all(
-        cv.input == first.input and cv.output.type == first.output.type and cv.strides == first.strides
-        and cv.dilations == first.dilations for cv in convs
-    )
-    return convs if same else None
-
-
-def in_group(op: Operation) -> bool:
-    """A conv/add whose result is summed further by an enclosing conv group (lowered at its root)."""
-    if not isinstance(op, bnn.Conv2dOp | bnn.AddOp) or not op.results[0].has_one_use():
-        return False
-    user = op.results[0].get_user_of_unique_use()
-    return isinstance(user, bnn.AddOp) and conv_group(user.output) is not None
-
-
 @dataclass(frozen=True)
 class TileLoopsPass(ModulePass):
     """Lower @main from `bnn` (after bnn-dense-to-conv and bnn-decompose-kernels) to `tile`."""
@@ -650,19 +719,22 @@ class TileLoopsPass(ModulePass):
                 if isinstance(user, bnn.ThresholdOp):
                     continue  # lowered with its threshold
                 counter += 1
-                lw.lower_conv_group(f"conv{counter}", group, None, o.results[0])
+                lw.lower_layer(f"conv{counter}", group, None, o.results[0],
+                               pool=user if isinstance(user, bnn.MaxPoolOp) else None)
             elif isinstance(o, bnn.ThresholdOp):
                 group = conv_group(o.input) if o.input.has_one_use() else None
                 if group is not None:
                     counter += 1
-                    src = lw.values[group[0].input]
+                    src = lw.values[group.input]
                     keep = lw.can_keep(o.output, lambda: tiling.choose_conv_tiling(
-                        lw.conv_shape("conv", group, True, src.shape, src.on_chip, True), m))
-                    lw.lower_conv_group(f"conv{counter}", group, o, o.output, keep)
+                        lw.group_shape("conv", group, True, src.on_chip, True), m))
+                    lw.lower_layer(f"conv{counter}", group, o, o.output, keep)
                 else:
                     lw.lower_threshold(o)
             elif isinstance(o, bnn.AddOp):
                 lw.lower_add(o)
+            elif isinstance(o, bnn.MaxPoolOp) and o.output in lw.values:
+                pass  # lowered with the conv it pools
             elif isinstance(o, bnn.MaxPoolOp):
                 src = lw.values[o.input]
                 keep = src.dtype == "bits" and lw.can_keep(

@@ -45,9 +45,10 @@ def stem_model(path: Path, size: int, seed: int = 0) -> Path:
     return save_model(path, nodes, [("x", [1, 3, size, size])], [("y", [1, 16, None, None])], inits)
 
 
-def residual_model(path: Path, seed: int = 0) -> Path:
-    """A residual block: a = conv(x); s = a + conv(Sign(BN(a))) (an integer Add); an integer 2x2 max-pool of s,
-    its threshold, a 1x1 conv."""
+def residual_model(path: Path, seed: int = 0, rhs: str = "b") -> Path:
+    """A residual block: a = conv(x); s = a + conv(Sign(BN(a))) (an integer Add, which the conv computes by
+    accumulating onto a); an integer 2x2 max-pool of s, its threshold, a 1x1 conv. With rhs="a", s = a + a and
+    the conv's sums are not used: no conv takes the Add, which runs as ADD."""
     rng = np.random.default_rng(seed)
     inits = {"wa": pm1(rng, (32, 16, 3, 3)), "wb": pm1(rng, (32, 32, 3, 3)), "w2": pm1(rng, (16, 32, 1, 1))}
     nodes = [
@@ -56,7 +57,7 @@ def residual_model(path: Path, seed: int = 0) -> Path:
         bn("bn0", "a", "na", 32, 0.0, rng, inits),
         helper.make_node("Sign", ["na"], ["h"]),
         helper.make_node("Conv", ["h", "wb"], ["b"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
-        helper.make_node("Add", ["a", "b"], ["s"]),
+        helper.make_node("Add", ["a", rhs], ["s"]),
         helper.make_node("MaxPool", ["s"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
         bn("bn1", "p", "n", 32, 0.0, rng, inits),
         helper.make_node("Sign", ["n"], ["sb"]),
@@ -109,7 +110,7 @@ def test_adds_thresholds_and_pools_block_channels_when_one_row_does_not_fit(tmp_
     """On a 1 KiB ACC (512 sums) the Add's two rows of 32 x 16 sums do not fit, nor the 2x2 pool's two input
     rows and output row (32 x 40 sums): they run in the largest channel blocks that fit (16 and 8 channels),
     bit-exact; on the default machine all 32 channels go at once."""
-    path = residual_model(tmp_path / "res.onnx")
+    path = residual_model(tmp_path / "res.onnx", rhs="a")
     small, default = program(path, TINY_ACC), program(path)
     assert set(blocks(small, "ADD", "oc_count")) == {16}
     assert set(blocks(small, "POOL.I", "in_c")) == {8}
@@ -118,3 +119,14 @@ def test_adds_thresholds_and_pools_block_channels_when_one_row_does_not_fit(tmp_
     xs = inputs((1, 16, 16, 16), 3, seed=2)
     assert_bit_exact(small, path, xs, TINY_ACC)
     assert_bit_exact(default, path, xs)
+
+
+def test_a_residual_add_accumulates_in_the_conv(tmp_path: Path) -> None:
+    """s = a + conv(h): the conv's tiles start from a's (loaded into ACC), so no ADD runs and neither the
+    conv's sums nor s's addends cross DRAM twice; bit-exact on the default and the 1 KiB-ACC machine."""
+    path = residual_model(tmp_path / "res.onnx")
+    xs = inputs((1, 16, 16, 16), 3, seed=2)
+    for machine in (None, TINY_ACC):
+        prog = program(path, machine)
+        assert blocks(prog, "ADD", "oc_count") == []
+        assert_bit_exact(prog, path, xs, machine)
