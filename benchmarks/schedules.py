@@ -1,13 +1,14 @@
 """How far chewc's schedules are from their lower bounds: off-chip traffic and cycles per network.
 
-    python benchmarks/schedules.py [--only cnv,lfc,resnet18,groupnet8] [--size 224]
+    python benchmarks/schedules.py [--only cnv,lfc,resnet18,groupnet8] [--size 224] [--layers]
 
 For each network on the default machine: the DRAM bits one inference moves (the emulator's count)
 against the layer-wise compulsory traffic of `compiler.bounds` (each layer's constants, input and
 output maps once), and the cycles against the cycle bound (per layer the longer of the array cycles
 at full lane use for its kernel size and the compulsory traffic at the DMA's rate), with utilisation
 and energy. ResNet-18 and Group-Net x 8 are generated with `examples/resnets.py`. Costs do not depend
-on the input; one seeded input is run.
+on the input; one seeded input is run. `--layers` adds each network's per-layer table (the run report's,
+achieved against each layer's bound).
 """
 
 from __future__ import annotations
@@ -49,10 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", default=",".join(NETWORKS), help=f"comma-separated, of {', '.join(NETWORKS)}")
     p.add_argument("--size", type=int, default=224, help="input size of the generated ResNets")
+    p.add_argument("--layers", action="store_true", help="print each network's per-layer table too")
     args = p.parse_args(argv)
     names = args.only.split(",")
     if any(n not in NETWORKS for n in names):
         p.error(f"unknown network in {args.only!r} (known: {', '.join(NETWORKS)})")
+    console = Console(width=170)
     table = Table(title="schedules against their bounds, default machine at its reference voltage")
     for col in ("network", "DRAM bits", "bound", "ratio", "cycles", "array bound", "cycle bound", "ratio",
                 "utilisation", "core", "system"):
@@ -71,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
                           f"{dram / bound.traffic_bits:.2f}x", f"{report.cycles:,}", f"{bound.cycle_bound:,.0f}",
                           f"{cycles:,.0f}", f"{report.cycles / cycles:.2f}x", f"{100 * report.utilisation:.1f}%",
                           f"{report.core_energy_j * 1e6:,.1f} uJ", f"{report.system_energy_j * 1e6:,.1f} uJ")
-    Console(width=170).print(table)
+            if args.layers:
+                console.print(name)
+                console.print(report.layers_table())
+    console.print(table)
     return 0
 
 

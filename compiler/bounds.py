@@ -20,7 +20,7 @@ does not count.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, StringAttr
@@ -122,6 +122,8 @@ class _Step:
     writes: SSAValue
     macs: int = 0
     cycle_bound: float = 0.0
+    root: Operation | None = None  # the op tile-loops lowers the step at
+    roots: list[Operation] = field(default_factory=list)  # of the steps merged into this one
 
 
 def _steps(fn: func.FuncOp) -> list[_Step]:
@@ -133,28 +135,34 @@ def _steps(fn: func.FuncOp) -> list[_Step]:
             if isinstance(op.results[0].get_user_of_unique_use(), bnn.ThresholdOp):
                 continue  # with its threshold
             w, macs, cycles = _conv_terms(group)
-            steps.append(_Step(_name(op, "conv"), _kind(group), w, _reads(group), op.results[0], macs, cycles))
+            steps.append(_Step(_name(op, "conv"), _kind(group), w, _reads(group), op.results[0], macs, cycles, op))
         elif isinstance(op, bnn.ThresholdOp):
             group = conv_group(op.input) if op.input.has_one_use() else None
             t = 2 * bnn.shape_of(op.output.type)[1] * CHANNELS_PER_WORD
             if group:
                 w, macs, cycles = _conv_terms(group)
                 steps.append(_Step(_name(op, "conv"), f"{_kind(group)}+threshold", w + t, _reads(group), op.output, macs,
-                                   cycles))
+                                   cycles, op))
             else:
-                steps.append(_Step(_name(op, "threshold"), "threshold", t, [op.input], op.output))
+                steps.append(_Step(_name(op, "threshold"), "threshold", t, [op.input], op.output, root=op))
         elif isinstance(op, bnn.MaxPoolOp):
-            steps.append(_Step(_name(op, "maxpool"), "maxpool", 0, [op.input], op.output))
+            steps.append(_Step(_name(op, "maxpool"), "maxpool", 0, [op.input], op.output, root=op))
         elif isinstance(op, bnn.AddOp):
-            steps.append(_Step(_name(op, "add"), "add", 0, [op.lhs, op.rhs], op.output))
+            steps.append(_Step(_name(op, "add"), "add", 0, [op.lhs, op.rhs], op.output, root=op))
     return steps
 
 
 def layer_bounds(module: ModuleOp) -> NetworkBound:
     """The bound of every layer of @main, in program order."""
     fn = next(op for op in module.walk() if isinstance(op, func.FuncOp))
+    return function_bounds(fn)[0]
+
+
+def function_bounds(fn: func.FuncOp) -> tuple[NetworkBound, dict[Operation, int]]:
+    """The bound of every layer of `fn`, and which layer each op tile-loops lowers a step at belongs to."""
     layers: list[_Step] = []
     for step in _steps(fn):
+        step.roots = [step.root] if step.root is not None else []
         last = layers[-1] if layers else None
         # a step that reads the previous layer's output, its only use, extends that layer's chain
         if last is not None and step.macs == 0 and last.writes in step.reads and last.writes.has_one_use():
@@ -162,10 +170,12 @@ def layer_bounds(module: ModuleOp) -> NetworkBound:
             last.writes, last.kind = step.writes, f"{last.kind}+{step.kind}"
             last.constant_bits += step.constant_bits
             last.name = step.name
+            last.roots += step.roots
             continue
         layers.append(step)
-    return NetworkBound(tuple(
+    bound = NetworkBound(tuple(
         LayerBound(s.name, s.kind, s.constant_bits, sum(map_bits(r) for r in s.reads), map_bits(s.writes), s.macs,
                    s.cycle_bound)
         for s in layers
     ))
+    return bound, {op: i for i, s in enumerate(layers) for op in s.roots}

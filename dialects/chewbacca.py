@@ -367,4 +367,28 @@ class ProbeOp(IRDLOperation):
             raise VerifyException(f"{self.name}: words {self.addr.value.data:#x}..+{words} lie outside {self.mem.data} ({size} words)")
 
 
-Chewbacca = Dialect("chewbacca", [*OP_CLASSES, DataOp, HostStepOp, InputOp, OutputOp, ProbeOp], [MachineAttr])
+@irdl_op_definition
+class LayerOp(IRDLOperation):
+    """Report marker: the instructions from here to the next marker compute layer `layer` (see tile.layer,
+    whose properties it keeps)."""
+
+    name = "chewbacca.layer"
+    layer = prop_def(StringAttr)
+    kind = prop_def(StringAttr)
+    bound_dram_bits = prop_def(IntegerAttr)
+    bound_cycles = prop_def(IntegerAttr)
+    assembly_format = "attr-dict"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def verify_(self) -> None:
+        for field in ("bound_dram_bits", "bound_cycles"):
+            if getattr(self, field).value.data < -1:
+                raise VerifyException(f"{self.name}: {field} must be a count or -1 (no bound)")
+
+    def mark(self, start: int) -> dict[str, object]:
+        """Its entry in the program's layers section, for the layer starting at instruction `start`."""
+        return {"start": start, "layer": self.layer.data, "kind": self.kind.data,
+                "bound_dram_bits": self.bound_dram_bits.value.data, "bound_cycles": self.bound_cycles.value.data}
+
+
+Chewbacca = Dialect("chewbacca", [*OP_CLASSES, DataOp, HostStepOp, InputOp, OutputOp, ProbeOp, LayerOp], [MachineAttr])

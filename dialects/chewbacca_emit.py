@@ -16,6 +16,7 @@ from isa.errors import ChewcError
 from isa.instruction import encode
 
 PROBE_KIND = "debug"
+LAYERS_KIND = "report"
 
 
 def emit_program(module: ModuleOp) -> ChewProgram:
@@ -24,7 +25,7 @@ def emit_program(module: ModuleOp) -> ChewProgram:
     fns = [f for f in module.ops if isinstance(f, func.FuncOp)]
     if len(fns) != 1:
         raise ChewcError(f"a program is one function, the module has {len(fns)}")
-    code, data, inputs, outputs, sections, probes = [], [], [], [], [], []
+    code, data, inputs, outputs, sections, probes, layers = [], [], [], [], [], [], []
     for op in fns[0].body.block.ops:
         if isinstance(op, chewbacca.InstructionOp):
             code.append(encode(op.instruction()))
@@ -37,10 +38,14 @@ def emit_program(module: ModuleOp) -> ChewProgram:
         elif isinstance(op, chewbacca.ProbeOp):
             probes.append({"after": len(code) - 1, "name": op.tensor.data, "mem": op.mem.data, "addr": op.addr.value.data,
                            "shape": [a.value.data for a in op.shape.data], "dtype": op.dtype.data})
+        elif isinstance(op, chewbacca.LayerOp):
+            layers.append(op.mark(len(code)))
         elif not isinstance(op, func.ReturnOp):
             raise ChewcError(f"emit: {op.name} is not a chewbacca instruction (lower the module fully first)")
     if probes:  # where each layer's result lies, for chewc-run --check-layers
         sections.append(Section(PROBE_KIND, "probes", json.dumps(probes, sort_keys=True, separators=(",", ":")).encode()))
+    if layers:  # where each layer's instructions start, for the per-layer report
+        sections.append(Section(LAYERS_KIND, "layers", json.dumps(layers, sort_keys=True, separators=(",", ":")).encode()))
     program = ChewProgram(machine.hash(), machine.name, tuple(code), tuple(data), tuple(inputs), tuple(outputs), tuple(sections))
     program.check_fits(machine)
     return program

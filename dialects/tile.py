@@ -589,9 +589,36 @@ class ProbeOp(IRDLOperation):
         _check_desc(self, self.desc, self.buffer, spaces=("dram", "fmem"))
 
 
+@irdl_op_definition
+class LayerOp(IRDLOperation):
+    """Report marker: the ops up to the next marker compute layer `layer` (named by the ONNX tensor it
+    computes), of kind `kind`, whose layer-wise lower bounds (`compiler.bounds`) are `bound_dram_bits` of
+    off-chip traffic and `bound_cycles` array cycles (-1: no bound, e.g. a host step). No effect on the
+    computation; `chewc-run` reports each layer's costs against them."""
+
+    name = "tile.layer"
+    layer = prop_def(StringAttr)
+    kind = prop_def(StringAttr)
+    bound_dram_bits = prop_def(IntegerAttr)
+    bound_cycles = prop_def(IntegerAttr)
+    assembly_format = "attr-dict"
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, layer: str, kind: str, bound_dram_bits: int, bound_cycles: int):
+        super().__init__(properties={
+            "layer": StringAttr(layer), "kind": StringAttr(kind),
+            "bound_dram_bits": IntegerAttr(bound_dram_bits, 64), "bound_cycles": IntegerAttr(bound_cycles, 64)})
+
+    def verify_(self) -> None:
+        for field in ("bound_dram_bits", "bound_cycles"):
+            value = getattr(self, field).value.data
+            if value < -1:
+                _fail(self, f"{field} must be a count or -1 (no bound), got {value}")
+
+
 Tile = Dialect(
     "tile",
     [AllocOp, ConstOp, ForOp, YieldOp, DmaOp, SyncOp, ConvOp, ThresholdOp, PoolOp, AddOp, WriteOp, ReadOp, HostOp,
-     ProbeOp],
+     ProbeOp, LayerOp],
     [BufferType],
 )

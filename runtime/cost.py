@@ -56,6 +56,24 @@ class Counters:
     add_ops: int = 0
     kernels: dict[tuple[int, int], KernelStats] = field(default_factory=dict)  # by (kh, kw)
 
+    def copy(self) -> Counters:
+        return self.since(Counters())
+
+    def since(self, earlier: Counters) -> Counters:
+        """The events counted after `earlier`, a copy of these counters taken before."""
+        kernels = {}
+        for key, k in self.kernels.items():
+            e = earlier.kernels.get(key, KernelStats())
+            if k.count != e.count:
+                kernels[key] = KernelStats(k.count - e.count, k.array_cycles - e.array_cycles, k.macs - e.macs)
+        return Counters(
+            self.instructions - earlier.instructions, self.class_cycles - earlier.class_cycles,
+            self.array_cycles - earlier.array_cycles, self.array_stall_cycles - earlier.array_stall_cycles,
+            self.macs - earlier.macs, self.read_bits - earlier.read_bits, self.write_bits - earlier.write_bits,
+            self.threshold_ops - earlier.threshold_ops, self.pool_ops - earlier.pool_ops, self.add_ops - earlier.add_ops,
+            kernels,
+        )
+
 
 @dataclass
 class Timeline:

@@ -43,7 +43,7 @@ from isa.table import CHANNELS_PER_WORD, REGISTERS
 from runtime.cost import ON_CHIP, Counters, KernelStats, Timeline, conv_cost, dma_cycles, new_rows, unit_cycles
 from runtime.host import bits_word, pack, unpack, word_bits
 from runtime.host_steps import host_work, run_host_step
-from runtime.report import HostStepRow, Report, build_report
+from runtime.report import HostStepRow, LayerCost, LayerMark, Report, build_report, layer_marks
 
 MEMORIES = (*ON_CHIP, "dram")
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
@@ -158,6 +158,7 @@ class _Plan:
     data: tuple[tuple[int, np.ndarray], ...]  # DRAM address and words of each data block
     counters: Counters
     timeline: Timeline
+    layers: tuple[LayerCost, ...]
 
 
 PlanKey = tuple[ChewProgram, bytes]  # a program and the hash of the machine it runs on
@@ -212,7 +213,7 @@ def emulate(
             f"the program needs {work} word operations (instruction {heaviest}, {code[heaviest].op.mnemonic}, the "
             f"largest), more than the emulator's budget of {max_work}: raise it with --max-work if that is intended"
         )
-    emu = Emulator(machine, code, steps)
+    emu = Emulator(machine, code, steps, marks=layer_marks(prog))
     for block in prog.data:
         emu.host_write(block.dram_addr, block.words)
     for desc in prog.inputs:
@@ -221,8 +222,8 @@ def emulate(
     emu.check_outputs(prog)
     data = tuple((block.dram_addr, block.words) for block in prog.data)
     if emu.kernels is not None:
-        _keep_plan(key, _Plan(tuple(emu.kernels), data, emu.counters, emu.timeline))
-    report = build_report(machine, point, emu.counters, emu.timeline, emu.host_rows)
+        _keep_plan(key, _Plan(tuple(emu.kernels), data, emu.counters, emu.timeline, tuple(emu.layer_costs)))
+    report = build_report(machine, point, emu.counters, emu.timeline, emu.host_rows, emu.layer_costs)
     return EmulationResult(_outputs(prog, emu.mem["dram"]), report)
 
 
@@ -257,7 +258,7 @@ def _replay(
     for kernel in plan.kernels:
         kernel(state)
     # build_report only reads the counters and timeline, so the plan's serve every replay.
-    report = build_report(machine, point, plan.counters, plan.timeline, state.host_rows)
+    report = build_report(machine, point, plan.counters, plan.timeline, state.host_rows, plan.layers)
     return EmulationResult(_outputs(prog, dram), report)
 
 
@@ -381,8 +382,14 @@ class Emulator(_State):
     written: dict[str, np.ndarray]  # always tracked here
 
     def __init__(self, machine: Machine, code: list[Instruction], host_steps: dict[int, HostStep],
-                 dry: bool = False) -> None:
+                 dry: bool = False, marks: tuple[LayerMark, ...] = ()) -> None:
         # dry: addresses, registers, written words and hazards only; no value is computed or moved
+        # marks: where layers start, each counted apart (instructions before the first are a layer too)
+        if marks and marks[0].start > 0:
+            marks = (LayerMark(0, "(before the first layer)", "other", -1, -1), *marks)
+        self.marks, self.next_mark = marks, 0
+        self.layer_costs: list[LayerCost] = []
+        self.layer_start: tuple[LayerMark, Counters, int] | None = None
         self.m, self.code, self.host_steps, self.dry = machine, code, host_steps, dry
         self.size = {name: machine.memory.words(name) for name in MEMORIES}
         super().__init__(
@@ -439,6 +446,10 @@ class Emulator(_State):
         for index, ins in enumerate(self.code):
             if observe is not None and index - 1 in observe[0]:
                 observe[1](index - 1, self.mem)
+            while self.next_mark < len(self.marks) and self.marks[self.next_mark].start == index:
+                self.end_layer()
+                self.layer_start = (self.marks[self.next_mark], self.counters.copy(), self.timeline.now)
+                self.next_mark += 1
             self.index, self.ins = index, ins
             cls = ins.op.cls
             self.counters.instructions[cls] += 1
@@ -446,11 +457,18 @@ class Emulator(_State):
             if ins.op.mnemonic == "END":
                 self.timeline.sync()
                 self.counters.class_cycles[cls] += self.m.control.issue_cycles
+                self.end_layer()
                 return
             busy = self.handlers.get(ins.op.mnemonic, self.configure)(ins)
             self.timeline.now += busy
             self.counters.class_cycles[cls] += self.m.control.issue_cycles + busy
         raise ChewcError(f"the program has no END: execution ran past its last instruction ({len(self.code) - 1})")
+
+    def end_layer(self) -> None:
+        if self.layer_start is not None:
+            mark, counters, now = self.layer_start
+            self.layer_costs.append(LayerCost(mark, self.counters.since(counters), self.timeline.now - now))
+            self.layer_start = None
 
     def reg(self, *names: str) -> list[int]:
         missing = [n for n in names if n not in self.regs]

@@ -9,13 +9,16 @@ from __future__ import annotations
 import dataclasses
 import io
 from collections import Counter
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from isa.container import ChewProgram
+from isa.errors import ChewcError
 from isa.machine import Machine, OperatingPoint
 from runtime.cost import ON_CHIP, Counters, Timeline, energy
 
@@ -29,6 +32,75 @@ class KernelRow:
     macs: int
     utilisation: float
     window_use: float
+
+
+@dataclass(frozen=True)
+class LayerMark:
+    """Where a layer's instructions start, from the program's `layers` section (see tile.layer)."""
+
+    start: int
+    layer: str
+    kind: str
+    bound_dram_bits: int  # -1: no bound (host steps)
+    bound_cycles: int
+
+
+_MARK_FIELDS = {"start": int, "layer": str, "kind": str, "bound_dram_bits": int, "bound_cycles": int}
+
+
+def layer_marks(prog: ChewProgram) -> tuple[LayerMark, ...]:
+    """The program's layer marks, checked (a program file is data: a bad section is one error)."""
+    section = next((s for s in prog.sections if s.kind == "report" and s.name == "layers"), None)
+    if section is None:
+        return ()
+    try:
+        entries = json.loads(section.payload)
+    except ValueError as e:
+        raise ChewcError(f"section 'layers': not JSON ({e})") from e
+    if not isinstance(entries, list):
+        raise ChewcError("section 'layers': must be a list of layer marks")
+    marks: list[LayerMark] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or set(entry) != set(_MARK_FIELDS) or any(
+            type(entry[k]) is not t for k, t in _MARK_FIELDS.items()
+        ):
+            raise ChewcError(f"section 'layers': entry {i} must be an object of {', '.join(_MARK_FIELDS)} "
+                             "(integers and strings)")
+        mark = LayerMark(**entry)
+        if mark.start < (marks[-1].start if marks else 0) or mark.start >= len(prog.code):
+            raise ChewcError(f"section 'layers': entry {i} starts at instruction {mark.start}, out of order or "
+                             f"past the code ({len(prog.code)} instructions)")
+        if min(mark.bound_dram_bits, mark.bound_cycles) < -1:
+            raise ChewcError(f"section 'layers': entry {i} has a negative bound")
+        marks.append(mark)
+    return tuple(marks)
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """What one layer's instructions counted: events and cycles (energy follows at a supply voltage)."""
+
+    mark: LayerMark
+    counters: Counters
+    cycles: int
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One layer of the report; its cycles, energies and traffic add up to the run's."""
+
+    layer: str
+    kind: str
+    cycles: int
+    macs: int
+    array_cycles: int
+    stall_cycles: int
+    utilisation: float
+    dram_bits: int
+    core_energy_j: float
+    system_energy_j: float
+    bound_dram_bits: int  # -1: none
+    bound_cycles: int  # array cycles at every used lane busy; -1: none
 
 
 @dataclass
@@ -83,6 +155,7 @@ class Report:
     unit_ops: dict[str, int]
     kernels: dict[str, KernelRow]
     host: HostReport
+    layers: tuple[LayerRow, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -154,6 +227,9 @@ class Report:
                 )
             console.print(k)
 
+        if self.layers:
+            console.print(self.layers_table())
+
         if self.host.steps:
             h = Table(title="host steps (wall time; not in the accelerator's time, energy, GOPS or TOPS/W)")
             for col in ("step", "reason", "runs", "ops", "wall time"):
@@ -164,12 +240,42 @@ class Report:
             console.print(h)
         return out.getvalue()
 
+    def layers_table(self) -> Table:
+        """Each layer's costs against its layer-wise bounds (compiler.bounds)."""
+        layers = Table(title="layers (achieved against the layer-wise bounds of compiler.bounds)")
+        for col in ("layer", "kind", "cycles", "array bound", "util.", "DRAM bits", "bound", "ratio", "system"):
+            layers.add_column(col, justify="left" if col in ("layer", "kind") else "right")
+        for row in self.layers:
+            bound = row.bound_dram_bits
+            layers.add_row(
+                row.layer, row.kind, f"{row.cycles:,}", _count(row.bound_cycles), f"{row.utilisation:.1%}",
+                f"{row.dram_bits:,}", _count(bound), f"{row.dram_bits / bound:.2f}x" if bound > 0 else "-",
+                _joules(row.system_energy_j),
+            )
+        return layers
+
     def _host_summary(self) -> str:
         if not self.host.steps:
             return "no host steps"
         h = self.host
         return (f"{h.steps:,} steps, {h.wall_seconds * 1e3:,.3f} ms wall time; modeled host {h.model_seconds * 1e3:,.3f} ms, "
                 f"{_joules(h.model_energy_j)} ({h.macs:,} MACs, {h.values:,} values; not in the figures above)")
+
+
+def _count(n: int) -> str:
+    return "-" if n < 0 else f"{n:,}"
+
+
+def _layer_row(m: Machine, point: OperatingPoint, cost: LayerCost) -> LayerRow:
+    c, mark = cost.counters, cost.mark
+    e = energy(m, c, point.vdd, cost.cycles / point.freq)
+    return LayerRow(
+        layer=mark.layer, kind=mark.kind, cycles=cost.cycles, macs=c.macs, array_cycles=c.array_cycles,
+        stall_cycles=c.array_stall_cycles,
+        utilisation=c.macs / (c.array_cycles * m.array.macs_per_cycle) if c.array_cycles else 0.0,
+        dram_bits=c.read_bits["dram"] + c.write_bits["dram"], core_energy_j=e.core, system_energy_j=e.system,
+        bound_dram_bits=mark.bound_dram_bits, bound_cycles=mark.bound_cycles,
+    )
 
 
 def _joules(value: float) -> str:
@@ -180,7 +286,8 @@ def _joules(value: float) -> str:
 
 
 def build_report(
-    m: Machine, point: OperatingPoint, c: Counters, t: Timeline, host: Mapping[int, HostStepRow]
+    m: Machine, point: OperatingPoint, c: Counters, t: Timeline, host: Mapping[int, HostStepRow],
+    layers: Sequence[LayerCost] = (),
 ) -> Report:
     seconds = t.now / point.freq
     e = energy(m, c, point.vdd, seconds)
@@ -229,4 +336,5 @@ def build_report(
             ops=dict(sum((Counter(row.ops) for row in host.values()), Counter())),
             by_step={f"host{k}": row for k, row in sorted(host.items())},
         ),
+        layers=tuple(_layer_row(m, point, cost) for cost in layers),
     )

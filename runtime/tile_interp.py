@@ -176,6 +176,10 @@ class TileFunctions(InterpreterFunctions):
     def run_probe(self, interp: Interpreter, op: tile.ProbeOp, args: PythonValues) -> PythonValues:
         return ()
 
+    @impl(tile.LayerOp)
+    def run_layer(self, interp: Interpreter, op: tile.LayerOp, args: PythonValues) -> PythonValues:
+        return ()
+
     # index arithmetic the upstream interpreter lacks
     @impl(arith.MinSIOp)
     def run_minsi(self, interp: Interpreter, op: arith.MinSIOp, args: PythonValues) -> PythonValues:

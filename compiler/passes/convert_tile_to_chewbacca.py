@@ -125,6 +125,8 @@ def convert_function(fn: func.FuncOp) -> None:
                     "addr": IntegerAttr(base_address(op.buffer), 64),
                     "shape": ArrayAttr(IntegerAttr(d, 64) for d in tile.desc_shape(op.desc)),
                     "dtype": StringAttr(tile.desc_dtype(op.desc))}))
+            elif isinstance(op, tile.LayerOp):
+                emit.builder.insert(chewbacca.LayerOp.build(properties=dict(op.properties)))
             elif isinstance(op, func.ReturnOp):
                 emit.instruction(Instruction.make("END"))
                 emit.builder.insert(func.ReturnOp(*[results[v] for v in op.arguments]))

@@ -17,6 +17,7 @@ Float and relayout work becomes `tile.host` steps between accelerator phases.
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -41,6 +42,7 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint
 
 from compiler import tiling
+from compiler.bounds import function_bounds
 from compiler.layers import Conv, ConvGroup, conv_group, in_group
 from compiler.passes.common import functions, module_machine, replace_body
 from compiler.tiling import ConvShape, MapShape, groups
@@ -710,10 +712,20 @@ class TileLoopsPass(ModulePass):
         new = fn.body.block.__class__(arg_types=[a.type for a in old.args])
         lw = Lowering(m, Builder(InsertPoint.at_end(new)))
         lw.lower_input(new.args[0], old.args[0])
+        bounds, layer_of = function_bounds(fn)
+        current: int | None = None
         counter = 0
         for o in list(old.ops):
             if in_group(o):
                 continue
+            if (index := layer_of.get(o)) is not None and index != current:
+                b = bounds.layers[index]
+                lw.add(tile.LayerOp(b.name, b.kind, b.traffic_bits, math.ceil(b.cycle_bound)))
+                current = index
+            elif isinstance(o, bnn.HostOp | bnn.SignOp | bnn.BitplanesOp | bnn.SubsampleOp):
+                name = o.attributes.get(bnn.ONNX_NAME)
+                lw.add(tile.LayerOp(name.data if isinstance(name, StringAttr) else o.name, "host", -1, -1))
+                current = None
             if isinstance(o, bnn.Conv2dOp | bnn.BitplaneConv2dOp | bnn.AddOp) and (group := conv_group(o.results[0])) is not None:
                 user = o.results[0].get_user_of_unique_use()
                 if isinstance(user, bnn.ThresholdOp):

@@ -17,12 +17,15 @@ func.func @net(%x: tensor<1x3x6x6xf32>) -> tensor<1x2xi32> {
 // CHECK-LABEL: func.func @net
 // CHECK:         %[[IN:.*]] = tile.alloc {label = "input"} : !tile.buffer<dram, 216>
 // CHECK-NEXT:    tile.write %{{.*}} -> %[[IN]] {desc = {shape = [3 : i64, 6 : i64, 6 : i64], dtype = "f32"}}
+// CHECK-NEXT:    tile.layer {layer = "bnn.sign", kind = "host", bound_dram_bits = -1 : i64, bound_cycles = -1 : i64}
 // CHECK-NEXT:    %[[S:.*]] = tile.alloc {label = "sign"} : !tile.buffer<dram, 36>
 // CHECK-NEXT:    tile.host "binarise float activations (bnn.sign, zero -> plus)"(%[[IN]]) -> (%[[S]]) {onnx = "", {{.*}} out_descs = [{shape = [3 : i64, 6 : i64, 6 : i64], dtype = "bits", zero = "plus"}]}
 
 // The conv layer's ±1 result stays in FMEM (conv1.map) for the pool, whose result stays for the last
-// conv: only the int16 scores go back to DRAM.
-// CHECK:         %[[MAP1:.*]] = tile.alloc {label = "conv1.map"} : !tile.buffer<fmem, 36>
+// conv: only the int16 scores go back to DRAM. The layer's bounds: weights 4 x 9 words, thresholds 8 words,
+// its input 36 words and its pooled output 9 (of 16 bits): 1424 bits; 4 x 36 x 27 MACs over 16 x 9 lanes.
+// CHECK:         tile.layer {layer = "maxpool", kind = "conv+threshold+maxpool", bound_dram_bits = 1424 : i64, bound_cycles = 27 : i64}
+// CHECK-NEXT:    %[[MAP1:.*]] = tile.alloc {label = "conv1.map"} : !tile.buffer<fmem, 36>
 // CHECK-NEXT:    %[[W:.*]] = tile.const {label = "conv1.weights", data = "{{[0-9a-f]+}}"} : !tile.buffer<dram, 36>
 // CHECK-NEXT:    %[[WB:.*]] = tile.alloc {label = "conv1.w"} : !tile.buffer<wmem, 36>
 // CHECK-NEXT:    %[[ACC:.*]] = tile.alloc {label = "conv1.acc"} : !tile.buffer<acc, 144>
