@@ -710,6 +710,13 @@ class Builder:
             return self.sign(y)
         return self.threshold(ch, y)
 
+    def add_accs(self, lhs: str, rhs: str) -> str:
+        """Add of two accumulators: on the finer lattice of the two, the fan-ins in its steps."""
+        a, b = self.acc[lhs], self.acc[rhs]
+        scale = min(a.scale, b.scale)
+        fanin = int(a.fanin * a.scale / scale + b.fanin * b.scale / scale)
+        return self.set_int(self.node("Add", [lhs, rhs]), Acc(scale, fanin, a.offset + b.offset))
+
     def residual_stream(self, ch: Choices, src: str) -> str:
         """s = Conv(src); 1-3 blocks s = s + Conv(Sign(BN(s))) as in Bi-Real / Group-Net, each s read by its
         threshold and by the next Add; [MaxPool] -> BN or chain -> Sign."""
@@ -725,10 +732,7 @@ class Builder:
             c = self.conv(bch.scope("conv"), a, self.shape(s)[1], same(bch.scope("geometry")), allow_huge=False)
             if self.shape(c) != self.shape(s):  # the MAC budget cut the conv's channels: the stream ends
                 return self.threshold(bch.scope("end"), c)
-            x, y = self.acc[s], self.acc[c]
-            scale = min(x.scale, y.scale)
-            fanin = int(x.fanin * x.scale / scale + y.fanin * y.scale / scale)
-            s = self.set_int(self.node("Add", [s, c]), Acc(scale, fanin, x.offset + y.offset))
+            s = self.add_accs(s, c)
             self.note("residual_stream")
             self.layers[-1] += " -> Add (the stream)"
         if self.use(ch, "maxpool_int", 0.2):
@@ -754,10 +758,7 @@ class Builder:
         kmax = max(g.kernel[0] for g in geos)
         cout = max(1, min(self.channels(ch), MAC_BUDGET // (cin * kmax * kmax * oh * ow)))
         accs = [self.conv(ch.scope(f"conv{i}"), src, cout, geo, allow_huge=False) for i, geo in enumerate(geos)]
-        a, b = (self.acc[n] for n in accs)
-        scale = min(a.scale, b.scale)
-        fanin = int(a.fanin * a.scale / scale + b.fanin * b.scale / scale)
-        y = self.set_int(self.node("Add", accs), Acc(scale, fanin, a.offset + b.offset))
+        y = self.add_accs(*accs)
         self.note("residual")
         self.layers[-1] += " (+ the conv above) -> Add"
         if self.use(ch, "maxpool_int", 0.2):

@@ -399,9 +399,8 @@ class Lowering:
                 self.dma(src.buffer, self.mul(start, w), ibuf, slot, g, rows_in * w, h * w, rows_in * w)
             return start
 
-        def compute(out_row: SSAValue, start: SSAValue, slot: SSAValue) -> None:
-            """Row tile out_row, its input rows in the buffer from image row `start` on."""
-            rt = first_row(out_row)
+        def compute(out_row: SSAValue, rt: SSAValue, start: SSAValue, slot: SSAValue) -> None:
+            """Row tile out_row, whose first conv row is rt, its input rows in the buffer from image row `start` on."""
 
             def chunk(ob: SSAValue, j: SSAValue, first: bool, lanes: int) -> None:
                 if streamed:
@@ -474,17 +473,20 @@ class Lowering:
                 # before the next prefetch, so that transfer still overlaps this tile's compute
                 self.sync()
                 load_rows(first_row(self.plus(rt, t.rows)), nslot)
-                compute(rt, window_start(first_row(rt)), slot)
+                conv_row = first_row(rt)
+                compute(rt, conv_row, window_start(conv_row), slot)
 
             self.loop(n_rt - 1, 1, "rows", row_tile)
             last = self.idx((n_rt - 1) * t.rows)  # peeled: nothing left to prefetch
             self.sync()
-            compute(last, window_start(first_row(last)), self.idx(((n_rt - 1) % 2) * in_words))
+            conv_row = first_row(last)
+            compute(last, conv_row, window_start(conv_row), self.idx(((n_rt - 1) % 2) * in_words))
         else:
             def row_tile_single(rt: SSAValue) -> None:
-                start = load_rows(first_row(rt), zero)
+                conv_row = first_row(rt)
+                start = load_rows(conv_row, zero)
                 self.sync()  # the rows, and the layer's weights on the first tile
-                compute(rt, start, zero)
+                compute(rt, conv_row, start, zero)
 
             self.loop(shape.out_h, t.rows, "rows", row_tile_single)
         return out
