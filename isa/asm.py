@@ -61,7 +61,7 @@ _stmt: instr | data | word | bits | tensor | section | hex | machine | inst | ho
 instr: NAME operand*
 operand: NAME "=" (INT | NAME)
 data: ".data" NAME "@" INT
-word: ".word" INT+
+word: ".word" WORDS
 bits: ".bits" STRING
 tensor: TENSOR NAME NAME "[" INT ("," INT)* "]" NAME "@" INT
 section: ".section" NAME NAME
@@ -75,6 +75,7 @@ planes: ".planes" INT INT NAME
 TENSOR: ".input" | ".output"
 HOST_TENSOR: ".host_in" | ".host_out"
 INT: /-?(0x[0-9a-fA-F]+|0b[01]+|[0-9]+)(?![A-Za-z0-9_.])/
+WORDS: /-?(0x[0-9a-fA-F]+|0b[01]+|[0-9]+)(?![A-Za-z0-9_.])([ \t]+-?(0x[0-9a-fA-F]+|0b[01]+|[0-9]+)(?![A-Za-z0-9_.]))*/
 NAME: /[A-Za-z_][A-Za-z0-9_.]*/
 STRING: /"(\\.|[^"\\\n])*"/
 COMMENT: /;[^\n]*/
@@ -183,12 +184,20 @@ class _Builder:
             raise self.at(node, "words outside a data block (start one with .data NAME @ADDR)")
         return self.data[-1][2]
 
-    def do_word(self, node: lark.Tree[lark.Token], *values: lark.Token) -> None:
+    def do_word(self, node: lark.Tree[lark.Token], words: lark.Token) -> None:
         target = self.words_target(node)
-        for tok in values:
-            v = self.number(tok)
-            if not -(1 << 15) <= v < 1 << 16:
-                raise self.at(tok, f"word {tok} out of range -32768..65535", column=True)
+        # one token for the line's words (a token each made parsing long data blocks several times slower)
+        for found in re.finditer(r"\S+", words):
+            text = found.group()
+            try:  # what number() reads, without a token for its position unless it is an error
+                v = int(text, 0) if len(text) <= 8 else None
+            except ValueError:
+                v = None
+            if v is None or not -(1 << 15) <= v < 1 << 16:
+                tok = lark.Token("INT", text, line=words.line, column=words.column + found.start())
+                v = self.number(tok)
+                if not -(1 << 15) <= v < 1 << 16:
+                    raise self.at(tok, f"word {tok} out of range -32768..65535", column=True)
             target.append(v & 0xFFFF)
 
     def do_bits(self, node: lark.Tree[lark.Token], text: lark.Token) -> None:
