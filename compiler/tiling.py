@@ -97,13 +97,14 @@ class ConvTiling:
     block: int  # output channels per block (divides o)
     chunk: int  # input channel groups whose weights are on chip at once (divides g)
     double_buffer: bool  # two input buffers: the next tile's DMA overlaps this tile's compute
-    traffic: int  # off-chip words moved
+    traffic: int  # off-chip words moved (input rows and weights)
+    weight_buffers: int = 1  # 2: the next (block, chunk) step's weights load while this step computes
 
     def tiles(self, s: ConvShape) -> tuple[int, int, int]:
         return s.out_h // self.rows, s.o // self.block, s.g // self.chunk
 
 
-def need(s: ConvShape, rows: int, block: int, chunk: int, double: bool) -> dict[str, int]:
+def need(s: ConvShape, rows: int, block: int, chunk: int, double: bool, weight_buffers: int = 1) -> dict[str, int]:
     """Words of each on-chip memory one (row tile, channel block, group chunk) step needs."""
     crows = s.conv_rows(rows)
     in_buf = s.g * s.rows_in(crows) * s.w
@@ -111,7 +112,7 @@ def need(s: ConvShape, rows: int, block: int, chunk: int, double: bool) -> dict[
     out_buf = groups(s.o) * (s.oh if s.out_resident else rows) * s.ow if s.thresholded else 0
     return {
         "fmem": in_buf * (2 if double else 1) + out_buf,
-        "wmem": block * chunk * sum(kh * kw for kh, kw in s.kernels),
+        "wmem": weight_buffers * block * chunk * sum(kh * kw for kh, kw in s.kernels),
         "tmem": 2 * block if s.thresholded else 0,
         "acc": block * crows * s.ow + (block * rows * s.pool.ow if s.pool else 0),
     }
@@ -141,21 +142,35 @@ def choose_conv_tiling(s: ConvShape, m: Machine) -> ConvTiling:
 # ResNets repeat shapes (Group-Net's bases eight times over): each shape is searched once per machine
 @functools.lru_cache(maxsize=1024)
 def _best_conv_tiling(s: ConvShape, m: Machine) -> ConvTiling | None:
-    best: ConvTiling | None = None
+    """The least-traffic tiling, then fewer, larger tiles (feasibility, and the tiling when cost is not asked)."""
+    options = conv_tilings(s, m)
+    if not options:
+        return None
+    return min(options, key=lambda t: (t.traffic, -t.rows * t.block * t.chunk, not t.double_buffer, t.weight_buffers))
+
+
+@functools.lru_cache(maxsize=1024)
+def _conv_tilings(s: ConvShape, m: Machine) -> tuple[ConvTiling, ...]:
+    found = []
     chunks = [s.g] if s.whole_groups else divisors(s.g)
     for rows, block, chunk in itertools.product(divisors(s.out_h), divisors(s.o), chunks):
         n_rt = s.out_h // rows
+        streamed = s.o // block > 1 or s.g // chunk > 1  # weights do not stay on chip
+        inputs = 0 if s.in_resident else n_rt * s.g * s.rows_in(s.conv_rows(rows)) * s.w
+        weights = s.o * s.weight_words_per_oc * (n_rt if streamed else 1)
         for double in (True, False) if n_rt > 1 and not s.in_resident else (False,):
-            if not fits(m, need(s, rows, block, chunk, double)):
-                continue
-            streamed = s.o // block > 1 or s.g // chunk > 1  # weights do not stay on chip
-            inputs = 0 if s.in_resident else n_rt * s.g * s.rows_in(s.conv_rows(rows)) * s.w
-            weights = s.o * s.weight_words_per_oc * (n_rt if streamed else 1)
-            t = ConvTiling(rows, block, chunk, double, inputs + weights)
-            key = (t.traffic, -t.rows * t.block * t.chunk, not t.double_buffer)
-            if best is None or key < (best.traffic, -best.rows * best.block * best.chunk, not best.double_buffer):
-                best = t
-    return best
+            for wbufs in WEIGHT_BUFFERS if streamed else (1,):
+                if fits(m, need(s, rows, block, chunk, double, wbufs)):
+                    found.append(ConvTiling(rows, block, chunk, double, inputs + weights, wbufs))
+    return tuple(found)
+
+
+def conv_tilings(s: ConvShape, m: Machine) -> tuple[ConvTiling, ...]:
+    """Every tiling of the layer that fits the machine's memories, with its off-chip traffic."""
+    return _conv_tilings(dataclasses.replace(s, name=""), m)
+
+
+WEIGHT_BUFFERS = (1, 2)
 
 
 @dataclass(frozen=True)

@@ -377,6 +377,9 @@ class LayerOp(IRDLOperation):
     kind = prop_def(StringAttr)
     bound_dram_bits = prop_def(IntegerAttr)
     bound_cycles = prop_def(IntegerAttr)
+    predicted_cycles = prop_def(IntegerAttr)
+    predicted_dram_bits = prop_def(IntegerAttr)
+    mapping = prop_def(StringAttr)
     assembly_format = "attr-dict"
     irdl_options = (ParsePropInAttrDict(),)
 
@@ -384,11 +387,16 @@ class LayerOp(IRDLOperation):
         for field in ("bound_dram_bits", "bound_cycles"):
             if getattr(self, field).value.data < -1:
                 raise VerifyException(f"{self.name}: {field} must be a count or -1 (no bound)")
+        for field in ("predicted_cycles", "predicted_dram_bits"):
+            if getattr(self, field).value.data < 0:
+                raise VerifyException(f"{self.name}: {field} must be a count")
 
     def mark(self, start: int) -> dict[str, object]:
         """Its entry in the program's layers section, for the layer starting at instruction `start`."""
         return {"start": start, "layer": self.layer.data, "kind": self.kind.data,
-                "bound_dram_bits": self.bound_dram_bits.value.data, "bound_cycles": self.bound_cycles.value.data}
+                "bound_dram_bits": self.bound_dram_bits.value.data, "bound_cycles": self.bound_cycles.value.data,
+                "predicted_cycles": self.predicted_cycles.value.data,
+                "predicted_dram_bits": self.predicted_dram_bits.value.data, "mapping": self.mapping.data}
 
 
 Chewbacca = Dialect("chewbacca", [*OP_CLASSES, DataOp, HostStepOp, InputOp, OutputOp, ProbeOp, LayerOp], [MachineAttr])

@@ -593,27 +593,38 @@ class ProbeOp(IRDLOperation):
 class LayerOp(IRDLOperation):
     """Report marker: the ops up to the next marker compute layer `layer` (named by the ONNX tensor it
     computes), of kind `kind`, whose layer-wise lower bounds (`compiler.bounds`) are `bound_dram_bits` of
-    off-chip traffic and `bound_cycles` array cycles (-1: no bound, e.g. a host step). No effect on the
-    computation; `chewc-run` reports each layer's costs against them."""
+    off-chip traffic and `bound_cycles` array cycles (-1: no bound, e.g. a host step), and whose cost the
+    mapping search (`compiler.mapping`) predicts as `predicted_cycles` and `predicted_dram_bits` with the
+    conv tiling `mapping` ("" when the layer has none). No effect on the computation; `chewc-run`
+    reports each layer's costs against them."""
 
     name = "tile.layer"
     layer = prop_def(StringAttr)
     kind = prop_def(StringAttr)
     bound_dram_bits = prop_def(IntegerAttr)
     bound_cycles = prop_def(IntegerAttr)
+    predicted_cycles = prop_def(IntegerAttr)
+    predicted_dram_bits = prop_def(IntegerAttr)
+    mapping = prop_def(StringAttr)
     assembly_format = "attr-dict"
     irdl_options = (ParsePropInAttrDict(),)
 
-    def __init__(self, layer: str, kind: str, bound_dram_bits: int, bound_cycles: int):
+    def __init__(self, layer: str, kind: str, bound_dram_bits: int, bound_cycles: int, predicted_cycles: int = 0,
+                 predicted_dram_bits: int = 0, mapping: str = ""):
         super().__init__(properties={
             "layer": StringAttr(layer), "kind": StringAttr(kind),
-            "bound_dram_bits": IntegerAttr(bound_dram_bits, 64), "bound_cycles": IntegerAttr(bound_cycles, 64)})
+            "bound_dram_bits": IntegerAttr(bound_dram_bits, 64), "bound_cycles": IntegerAttr(bound_cycles, 64),
+            "predicted_cycles": IntegerAttr(predicted_cycles, 64),
+            "predicted_dram_bits": IntegerAttr(predicted_dram_bits, 64), "mapping": StringAttr(mapping)})
 
     def verify_(self) -> None:
         for field in ("bound_dram_bits", "bound_cycles"):
             value = getattr(self, field).value.data
             if value < -1:
                 _fail(self, f"{field} must be a count or -1 (no bound), got {value}")
+        for field in ("predicted_cycles", "predicted_dram_bits"):
+            if (value := getattr(self, field).value.data) < 0:
+                _fail(self, f"{field} must be a count, got {value}")
 
 
 Tile = Dialect(

@@ -33,6 +33,41 @@ def window_config(g: dict[str, int], buf_row0: int, dilation: int, pad_mode: str
     ]
 
 
+def conv_config(g: dict[str, int], buf_row0: int, row0: int) -> list[Instruction]:
+    """The registers a CONV of geometry `g` reads (also what `compiler.mapping` prices)."""
+    return [
+        *window_config(g, buf_row0, g["dilation"], tile.PAD_MODES[g["pad_mode"]]),
+        _cfg("CFG.OUT", out_h=g["out_h"], out_w=g["out_w"], obuf_rows=g["nrows"]),
+        _cfg("CFG.TILE", row0=row0, nrows=g["nrows"], oc_count=g["oc_count"]),
+    ]
+
+
+def threshold_config(g: dict[str, int]) -> list[Instruction]:
+    return [
+        _cfg("CFG.OUT", out_h=g["nrows"], out_w=g["out_w"], obuf_rows=g["obuf_rows"]),
+        _cfg("CFG.TILE", row0=0, nrows=g["nrows"], oc_count=g["oc_count"]),
+    ]
+
+
+def pool_config(g: dict[str, int], buf_row0: int, row0: int) -> list[Instruction]:
+    return [
+        *window_config(g, buf_row0, g["dilation"], "gate"),
+        _cfg("CFG.OUT", out_h=g["out_h"], out_w=g["out_w"], obuf_rows=g["obuf_rows"]),
+        _cfg("CFG.TILE", row0=row0, nrows=g["nrows"], oc_count=g["in_c"]),
+    ]
+
+
+def add_config(g: dict[str, int]) -> list[Instruction]:
+    return [
+        _cfg("CFG.OUT", out_h=g["nrows"], out_w=g["out_w"], obuf_rows=g["nrows"]),
+        _cfg("CFG.TILE", row0=0, nrows=g["nrows"], oc_count=g["oc_count"]),
+    ]
+
+
+def dma_config(count: int, dram_stride: int, chip_stride: int) -> Instruction:
+    return _cfg("CFG.DMA", count=count, dram_stride=dram_stride, chip_stride=chip_stride)
+
+
 def geom(op: tile.ConvOp | tile.ThresholdOp | tile.PoolOp | tile.AddOp) -> dict[str, int]:
     return {k: tile.geom_get(op.geom, k) for k in op.geom.data}
 
@@ -49,7 +84,7 @@ def instructions(op: object, value: Value, addr: Value, host_step: Callable[[til
         )
         d_stride, c_stride = (op.src_stride, op.dst_stride) if load else (op.dst_stride, op.src_stride)
         return [
-            _cfg("CFG.DMA", count=op.count.value.data, dram_stride=d_stride.value.data, chip_stride=c_stride.value.data),
+            dma_config(op.count.value.data, d_stride.value.data, c_stride.value.data),
             _cfg("DMA.LD" if load else "DMA.ST", mem=tile.space_of(chip_buf), dram=at(dram_buf, dram_off),
                  chip=at(chip_buf, chip_off), length=op.length.value.data),
         ]
@@ -61,16 +96,13 @@ def instructions(op: object, value: Value, addr: Value, host_step: Callable[[til
                       accumulate=g["accumulate"])
         shift = tile.conv_shift(op)
         return [
-            *window_config(g, value(op.buf_row0), g["dilation"], tile.PAD_MODES[g["pad_mode"]]),
-            _cfg("CFG.OUT", out_h=g["out_h"], out_w=g["out_w"], obuf_rows=g["nrows"]),
-            _cfg("CFG.TILE", row0=value(op.row0), nrows=g["nrows"], oc_count=g["oc_count"]),
+            *conv_config(g, value(op.buf_row0), value(op.row0)),
             _cfg("CONV.S", **fields, shift=shift) if shift else _cfg("CONV", **fields),
         ]
     if isinstance(op, tile.ThresholdOp):
         g = geom(op)
         return [
-            _cfg("CFG.OUT", out_h=g["nrows"], out_w=g["out_w"], obuf_rows=g["obuf_rows"]),
-            _cfg("CFG.TILE", row0=0, nrows=g["nrows"], oc_count=g["oc_count"]),
+            *threshold_config(g),
             _cfg("THRESH", acc=at(op.acc, op.acc_off), fmem=at(op.output, op.out_off), tmem=at(op.thresholds, op.t_off),
                  c0=value(op.c0)),
         ]
@@ -78,16 +110,13 @@ def instructions(op: object, value: Value, addr: Value, host_step: Callable[[til
         g = geom(op)
         bits = tile.space_of(op.input) == "fmem"
         return [
-            *window_config(g, value(op.buf_row0), g["dilation"], "gate"),
-            _cfg("CFG.OUT", out_h=g["out_h"], out_w=g["out_w"], obuf_rows=g["obuf_rows"]),
-            _cfg("CFG.TILE", row0=value(op.row0), nrows=g["nrows"], oc_count=g["in_c"]),
+            *pool_config(g, value(op.buf_row0), value(op.row0)),
             _cfg("POOL.B" if bits else "POOL.I", src=at(op.input, op.in_off), dst=at(op.output, op.out_off)),
         ]
     if isinstance(op, tile.AddOp):
         g = geom(op)
         return [
-            _cfg("CFG.OUT", out_h=g["nrows"], out_w=g["out_w"], obuf_rows=g["nrows"]),
-            _cfg("CFG.TILE", row0=0, nrows=g["nrows"], oc_count=g["oc_count"]),
+            *add_config(g),
             _cfg("ADD", a=at(op.lhs, op.lhs_off), b=at(op.rhs, op.rhs_off), dst=at(op.output, op.out_off)),
         ]
     if isinstance(op, tile.HostOp):

@@ -27,6 +27,7 @@ from math import ceil
 import numpy as np
 
 from isa.machine import Machine
+from isa.table import CHANNELS_PER_WORD
 
 ON_CHIP = ("fmem", "wmem", "tmem", "acc")
 
@@ -155,6 +156,42 @@ def conv_cost(
         fmem_rows=groups * (first + int(later.sum())),
         weight_loads=loads,
     )
+
+
+def window_rows(row0: int, nrows: int, stride: int, pad_top: int, kh: int, dilation: int) -> np.ndarray:
+    """`iy[r, ky]`: the image row window row ky of tile row r reads (outside [0, in_h): padding)."""
+    return (row0 + np.arange(nrows))[:, None] * stride - pad_top + np.arange(kh)[None, :] * dilation
+
+
+def conv_op_cost(m: Machine, *, in_h: int, in_w: int, in_c: int, kh: int, kw: int, stride: int, dilation: int,
+                 pad_top: int, out_w: int, row0: int, nrows: int, oc: int) -> ConvCost:
+    """The cost of one CONV from its configured geometry (what the emulator charges, data aside)."""
+    first, later = new_rows(window_rows(row0, nrows, stride, pad_top, kh, dilation), in_h)
+    return conv_cost(m, groups=ceil(in_c / CHANNELS_PER_WORD), oc=oc, nrows=nrows, out_w=out_w, in_w=in_w, kh=kh,
+                     kw=kw, first=first, later=later)
+
+
+def used_rows(iy: np.ndarray, in_h: int) -> int:
+    """Distinct image rows a tile's windows read (padding rows are never read)."""
+    return int(np.unique(iy[(iy >= 0) & (iy < in_h)]).size)
+
+
+def threshold_cycles(m: Machine, channels: int, pixels: int, planes: int) -> int:
+    """THRESH of `channels` x `pixels` sums into `planes` word planes of the ±1 map."""
+    n = channels * pixels
+    return unit_cycles(m, "threshold", n, ("acc", n * m.memory.acc.word_bits),
+                       ("tmem", 2 * channels * m.memory.tmem.word_bits), ("fmem", planes * pixels * m.memory.fmem.word_bits))
+
+
+def pool_cycles(m: Machine, mem: str, n_out: int, window: int, src_words: int) -> int:
+    """POOL.B (mem fmem) or POOL.I (acc): `n_out` output words, each over `window` taps, reading `src_words`."""
+    word = m.memory.on_chip(mem).word_bits
+    return unit_cycles(m, "pool", n_out * window, (mem, src_words * word), (mem, n_out * word))
+
+
+def add_cycles(m: Machine, n: int) -> int:
+    word = m.memory.acc.word_bits
+    return unit_cycles(m, "add", n, ("acc", 2 * n * word), ("acc", n * word))
 
 
 def unit_cycles(m: Machine, unit: str, ops: int, *transfers: tuple[str, int]) -> int:

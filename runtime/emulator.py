@@ -40,7 +40,19 @@ from isa.files import MAX_PROGRAM_BYTES, read_bytes
 from isa.instruction import Instruction, decode
 from isa.machine import Machine, OperatingPoint, bundled_machine, load_machine
 from isa.table import CHANNELS_PER_WORD, REGISTERS
-from runtime.cost import ON_CHIP, Counters, KernelStats, Timeline, conv_cost, dma_cycles, new_rows, unit_cycles
+from runtime.cost import (
+    ON_CHIP,
+    Counters,
+    KernelStats,
+    Timeline,
+    add_cycles,
+    conv_cost,
+    dma_cycles,
+    new_rows,
+    pool_cycles,
+    threshold_cycles,
+    window_rows,
+)
 from runtime.host import bits_word, pack, unpack, word_bits
 from runtime.host_steps import host_work, run_host_step
 from runtime.report import HostStepRow, LayerCost, LayerMark, Report, build_report, layer_marks
@@ -609,7 +621,7 @@ class Emulator(_State):
             raise self.fail(f"tile rows {row0}..{row0 + nrows - 1} exceed out_h = {out_h} (CFG.TILE / CFG.OUT)")
         if kh > self.m.array.window_h or kw > self.m.array.window_w:
             raise self.fail(f"window {kh}x{kw} exceeds the {self.m.array.window_h}x{self.m.array.window_w} array")
-        iy = (row0 + np.arange(nrows))[:, None] * stride - pad_top + np.arange(kh)[None, :] * dil
+        iy = window_rows(row0, nrows, stride, pad_top, kh, dil)
         ix = np.arange(out_w)[:, None] * stride - pad_left + np.arange(kw)[None, :] * dil
         vy, vx = (iy >= 0) & (iy < in_h), (ix >= 0) & (ix < in_w)
         used = np.unique(iy[vy])
@@ -750,7 +762,7 @@ class Emulator(_State):
         self.counters.pool_ops += n_out * kh * kw
         self.counters.read_bits["fmem"] += win.addrs.size * word
         self.counters.write_bits["fmem"] += n_out * word
-        return unit_cycles(self.m, "pool", n_out * kh * kw, ("fmem", win.addrs.size * word), ("fmem", n_out * word))
+        return pool_cycles(self.m, "fmem", n_out, kh * kw, win.addrs.size)
 
     def pool_int(self, ins: Instruction) -> int:
         in_c, pad_mode, kh, kw, out_w, nrows = self.reg("in_c", "pad_mode", "kh", "kw", "out_w", "nrows")
@@ -780,7 +792,7 @@ class Emulator(_State):
         self.counters.pool_ops += n_out * kh * kw
         self.counters.read_bits["acc"] += win.addrs.size * word
         self.counters.write_bits["acc"] += n_out * word
-        return unit_cycles(self.m, "pool", n_out * kh * kw, ("acc", win.addrs.size * word), ("acc", n_out * word))
+        return pool_cycles(self.m, "acc", n_out, kh * kw, win.addrs.size)
 
     # --- element-wise compute ---------------------------------------------------------------------
     def thresh(self, ins: Instruction) -> int:
@@ -831,14 +843,7 @@ class Emulator(_State):
         self.counters.read_bits["acc"] += n * pixels * word
         self.counters.read_bits["tmem"] += 2 * n * self.m.memory.tmem.word_bits
         self.counters.write_bits["fmem"] += n * pixels
-        return unit_cycles(
-            self.m,
-            "threshold",
-            n * pixels,
-            ("acc", n * pixels * word),
-            ("tmem", 2 * n * self.m.memory.tmem.word_bits),
-            ("fmem", fmem.size * self.m.memory.fmem.word_bits),
-        )
+        return threshold_cycles(self.m, n, pixels, planes)
 
     def add(self, ins: Instruction) -> int:
         out_w, nrows, oc = self.reg("out_w", "nrows", "oc_count")
@@ -859,7 +864,7 @@ class Emulator(_State):
         self.counters.add_ops += n
         self.counters.read_bits["acc"] += 2 * n * word
         self.counters.write_bits["acc"] += n * word
-        return unit_cycles(self.m, "add", n, ("acc", 2 * n * word), ("acc", n * word))
+        return add_cycles(self.m, n)
 
     # --- helpers ----------------------------------------------------------------------------------
     def pad_mode_name(self, value: int) -> str:

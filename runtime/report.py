@@ -43,9 +43,13 @@ class LayerMark:
     kind: str
     bound_dram_bits: int  # -1: no bound (host steps)
     bound_cycles: int
+    predicted_cycles: int = -1  # the mapping search's prediction (compiler.mapping); -1: none (older programs)
+    predicted_dram_bits: int = -1
+    mapping: str = ""  # the conv tiling chosen, "" for none
 
 
 _MARK_FIELDS = {"start": int, "layer": str, "kind": str, "bound_dram_bits": int, "bound_cycles": int}
+_MARK_PREDICTION = {"predicted_cycles": int, "predicted_dram_bits": int, "mapping": str}  # since the mapping search
 
 
 def layer_marks(prog: ChewProgram) -> tuple[LayerMark, ...]:
@@ -61,17 +65,19 @@ def layer_marks(prog: ChewProgram) -> tuple[LayerMark, ...]:
         raise ChewcError("section 'layers': must be a list of layer marks")
     marks: list[LayerMark] = []
     for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or set(entry) != set(_MARK_FIELDS) or any(
-            type(entry[k]) is not t for k, t in _MARK_FIELDS.items()
+        if not isinstance(entry, dict) or set(entry) not in (set(_MARK_FIELDS), {*_MARK_FIELDS, *_MARK_PREDICTION}) or any(
+            type(entry[k]) is not t for k, t in {**_MARK_FIELDS, **_MARK_PREDICTION}.items() if k in entry
         ):
-            raise ChewcError(f"section 'layers': entry {i} must be an object of {', '.join(_MARK_FIELDS)} "
-                             "(integers and strings)")
+            raise ChewcError(f"section 'layers': entry {i} must be an object of {', '.join(_MARK_FIELDS)}, and "
+                             f"optionally all of {', '.join(_MARK_PREDICTION)} (integers and strings)")
         mark = LayerMark(**entry)
         if mark.start < (marks[-1].start if marks else 0) or mark.start >= len(prog.code):
             raise ChewcError(f"section 'layers': entry {i} starts at instruction {mark.start}, out of order or "
                              f"past the code ({len(prog.code)} instructions)")
         if min(mark.bound_dram_bits, mark.bound_cycles) < -1:
             raise ChewcError(f"section 'layers': entry {i} has a negative bound")
+        if "mapping" in entry and min(mark.predicted_cycles, mark.predicted_dram_bits) < 0:
+            raise ChewcError(f"section 'layers': entry {i} has a negative prediction")
         marks.append(mark)
     return tuple(marks)
 
@@ -101,6 +107,9 @@ class LayerRow:
     system_energy_j: float
     bound_dram_bits: int  # -1: none
     bound_cycles: int  # array cycles at every used lane busy; -1: none
+    predicted_cycles: int  # by the compiler's mapping search; -1: none
+    predicted_dram_bits: int
+    mapping: str
 
 
 @dataclass
@@ -242,15 +251,17 @@ class Report:
 
     def layers_table(self) -> Table:
         """Each layer's costs against its layer-wise bounds (compiler.bounds)."""
-        layers = Table(title="layers (achieved against the layer-wise bounds of compiler.bounds)")
-        for col in ("layer", "kind", "cycles", "array bound", "util.", "DRAM bits", "bound", "ratio", "system"):
+        layers = Table(title="layers (achieved against the layer-wise bounds of compiler.bounds, and against "
+                             "the compiler's prediction)")
+        for col in ("layer", "kind", "cycles", "predicted", "array bound", "util.", "DRAM bits", "bound", "ratio",
+                    "system"):
             layers.add_column(col, justify="left" if col in ("layer", "kind") else "right")
         for row in self.layers:
             bound = row.bound_dram_bits
             layers.add_row(
-                row.layer, row.kind, f"{row.cycles:,}", _count(row.bound_cycles), f"{row.utilisation:.1%}",
-                f"{row.dram_bits:,}", _count(bound), f"{row.dram_bits / bound:.2f}x" if bound > 0 else "-",
-                _joules(row.system_energy_j),
+                row.layer, row.kind, f"{row.cycles:,}", _count(row.predicted_cycles), _count(row.bound_cycles),
+                f"{row.utilisation:.1%}", f"{row.dram_bits:,}", _count(bound),
+                f"{row.dram_bits / bound:.2f}x" if bound > 0 else "-", _joules(row.system_energy_j),
             )
         return layers
 
@@ -275,6 +286,7 @@ def _layer_row(m: Machine, point: OperatingPoint, cost: LayerCost) -> LayerRow:
         utilisation=c.macs / (c.array_cycles * m.array.macs_per_cycle) if c.array_cycles else 0.0,
         dram_bits=c.read_bits["dram"] + c.write_bits["dram"], core_energy_j=e.core, system_energy_j=e.system,
         bound_dram_bits=mark.bound_dram_bits, bound_cycles=mark.bound_cycles,
+        predicted_cycles=mark.predicted_cycles, predicted_dram_bits=mark.predicted_dram_bits, mapping=mark.mapping,
     )
 
 

@@ -1,8 +1,11 @@
-"""Helpers the lowering passes share: which functions a module has, and swapping a function's body."""
+"""Helpers the lowering passes share: which functions a module has, swapping a function's body, and the
+index arithmetic of the tile level."""
 
 from __future__ import annotations
 
-from xdsl.dialects import func
+from collections.abc import Callable
+
+from xdsl.dialects import arith, func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block
 
@@ -35,3 +38,21 @@ def replace_body(fn: func.FuncOp, new: Block) -> None:
     for op in old.ops:
         op.drop_all_references()
     old.erase(safe_erase=False)
+
+
+def trunc_div(a: int, b: int) -> int:
+    """Integer division rounding toward zero, as arith.divsi (exact for any size, unlike a / b)."""
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q
+
+
+# the index arithmetic the tile level uses, on values: tile-loops folds with it, the conversion evaluates it
+INDEX_ARITH: dict[type, Callable[[int, int], int]] = {
+    arith.AddiOp: lambda a, b: a + b,
+    arith.SubiOp: lambda a, b: a - b,
+    arith.MuliOp: lambda a, b: a * b,
+    arith.DivSIOp: trunc_div,
+    arith.RemSIOp: lambda a, b: a - b * trunc_div(a, b),
+    arith.MinSIOp: min,
+    arith.MaxSIOp: max,
+}

@@ -25,28 +25,11 @@ from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint
 
-from compiler.passes.common import functions, module_machine, replace_body
+from compiler.passes.common import INDEX_ARITH, functions, module_machine, replace_body
 from dialects import chewbacca, tile
 from dialects.tile_to_isa import host_step, instructions
 from isa.errors import ChewcError
 from isa.instruction import Instruction
-
-ARITH = {
-    arith.AddiOp: lambda a, b: a + b,
-    arith.SubiOp: lambda a, b: a - b,
-    arith.MuliOp: lambda a, b: a * b,
-    arith.DivSIOp: lambda a, b: _div(a, b),
-    arith.RemSIOp: lambda a, b: a - b * _div(a, b),
-    arith.MinSIOp: min,
-    arith.MaxSIOp: max,
-}
-
-
-def _div(a: int, b: int) -> int:
-    """Integer division rounding toward zero, as arith.divsi (exact for any size, unlike a / b)."""
-    q = abs(a) // abs(b)
-    return q if (a < 0) == (b < 0) else -q
-
 
 def base_address(buf: SSAValue) -> int:
     op = buf.owner
@@ -105,8 +88,8 @@ def convert_function(fn: func.FuncOp) -> None:
             elif isinstance(op, arith.ConstantOp):
                 assert isinstance(op.value, IntegerAttr)
                 env[op.result] = op.value.value.data
-            elif type(op) in ARITH:
-                env[op.results[0]] = ARITH[type(op)](index_value(op.operands[0]), index_value(op.operands[1]))  # type: ignore[index]
+            elif type(op) in INDEX_ARITH:
+                env[op.results[0]] = INDEX_ARITH[type(op)](index_value(op.operands[0]), index_value(op.operands[1]))  # type: ignore[index]
             elif isinstance(op, tile.ConstOp):
                 emit.builder.insert(chewbacca.DataOp.build(properties={
                     "label": op.label, "dram": IntegerAttr(base_address(op.buffer), 64), "data": op.data}))

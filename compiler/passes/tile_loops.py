@@ -1,9 +1,11 @@
 """`tile-loops`: lower `bnn` layers to `tile` loop nests over buffers, sized to the machine's memories.
 
-Every tensor between layers lives in DRAM in the ISA's layout; a layer streams its input rows and
-weights on chip, computes a tile (output rows x output-channel block) and streams the result back.
-Tile sizes come from `compiler.tiling` (fit on chip, least off-chip traffic); when two input buffers
-fit, the next row tile's DMA is issued before the current tile computes (double buffering).
+Every tensor between layers lives in DRAM in the ISA's layout (a ±1 map stays in FMEM when its
+producer and consumers fit beside it); a layer streams its input rows and weights on chip, computes a
+tile (output rows x output-channel block) and streams the result back. The loop nests are the
+schedules of `compiler.schedule`, which this pass runs on an emitter that builds `tile` IR (`Lowering`);
+each conv layer's tiling is the one the mapping search (`compiler.mapping`) picks, and each layer's
+`tile.layer` marker records its bounds, the tiling and the search's predicted cycles and DRAM bits.
 
 A layer is a conv group (`compiler.layers`): the convs `bnn.add`s sum (sub-convolutions from
 `bnn-decompose-kernels` included) accumulate in ACC, onto a residual map loaded into ACC first when the
@@ -41,16 +43,16 @@ from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint
 
-from compiler import tiling
+from compiler import mapping, schedule, tiling
 from compiler.bounds import function_bounds
 from compiler.layers import Conv, ConvGroup, conv_group, in_group
-from compiler.passes.common import functions, module_machine, replace_body
+from compiler.passes.common import INDEX_ARITH, functions, module_machine, replace_body
+from compiler.schedule import planes
 from compiler.tiling import ConvShape, MapShape, groups
 from dialects import bnn, tile
 from isa.container import to_chw
 from isa.errors import ChewcError
 from isa.machine import Machine
-from isa.table import CHANNELS_PER_WORD
 from runtime.host import bits_words
 
 PAD_MODE = {"-1": 0, "+1": 1, "zero": 2}  # tile.PAD_MODES: neg, pos, gate
@@ -68,6 +70,12 @@ class DramTensor:
 
     def desc(self, zero: str = "") -> DictionaryAttr:
         return tile.tensor_desc(self.shape, self.dtype, zero)
+
+
+def constant(v: SSAValue) -> int | None:
+    """The value of an index made by arith.constant, else None."""
+    op = v.owner
+    return op.value.value.data if isinstance(op, arith.ConstantOp) and isinstance(op.value, IntegerAttr) else None
 
 
 def chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -101,6 +109,9 @@ class Lowering:
     values: dict[SSAValue, DramTensor] = field(default_factory=dict)
     # index constants already made in a block: later ops of the block reuse them
     constants: dict[tuple[Block, int], SSAValue] = field(default_factory=dict)
+    spent: mapping.Cost = mapping.Cost()  # predicted cost of everything lowered so far
+    registers: mapping.Registers = field(default_factory=dict)  # what the predicted code left configured
+    mapping: str = ""  # the tiling of the current layer's conv, for its marker
 
     # -- small builders ------------------------------------------------------------------------
 
@@ -113,14 +124,32 @@ class Lowering:
             self.constants[block, n] = self.add(arith.ConstantOp(IntegerAttr(n, IndexType()))).result
         return self.constants[block, n]
 
+    # index arithmetic folds on constant operands as it is built (peeled iterations have constant indices)
+    def binary(self, kind: type[arith.SignlessIntegerBinaryOperation], a: SSAValue, b: SSAValue) -> SSAValue:
+        ca, cb = constant(a), constant(b)
+        if ca is not None and cb is not None:
+            return self.idx(INDEX_ARITH[kind](ca, cb))
+        return self.add(kind(a, b)).result
+
     def mul(self, a: SSAValue, n: int) -> SSAValue:
-        return a if n == 1 else self.add(arith.MuliOp(a, self.idx(n))).result
+        return a if n == 1 else self.binary(arith.MuliOp, a, self.idx(n))
 
     def plus(self, a: SSAValue, n: int) -> SSAValue:
-        return a if n == 0 else self.add(arith.AddiOp(a, self.idx(n))).result
+        return a if n == 0 else self.binary(arith.AddiOp, a, self.idx(n))
 
     def clamp(self, a: SSAValue, lo: int, hi: int) -> SSAValue:
-        return self.add(arith.MinSIOp(self.add(arith.MaxSIOp(a, self.idx(lo))).result, self.idx(hi))).result
+        return self.binary(arith.MinSIOp, self.binary(arith.MaxSIOp, a, self.idx(lo)), self.idx(hi))
+
+    def addi(self, a: SSAValue, b: SSAValue) -> SSAValue:
+        if constant(a) == 0 or constant(b) == 0:
+            return b if constant(a) == 0 else a
+        return self.binary(arith.AddiOp, a, b)
+
+    def rem(self, a: SSAValue, n: int) -> SSAValue:
+        return self.binary(arith.RemSIOp, a, self.idx(n))
+
+    def div(self, a: SSAValue, n: int) -> SSAValue:
+        return self.binary(arith.DivSIOp, a, self.idx(n))
 
     def alloc(self, space: str, words: int, label: str) -> SSAValue:
         return self.add(tile.AllocOp(space, words, label)).buffer
@@ -129,14 +158,28 @@ class Lowering:
         words = tile.desc_words(tile.tensor_desc(shape, dtype))
         return DramTensor(self.alloc("dram", words, label), shape, dtype)
 
-    def const(self, label: str, words: np.ndarray) -> SSAValue:
-        return self.add(tile.ConstOp(label, words.astype("<u2").tobytes())).buffer
+    def const(self, label: str, words: Callable[[], np.ndarray], size: int) -> SSAValue:
+        data = words()
+        assert data.size == size, (label, data.size, size)
+        return self.add(tile.ConstOp(label, data.astype("<u2").tobytes())).buffer
 
     def dma(self, src, src_off, dst, dst_off, count: int, length: int, src_stride: int, dst_stride: int) -> None:  # noqa: ANN001
         self.add(tile.DmaOp(src, src_off, dst, dst_off, count, length, src_stride, dst_stride))
 
     def sync(self) -> None:
         self.add(tile.SyncOp())
+
+    def conv(self, src, src_off, weights, w_off, acc, acc_off, row0, buf_row0, geom: dict[str, int]) -> None:  # noqa: ANN001
+        self.add(tile.ConvOp(src, src_off, weights, w_off, acc, acc_off, row0, buf_row0, geom))
+
+    def threshold(self, acc, acc_off, thresholds, t_off, out, out_off, c0, geom: dict[str, int]) -> None:  # noqa: ANN001
+        self.add(tile.ThresholdOp(acc, acc_off, thresholds, t_off, out, out_off, c0, geom))
+
+    def pool(self, src, src_off, out, out_off, row0, buf_row0, geom: dict[str, int]) -> None:  # noqa: ANN001
+        self.add(tile.PoolOp(src, src_off, out, out_off, row0, buf_row0, geom))
+
+    def add_tiles(self, a, a_off, b, b_off, out, out_off, geom: dict[str, int]) -> None:  # noqa: ANN001
+        self.add(tile.AddOp(a, a_off, b, b_off, out, out_off, geom))
 
     def loop(self, n: int, step: int, unit: str, body: Callable[[SSAValue], None]) -> None:
         """A `tile.for` (or the body alone, for a single iteration)."""
@@ -150,8 +193,16 @@ class Lowering:
         self.add(tile.YieldOp())
         self.builder = outer
 
+    def price(self, run: Callable[[mapping.Timed], None]) -> mapping.Cost:
+        return mapping.price(self.machine, run).after(self.machine, self.registers)
+
+    def host_instruction(self) -> None:
+        """A HOST (or END): issued after the previous layer's last SYNC, so it waits for nothing."""
+        self.spent += mapping.Cost(self.machine.control.issue_cycles, 0)
+
     def host(self, reason: str, ins: list[DramTensor], outs: list[DramTensor], onnx_b64: str = "",
              in_names: list[str] | None = None, out_names: list[str] | None = None, zero: str = "") -> None:
+        self.host_instruction()
         self.add(tile.HostOp.build(
             operands=[[t.buffer for t in ins], [t.buffer for t in outs]],
             properties={
@@ -191,6 +242,7 @@ class Lowering:
     def lower_bitplanes(self, op: bnn.BitplanesOp) -> None:
         planes = op.planes
         out = self.dram(chw(bnn.shape_of(op.output.type)), "bits", "planes")
+        self.host_instruction()
         self.add(tile.HostOp.build(
             operands=[[self.values[op.input].buffer], [out.buffer]],
             properties={
@@ -244,6 +296,7 @@ class Lowering:
             # a ±1 result reaches the host as int8 -1/+1 values
             rtype = TensorType(IntegerType(8), bnn.shape_of(v.type)) if isinstance(v.type, bnn.BitsType) else v.type
             results.append(self.add(tile.ReadOp(t.buffer, t.desc(), rtype)).value)
+        self.host_instruction()  # END
         self.add(func.ReturnOp(*results))
 
     # -- accelerator layers --------------------------------------------------------------------
@@ -324,173 +377,36 @@ class Lowering:
         """The convs of a layer summed in ACC (onto `group`'s residual, loaded first, if it has one), then
         thresholded, or max-pooled in ACC by `pool`."""
         src = self.values[convs[0].input]
-        c, h, w = src.shape
         _, o, oh, ow = bnn.shape_of(convs[0].output.type)
         residual = self.values[group.residual] if group is not None and group.residual is not None else None
         if group is not None:
             shape = self.group_shape(layer_name(name, result), group, th is not None, src.on_chip, keep, pool)
         else:
             shape = self.conv_shape(layer_name(name, result), convs, th is not None, src.shape, src.on_chip, keep)
-        s, d, kernels, (lo, _) = shape.stride, shape.dilation, shape.kernels, shape.row_span
-        t = tiling.choose_conv_tiling(shape, self.machine)
-        n_rt, n_ob, n_ch = t.tiles(shape)
-        crows = shape.conv_rows(t.rows)  # conv rows a tile computes (more than its rows under a pool)
-        g, rows_in, blk, ch = shape.g, shape.rows_in(crows), t.block, t.chunk
+        if isinstance(convs[0], bnn.BitplaneConv2dOp):
+            subs = sub_convs(convs[0], src.shape)
+        else:
+            subs = [SubConv(cv.weights.to_array(), bnn.ints(cv.pads), cv.pad_value.data) for cv in convs]
+        layer = schedule.ConvLayer(shape, tuple(sub.geom() for sub in subs), residual is not None)
+        chosen = mapping.search(layer, self.machine)
+        t = chosen.tiling
+        self.spent += chosen.priced.after(self.machine, self.registers)
+        self.mapping = chosen.describe()
+        if isinstance(convs[0], bnn.BitplaneConv2dOp) and t.tiles(shape)[2] > 1:
+            raise ChewcError(f"layer {shape.name}: the weights of all {len(subs)} bit planes must fit WMEM at "
+                             f"once ({shape.weight_words_per_oc} words per output channel)")
         if keep:
             out = DramTensor(self.alloc("fmem", groups(o) * oh * ow, f"{name}.map"), (o, oh, ow), "bits", True)
         elif pool is not None:
             out = self.dram((o, pool.oh, pool.ow), "int16", f"{name}.pool")
         else:
             out = self.dram((o, oh, ow), "bits" if th else "int16", name)
-
-        if isinstance(convs[0], bnn.BitplaneConv2dOp):
-            subs = sub_convs(convs[0], src.shape)
-            if n_ch > 1:
-                raise ChewcError(f"layer {shape.name}: the weights of all {len(subs)} bit planes must fit WMEM at "
-                                 f"once ({shape.weight_words_per_oc} words per output channel)")
-        else:
-            subs = [SubConv(cv.weights.to_array(), bnn.ints(cv.pads), cv.pad_value.data) for cv in convs]
-        # constants: per (channel block, group chunk), the sub-kernels' weights [blk][ch][kh][kw] in turn (a bit
-        # plane's own groups only)
-        packed = [weight_words(sub.weights) for sub in subs]  # [O][G][kh][kw] words
-        wwords = np.concatenate([
-            pw[b * blk:(b + 1) * blk, j * ch:(j + 1) * ch].reshape(-1)
-            for b in range(n_ob) for j in range(n_ch) for pw in packed
-        ])
-        wconst = self.const(f"{name}.weights", wwords)
-        sizes = [blk * min(ch, pw.shape[1]) * pw.shape[2] * pw.shape[3] for pw in packed]
-        w_block = sum(sizes)  # one (block, chunk) step
-        sub_off = np.cumsum([0] + sizes)
-        wbuf = self.alloc("wmem", w_block, f"{name}.w")
-        abuf = self.alloc("acc", blk * crows * ow, f"{name}.acc")
-        if pool is not None:
-            pbuf = self.alloc("acc", blk * t.rows * pool.ow, f"{name}.pooled")
-        ibuf = src.buffer if src.on_chip else self.alloc("fmem", g * rows_in * w * (2 if t.double_buffer else 1), f"{name}.in")
-        in_words = g * rows_in * w
-        if th is not None:
-            tconst = self.const(f"{name}.thresholds", threshold_words(shape.name, th))
-            tbuf = self.alloc("tmem", 2 * blk, f"{name}.t")
-            # THRESH fills it block by block: the row tile of every channel, or the whole kept map
-            obuf = out.buffer if keep else self.alloc("fmem", groups(o) * t.rows * ow, f"{name}.out")
-        zero = self.idx(0)
-
-        def load_weights(ob: SSAValue, j: SSAValue) -> None:
-            # (block ob/blk, chunk j) is step (ob/blk)*n_ch + j of w_block words each
-            at = self.add(arith.AddiOp(self.mul(ob, n_ch * w_block // blk), self.mul(j, w_block))).result
-            self.dma(wconst, at, wbuf, zero, 1, w_block, 0, 0)
-
-        def load_thresholds(ob: SSAValue) -> None:
-            if th is not None:
-                self.dma(tconst, self.mul(ob, 2), tbuf, zero, 1, 2 * blk, 0, 0)
-
-        def first_row(rt: SSAValue) -> SSAValue:
-            """The first conv row of the tile whose first output row is rt (under a pool, its windows' first)."""
-            if pool is None:
-                return rt
-            return self.clamp(self.plus(self.mul(rt, pool.stride), -pool.pad_top), 0, oh - crows)
-
-        def window_start(rt: SSAValue) -> SSAValue:
-            """The first input row the buffer holds for row tile rt (the whole map when it stays on chip)."""
-            return zero if src.on_chip else self.clamp(self.plus(self.mul(rt, s), lo), 0, h - rows_in)
-
-        def load_rows(rt: SSAValue, slot: SSAValue) -> SSAValue:
-            start = window_start(rt)
-            if not src.on_chip:
-                self.dma(src.buffer, self.mul(start, w), ibuf, slot, g, rows_in * w, h * w, rows_in * w)
-            return start
-
-        def compute(out_row: SSAValue, rt: SSAValue, start: SSAValue, slot: SSAValue) -> None:
-            """Row tile out_row, whose first conv row is rt, its input rows in the buffer from image row `start` on."""
-
-            def chunk(ob: SSAValue, j: SSAValue, first: bool, lanes: int) -> None:
-                if streamed:
-                    load_weights(ob, j)
-                    self.sync()
-                # the chunk's channel groups are consecutive planes of the input buffer
-                at = self.add(arith.AddiOp(slot, self.mul(j, ch * rows_in * w))).result
-                for i, sub in enumerate(subs):
-                    kh, kw = sub.weights.shape[2:]
-                    p = sub.pads
-                    geom = dict(in_h=h, in_w=w, in_c=sub.lanes or lanes, buf_rows=rows_in, kh=kh, kw=kw, stride=s,
-                                dilation=d, pad_top=p[0], pad_left=p[1], pad_mode=PAD_MODE[sub.pad_value],
-                                out_h=oh, out_w=ow, nrows=crows, oc_count=blk, accumulate=int(i > 0 or not first))
-                    if sub.shift:
-                        geom["shift"] = sub.shift
-                    src_at = self.plus(at, sub.group * rows_in * w) if sub.group else at
-                    self.add(tile.ConvOp(ibuf, src_at, wbuf, self.idx(int(sub_off[i])), abuf, zero, rt, start, geom))
-
-            def block(ob: SSAValue) -> None:
-                if n_ob > 1:
-                    load_thresholds(ob)
-                if residual is not None:  # the sums start from the residual's tile (streamed weights SYNC with it)
-                    at = self.add(arith.AddiOp(self.mul(rt, ow), self.mul(ob, oh * ow))).result
-                    self.dma(residual.buffer, at, abuf, zero, blk, crows * ow, oh * ow, crows * ow)
-                    if not streamed:
-                        self.sync()
-                # peeled: it starts the sums (unless a residual did), the others add to them
-                chunk(ob, zero, residual is None, min(c, CHANNELS_PER_WORD * ch))
-                if n_ch > 1 and c % CHANNELS_PER_WORD == 0:
-                    self.loop(n_ch - 1, 1, "cgroups", lambda j: chunk(ob, self.plus(j, 1), False, CHANNELS_PER_WORD * ch))
-                else:  # the last chunk has fewer real channels: unrolled, each with its lane count
-                    for j in range(1, n_ch):
-                        chunk(ob, self.idx(j), False, min(CHANNELS_PER_WORD * ch, c - CHANNELS_PER_WORD * ch * j))
-                if th is not None:
-                    at, obuf_rows = (self.mul(rt, ow), oh) if keep else (zero, t.rows)
-                    self.add(tile.ThresholdOp(abuf, zero, tbuf, zero, obuf, at, ob,
-                                              dict(out_w=ow, obuf_rows=obuf_rows, nrows=t.rows, oc_count=blk)))
-                elif pool is not None:
-                    geom = dict(in_h=oh, in_w=ow, in_c=blk, buf_rows=crows, kh=pool.kh, kw=pool.kw, stride=pool.stride,
-                                dilation=pool.dilation, pad_top=pool.pad_top, pad_left=pool.pad_left, out_h=pool.oh,
-                                out_w=pool.ow, obuf_rows=t.rows, nrows=t.rows)
-                    self.add(tile.PoolOp(abuf, zero, pbuf, zero, out_row, rt, geom))
-                    plane = pool.oh * pool.ow
-                    dst = self.add(arith.AddiOp(self.mul(out_row, pool.ow), self.mul(ob, plane))).result
-                    self.dma(pbuf, zero, out.buffer, dst, blk, t.rows * pool.ow, t.rows * pool.ow, plane)
-                    self.sync()
-                else:
-                    dst = self.add(arith.AddiOp(self.mul(rt, ow), self.mul(ob, oh * ow))).result
-                    self.dma(abuf, zero, out.buffer, dst, blk, t.rows * ow, t.rows * ow, oh * ow)
-                    self.sync()
-
-            self.loop(o, blk, "ochannels", block)
-            if th is not None and not keep:  # the row tile of every channel, in one transfer
-                self.dma(obuf, zero, out.buffer, self.mul(rt, ow), groups(o), t.rows * ow, t.rows * ow, oh * ow)
-                self.sync()
-
-        streamed = n_ob > 1 or n_ch > 1  # else the weights stay on chip for the whole layer
-        if not streamed:
-            load_weights(zero, zero)
-        if n_ob == 1:
-            load_thresholds(zero)
-        if t.double_buffer:
-            load_rows(first_row(zero), zero)
-
-            def row_tile(i: SSAValue) -> None:
-                rt = self.mul(i, t.rows)
-                slot = self.mul(self.add(arith.RemSIOp(i, self.idx(2))).result, in_words)
-                nslot = self.mul(self.add(arith.RemSIOp(self.plus(i, 1), self.idx(2))).result, in_words)
-                # this tile's rows (prefetched by the previous iteration) must have arrived; the SYNC comes
-                # before the next prefetch, so that transfer still overlaps this tile's compute
-                self.sync()
-                load_rows(first_row(self.plus(rt, t.rows)), nslot)
-                conv_row = first_row(rt)
-                compute(rt, conv_row, window_start(conv_row), slot)
-
-            self.loop(n_rt - 1, 1, "rows", row_tile)
-            last = self.idx((n_rt - 1) * t.rows)  # peeled: nothing left to prefetch
-            self.sync()
-            conv_row = first_row(last)
-            compute(last, conv_row, window_start(conv_row), self.idx(((n_rt - 1) % 2) * in_words))
-        else:
-            def row_tile_single(rt: SSAValue) -> None:
-                conv_row = first_row(rt)
-                start = load_rows(conv_row, zero)
-                self.sync()  # the rows, and the layer's weights on the first tile
-                compute(rt, conv_row, start, zero)
-
-            self.loop(shape.out_h, t.rows, "rows", row_tile_single)
+        data = schedule.ConvData(
+            src.buffer, out.buffer, lambda t: pack_weights(subs, t, shape),
+            (lambda: threshold_words(shape.name, th)) if th is not None else None,
+            residual.buffer if residual is not None else None)
+        schedule.conv_layer(self, name, layer, t, data)
         return out
-
     def lower_threshold(self, op: bnn.ThresholdOp) -> None:
         """A threshold of sums that are not a fresh conv (after a residual add or an int pool)."""
         self.values[op.output] = self.threshold_map(self.values[op.input], op)
@@ -498,34 +414,12 @@ class Lowering:
     def threshold_map(self, src: DramTensor, op: bnn.ThresholdOp) -> DramTensor:
         c, h, w = src.shape
         name = f"threshold{len(self.values)}"
-        shape = MapShape(name, c, h, w, h, w, 1, 1, True)
-        t = tiling.choose_map_tiling(shape, self.machine, lambda blk, rows: {
+        t = tiling.choose_map_tiling(MapShape(name, c, h, w, h, w, 1, 1, True), self.machine, lambda blk, rows: {
             "tmem": 2 * blk, "acc": blk * rows * w, "fmem": groups(blk) * rows * w})
-        blk, rows = t.block, t.rows
         out = self.dram((c, h, w), "bits", name)
-        tconst = self.const(f"{name}.thresholds", threshold_words(name, op))
-        tbuf = self.alloc("tmem", 2 * blk, f"{name}.t")
-        abuf = self.alloc("acc", blk * rows * w, f"{name}.acc")
-        obuf = self.alloc("fmem", groups(blk) * rows * w, f"{name}.out")
-        zero = self.idx(0)
-
-        def block(ob: SSAValue) -> None:
-            self.dma(tconst, self.mul(ob, 2), tbuf, zero, 1, 2 * blk, 0, 0)
-
-            def row_tile(rt: SSAValue) -> None:
-                at = self.add(arith.AddiOp(self.mul(ob, h * w), self.mul(rt, w))).result
-                self.dma(src.buffer, at, abuf, zero, blk, rows * w, h * w, rows * w)
-                self.sync()
-                self.add(tile.ThresholdOp(abuf, zero, tbuf, zero, obuf, zero, zero,
-                                          dict(out_w=w, obuf_rows=rows, nrows=rows, oc_count=blk)))
-                group0 = self.add(arith.DivSIOp(ob, self.idx(CHANNELS_PER_WORD))).result
-                dst = self.add(arith.AddiOp(self.mul(group0, h * w), self.mul(rt, w))).result
-                self.dma(obuf, zero, out.buffer, dst, groups(blk), rows * w, rows * w, h * w)
-                self.sync()
-
-            self.loop(h, rows, "rows", row_tile)
-
-        self.loop(c, blk, "ochannels", block)
+        schedule.threshold_map(self, name, src.shape, t, src.buffer, out.buffer, lambda: threshold_words(name, op))
+        self.spent += self.price(lambda e: schedule.threshold_map(
+            e, name, src.shape, t, mapping.DRAM, mapping.DRAM, mapping.no_data))
         return out
 
     def pool_tiling(self, op: bnn.MaxPoolOp, src_shape: tuple[int, ...], dtype: str, in_resident: bool,
@@ -552,38 +446,15 @@ class Lowering:
         name = f"maxpool{len(self.values)}"
         t = self.pool_tiling(op, src.shape, src.dtype, src.on_chip, keep)
         bits = src.dtype == "bits"
-        space, rows, n_planes, blk_planes = ("fmem" if bits else "acc"), t.rows, planes(c, bits), planes(t.block, bits)
-        rows_in = h if src.on_chip else min(h, (rows - 1) * st[0] + d[0] * (k[0] - 1) + 1)
+        p = schedule.PoolLayer(c, h, w, oh, ow, (k[0], k[1]), st[0], d[0], (pads[0], pads[1]), bits, src.on_chip, keep)
         if keep:
-            out = DramTensor(self.alloc("fmem", n_planes * oh * ow, f"{name}.map"), (c, oh, ow), "bits", True)
+            out = DramTensor(self.alloc("fmem", p.planes(c) * oh * ow, f"{name}.map"), (c, oh, ow), "bits", True)
         else:
             out = self.dram((c, oh, ow), src.dtype, name)
-        ibuf = src.buffer if src.on_chip else self.alloc(space, blk_planes * rows_in * w, f"{name}.in")
-        obuf = out.buffer if keep else self.alloc(space, blk_planes * rows * ow, f"{name}.out")
-        zero = self.idx(0)
-
-        def block(plane: SSAValue) -> None:
-            def row_tile(rt: SSAValue) -> None:
-                if src.on_chip:  # resident maps are one block (choose_map_tiling)
-                    start = zero
-                else:
-                    start = self.clamp(self.plus(self.mul(rt, st[0]), -pads[0]), 0, h - rows_in)
-                    at = self.add(arith.AddiOp(self.mul(plane, h * w), self.mul(start, w))).result
-                    self.dma(src.buffer, at, ibuf, zero, blk_planes, rows_in * w, h * w, rows_in * w)
-                    self.sync()
-                at, obuf_rows = (self.mul(rt, ow), oh) if keep else (zero, rows)
-                geom = dict(in_h=h, in_w=w, in_c=t.block, buf_rows=rows_in, kh=k[0], kw=k[1], stride=st[0],
-                            dilation=d[0], pad_top=pads[0], pad_left=pads[1], out_h=oh, out_w=ow,
-                            obuf_rows=obuf_rows, nrows=rows)
-                self.add(tile.PoolOp(ibuf, zero, obuf, at, rt, start, geom))
-                if not keep:
-                    dst = self.add(arith.AddiOp(self.mul(plane, oh * ow), self.mul(rt, ow))).result
-                    self.dma(obuf, zero, out.buffer, dst, blk_planes, rows * ow, rows * ow, oh * ow)
-                    self.sync()
-
-            self.loop(oh, rows, "rows", row_tile)
-
-        self.loop(n_planes, blk_planes, "cgroups" if bits else "ochannels", block)
+        schedule.maxpool(self, name, p, t, src.buffer, out.buffer)
+        self.spent += self.price(lambda e: schedule.maxpool(
+            e, name, p, t, mapping.Buf("fmem", 0) if p.in_resident else mapping.DRAM,
+            mapping.Buf("fmem", 0) if p.out_resident else mapping.DRAM))
         self.values[op.output] = out
 
     def can_keep(self, result: SSAValue, producer: Callable[[], object]) -> bool:
@@ -621,25 +492,10 @@ class Lowering:
         c, h, w = a.shape
         t = tiling.choose_map_tiling(MapShape(name, c, h, w, h, w, 1, 1, False), self.machine,
                                      lambda blk, rows: {"acc": 2 * blk * rows * w})  # the sum overwrites lhs
-        blk, rows = t.block, t.rows
         out = self.dram((c, h, w), "int16", name)
-        abuf = self.alloc("acc", blk * rows * w, f"{name}.a")
-        bbuf = self.alloc("acc", blk * rows * w, f"{name}.b")
-        zero = self.idx(0)
-
-        def block(ob: SSAValue) -> None:
-            def row_tile(rt: SSAValue) -> None:
-                at = self.add(arith.AddiOp(self.mul(ob, h * w), self.mul(rt, w))).result
-                for src, buf in ((a, abuf), (b, bbuf)):
-                    self.dma(src.buffer, at, buf, zero, blk, rows * w, h * w, rows * w)
-                self.sync()
-                self.add(tile.AddOp(abuf, zero, bbuf, zero, abuf, zero, dict(out_w=w, nrows=rows, oc_count=blk)))
-                self.dma(abuf, zero, out.buffer, at, blk, rows * w, rows * w, h * w)
-                self.sync()
-
-            self.loop(h, rows, "rows", row_tile)
-
-        self.loop(c, blk, "ochannels", block)
+        schedule.add_maps(self, name, a.shape, t, a.buffer, b.buffer, out.buffer)
+        self.spent += self.price(lambda e: schedule.add_maps(
+            e, name, a.shape, t, mapping.DRAM, mapping.DRAM, mapping.DRAM))
         return out
 
 
@@ -658,11 +514,6 @@ def slice_graph(shape: tuple[int, ...], strides: tuple[int, ...]) -> bytes:
     return model.SerializeToString(deterministic=True)
 
 
-def planes(channels: int, bits: bool) -> int:
-    """Word planes of `channels` channels: 16 per word in a ±1 map, one per word in an integer map."""
-    return groups(channels) if bits else channels
-
-
 def same_layout(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
     """Whether two shapes of a ±1 tensor lay out its words identically (integers always do)."""
     return a == b or (a[1:] == (1, 1) and b[1:] == (1, 1))
@@ -679,6 +530,21 @@ class SubConv:
     group: int = 0
     lanes: int = 0  # 0: every channel of the chunk
     shift: int = 0
+
+    def geom(self) -> schedule.SubGeom:
+        kh, kw = self.weights.shape[2:]
+        return schedule.SubGeom(kh, kw, self.pads[0], self.pads[1], PAD_MODE[self.pad_value], groups(self.weights.shape[1]),
+                                self.group, self.lanes, self.shift)
+
+
+def pack_weights(subs: Sequence[SubConv], t: tiling.ConvTiling, shape: ConvShape) -> np.ndarray:
+    """The layer's weight words in the order its schedule loads them: per (channel block, group chunk), the
+    sub-kernels' weights [blk][chunk][kh][kw] in turn (a bit plane's own groups only)."""
+    _, n_ob, n_ch = t.tiles(shape)
+    blk, ch = t.block, t.chunk
+    packed = [weight_words(sub.weights) for sub in subs]  # [O][G][kh][kw] words
+    return np.concatenate([pw[b * blk:(b + 1) * blk, j * ch:(j + 1) * ch].reshape(-1)
+                           for b in range(n_ob) for j in range(n_ch) for pw in packed])
 
 
 def sub_convs(op: bnn.BitplaneConv2dOp, stacked: tuple[int, ...]) -> list[SubConv]:
@@ -717,16 +583,23 @@ class TileLoopsPass(ModulePass):
         bounds, layer_of = function_bounds(fn)
         current: int | None = None
         counter = 0
+        marks: list[tuple[tile.LayerOp, mapping.Cost]] = []  # each marker, with the cost spent before it
+
+        def mark(op: tile.LayerOp) -> None:
+            lw.add(op)
+            marks.append((op, lw.spent))
+            lw.mapping = ""
+
         for o in list(old.ops):
             if in_group(o):
                 continue
             if (index := layer_of.get(o)) is not None and index != current:
                 b = bounds.layers[index]
-                lw.add(tile.LayerOp(b.name, b.kind, b.traffic_bits, math.ceil(b.cycle_bound)))
+                mark(tile.LayerOp(b.name, b.kind, b.traffic_bits, math.ceil(b.cycle_bound)))
                 current = index
             elif isinstance(o, bnn.HostOp | bnn.SignOp | bnn.BitplanesOp | bnn.SubsampleOp):
                 name = o.attributes.get(bnn.ONNX_NAME)
-                lw.add(tile.LayerOp(name.data if isinstance(name, StringAttr) else o.name, "host", -1, -1))
+                mark(tile.LayerOp(name.data if isinstance(name, StringAttr) else o.name, "host", -1, -1))
                 current = None
             if isinstance(o, bnn.Conv2dOp | bnn.BitplaneConv2dOp | bnn.AddOp) and (group := conv_group(o.results[0])) is not None:
                 user = o.results[0].get_user_of_unique_use()
@@ -771,4 +644,9 @@ class TileLoopsPass(ModulePass):
             else:
                 raise ChewcError(f"tile-loops: {o.name} has no lowering (run bnn-dense-to-conv first for bnn.dense)")
             lw.probe(o)
+            if marks and lw.mapping:
+                marks[-1][0].properties["mapping"] = StringAttr(lw.mapping)
+        for (op, before), after in zip(marks, [m[1] for m in marks[1:]] + [lw.spent]):
+            op.properties["predicted_cycles"] = IntegerAttr(after.cycles - before.cycles, 64)
+            op.properties["predicted_dram_bits"] = IntegerAttr(after.dram_bits - before.dram_bits, 64)
         replace_body(fn, new)

@@ -17,14 +17,17 @@ func.func @net(%x: tensor<1x3x6x6xf32>) -> tensor<1x2xi32> {
 // CHECK-LABEL: func.func @net
 // CHECK:         %[[IN:.*]] = tile.alloc {label = "input"} : !tile.buffer<dram, 216>
 // CHECK-NEXT:    tile.write %{{.*}} -> %[[IN]] {desc = {shape = [3 : i64, 6 : i64, 6 : i64], dtype = "f32"}}
-// CHECK-NEXT:    tile.layer {layer = "bnn.sign", kind = "host", bound_dram_bits = -1 : i64, bound_cycles = -1 : i64}
+// A host step costs its HOST instruction's issue cycle and no accelerator traffic.
+// CHECK-NEXT:    tile.layer {layer = "bnn.sign", kind = "host", bound_dram_bits = -1 : i64, bound_cycles = -1 : i64, predicted_cycles = 1 : i64, predicted_dram_bits = 0 : i64, mapping = ""}
 // CHECK-NEXT:    %[[S:.*]] = tile.alloc {label = "sign"} : !tile.buffer<dram, 36>
 // CHECK-NEXT:    tile.host "binarise float activations (bnn.sign, zero -> plus)"(%[[IN]]) -> (%[[S]]) {onnx = "", {{.*}} out_descs = [{shape = [3 : i64, 6 : i64, 6 : i64], dtype = "bits", zero = "plus"}]}
 
 // The conv layer's ±1 result stays in FMEM (conv1.map) for the pool, whose result stays for the last
 // conv: only the int16 scores go back to DRAM. The layer's bounds: weights 4 x 9 words, thresholds 8 words,
 // its input 36 words and its pooled output 9 (of 16 bits): 1424 bits; 4 x 36 x 27 MACs over 16 x 9 lanes.
-// CHECK:         tile.layer {layer = "maxpool", kind = "conv+threshold+maxpool", bound_dram_bits = 1424 : i64, bound_cycles = 27 : i64}
+// The mapping search predicts what the schedule moves (weights, thresholds, input: 80 words, the pooled map
+// stays on chip) and its cycles, for its one tile.
+// CHECK:         tile.layer {layer = "maxpool", kind = "conv+threshold+maxpool", bound_dram_bits = 1424 : i64, bound_cycles = 27 : i64, predicted_cycles = 256 : i64, predicted_dram_bits = 1280 : i64, mapping = "rows 6, block 4, chunk 1, input buffers 1, weight buffers 1"}
 // CHECK-NEXT:    %[[MAP1:.*]] = tile.alloc {label = "conv1.map"} : !tile.buffer<fmem, 36>
 // CHECK-NEXT:    %[[W:.*]] = tile.const {label = "conv1.weights", data = "{{[0-9a-f]+}}"} : !tile.buffer<dram, 36>
 // CHECK-NEXT:    %[[WB:.*]] = tile.alloc {label = "conv1.w"} : !tile.buffer<wmem, 36>

@@ -19,8 +19,8 @@ func.func @first(%x: tensor<1x3x4x4xf32>) -> !bnn.bits<1x2x4x4> {
 // All three planes' rows in one transfer (3 words of 16 each):
 // CHECK:      tile.dma %[[PL]][%{{.*}}] -> %[[IB:.*]][%{{.*}}] {count = 3 : i64, length = 16 : i64
 // CHECK:      tile.conv %[[IB]][%[[P0:.*]]], %{{.*}}[%{{.*}}] -> {{.*}} {geom = {{{.*}}in_c = 3 : i64, {{.*}}pad_mode = 0 : i64, {{.*}}accumulate = 0 : i64}}
-// CHECK-NEXT: %[[W16:.*]] = arith.constant 16 : index
-// CHECK-NEXT: %[[P1:.*]] = arith.addi %[[P0]], %[[W16]] : index
+// offsets of constant operands fold as they are built
+// CHECK-NEXT: %[[P1:.*]] = arith.constant 16 : index
 // CHECK-NEXT: %[[O18:.*]] = arith.constant 18 : index
 // CHECK-NEXT: tile.conv %[[IB]][%[[P1]]], %{{.*}}[%[[O18]]] -> {{.*}} {geom = {{{.*}}in_c = 3 : i64, {{.*}}accumulate = 1 : i64, shift = 1 : i64}}
 // CHECK:      tile.conv %[[IB]][%{{.*}}], %{{.*}}[%{{.*}}] -> {{.*}} {geom = {{{.*}}accumulate = 1 : i64, shift = 2 : i64}}

@@ -1,0 +1,375 @@
+"""Layer schedules: the loop nest of each kind of layer, written once against an `Emitter`.
+
+`tile-loops` runs a schedule on an emitter that builds `tile` IR (`compiler.passes.tile_loops`); the
+mapping search (`compiler.mapping`) runs the same schedule on one that prices every step with the
+emulator's cost model instead. What the search predicts is therefore what tile-loops emits.
+
+A conv layer computes tiles (output rows x output-channel block x input-channel-group chunk). Its
+input rows stream through one or two FMEM buffers (two: the next row tile's DMA is issued before the
+current tile computes); its weights stay in WMEM for the whole layer when they fit, else stream per
+(block, chunk) step, through one buffer or two (two: the next step's weights load while this step
+computes). A residual map is loaded into ACC before the convs accumulate onto it; the sums are then
+thresholded into FMEM, max-pooled in ACC, or stored as int16.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from compiler.tiling import ConvShape, ConvTiling, MapTiling, groups
+from isa.table import CHANNELS_PER_WORD
+
+Index = Any  # an index SSAValue when building IR, an int when pricing
+Buffer = Any  # a tile buffer SSAValue when building IR, a `compiler.mapping.Buf` when pricing
+
+
+class Emitter(Protocol):
+    """What a schedule does: index arithmetic, buffers, transfers and the array's instructions."""
+
+    def idx(self, n: int) -> Index: ...
+    def mul(self, a: Index, n: int) -> Index: ...
+    def plus(self, a: Index, n: int) -> Index: ...
+    def addi(self, a: Index, b: Index) -> Index: ...
+    def rem(self, a: Index, n: int) -> Index: ...
+    def div(self, a: Index, n: int) -> Index: ...
+    def clamp(self, a: Index, lo: int, hi: int) -> Index: ...
+    def alloc(self, space: str, words: int, label: str) -> Buffer: ...
+    def const(self, label: str, words: Callable[[], np.ndarray], size: int) -> Buffer: ...
+    def dma(self, src: Buffer, src_off: Index, dst: Buffer, dst_off: Index, count: int, length: int,
+            src_stride: int, dst_stride: int) -> None: ...
+    def sync(self) -> None: ...
+    def loop(self, n: int, step: int, unit: str, body: Callable[[Index], None]) -> None: ...
+    def conv(self, src: Buffer, src_off: Index, weights: Buffer, w_off: Index, acc: Buffer, acc_off: Index,
+             row0: Index, buf_row0: Index, geom: dict[str, int]) -> None: ...
+    def threshold(self, acc: Buffer, acc_off: Index, thresholds: Buffer, t_off: Index, out: Buffer, out_off: Index,
+                  c0: Index, geom: dict[str, int]) -> None: ...
+    def pool(self, src: Buffer, src_off: Index, out: Buffer, out_off: Index, row0: Index, buf_row0: Index,
+             geom: dict[str, int]) -> None: ...
+    def add_tiles(self, a: Buffer, a_off: Index, b: Buffer, b_off: Index, out: Buffer, out_off: Index,
+                  geom: dict[str, int]) -> None: ...
+
+
+@dataclass(frozen=True)
+class SubGeom:
+    """One CONV of a layer's accumulation as the schedule sees it: window, pads and, for a bit plane, the
+    first input channel group it reads, its channels and its shift."""
+
+    kh: int
+    kw: int
+    pad_top: int
+    pad_left: int
+    pad_mode: int  # tile.PAD_MODES index
+    weight_groups: int  # channel groups of its weights
+    group: int = 0
+    lanes: int = 0  # 0: every channel of the chunk
+    shift: int = 0
+
+
+@dataclass(frozen=True)
+class ConvLayer:
+    """Everything a conv layer's schedule (and so its cost) depends on, weights aside."""
+
+    shape: ConvShape
+    subs: tuple[SubGeom, ...]
+    residual: bool  # the sums start from an int16 map loaded into ACC
+
+    def step_words(self, t: ConvTiling) -> list[int]:
+        """WMEM words of each sub-conv in one (block, chunk) step."""
+        return [t.block * min(t.chunk, s.weight_groups) * s.kh * s.kw for s in self.subs]
+
+
+@dataclass(frozen=True)
+class ConvData:
+    """A conv layer's operands: its input map (in DRAM, or the FMEM buffer of a kept map), the residual,
+    the output (DRAM, or the FMEM buffer it is kept in) and its constants, packed for a tiling on demand."""
+
+    src: Buffer
+    out: Buffer
+    weights: Callable[[ConvTiling], np.ndarray]
+    thresholds: Callable[[], np.ndarray] | None
+    residual: Buffer | None = None
+
+
+def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: ConvData) -> None:
+    s = layer.shape
+    h, w, c, o, oh, ow = s.h, s.w, s.c, s.o, s.oh, s.ow
+    stride, d, lo = s.stride, s.dilation, s.row_span[0]
+    pool, keep, thresholded = s.pool, s.out_resident, s.thresholded
+    n_rt, n_ob, n_ch = t.tiles(s)
+    crows = s.conv_rows(t.rows)  # conv rows a tile computes (more than its rows under a pool)
+    g, rows_in, blk, ch = s.g, s.rows_in(crows), t.block, t.chunk
+    sizes = layer.step_words(t)
+    w_block = sum(sizes)  # one (block, chunk) step
+    sub_off = np.cumsum([0] + sizes)
+    wconst = e.const(f"{label}.weights", lambda: data.weights(t), n_ob * n_ch * w_block)
+    wbuf = e.alloc("wmem", t.weight_buffers * w_block, f"{label}.w")
+    abuf = e.alloc("acc", blk * crows * ow, f"{label}.acc")
+    if pool is not None:
+        pbuf = e.alloc("acc", blk * t.rows * pool.ow, f"{label}.pooled")
+    ibuf = data.src if s.in_resident else e.alloc("fmem", g * rows_in * w * (2 if t.double_buffer else 1), f"{label}.in")
+    in_words = g * rows_in * w
+    if thresholded:
+        assert data.thresholds is not None
+        tconst = e.const(f"{label}.thresholds", data.thresholds, 2 * o)
+        tbuf = e.alloc("tmem", 2 * blk, f"{label}.t")
+        # THRESH fills it block by block: the row tile of every channel, or the whole kept map
+        obuf = data.out if keep else e.alloc("fmem", groups(o) * t.rows * ow, f"{label}.out")
+    zero = e.idx(0)
+    streamed = n_ob > 1 or n_ch > 1  # else the weights stay on chip for the whole layer
+    steps = n_ob * n_ch  # (block, chunk) steps per row tile
+    prefetch = t.weight_buffers == 2
+
+    def load_weights(ob: Index, j: Index) -> None:
+        # (block ob/blk, chunk j) is step (ob/blk)*n_ch + j of w_block words each
+        e.dma(wconst, e.addi(e.mul(ob, n_ch * w_block // blk), e.mul(j, w_block)), wbuf, zero, 1, w_block, 0, 0)
+
+    def weights_at(i: Index, ob: Index, j: Index, last: bool) -> Index:
+        """With two weight buffers: the WMEM slot of step (row tile i, block ob, chunk j), once the next
+        step's weights are on their way into the other slot (none after the layer's last step)."""
+        k = e.addi(e.mul(i, steps), e.addi(e.mul(e.div(ob, blk), n_ch), j))
+        e.sync()  # this step's weights, loaded during the previous step
+        if not last:
+            nxt = e.plus(k, 1)
+            e.dma(wconst, e.mul(e.rem(nxt, steps), w_block), wbuf, e.mul(e.rem(nxt, 2), w_block), 1, w_block, 0, 0)
+        return e.mul(e.rem(k, 2), w_block)
+
+    def load_thresholds(ob: Index) -> None:
+        if thresholded:
+            e.dma(tconst, e.mul(ob, 2), tbuf, zero, 1, 2 * blk, 0, 0)
+
+    def first_row(rt: Index) -> Index:
+        """The first conv row of the tile whose first output row is rt (under a pool, its windows' first)."""
+        if pool is None:
+            return rt
+        return e.clamp(e.plus(e.mul(rt, pool.stride), -pool.pad_top), 0, oh - crows)
+
+    def window_start(rt: Index) -> Index:
+        """The first input row the buffer holds for row tile rt (the whole map when it stays on chip)."""
+        return zero if s.in_resident else e.clamp(e.plus(e.mul(rt, stride), lo), 0, h - rows_in)
+
+    def load_rows(rt: Index, slot: Index) -> Index:
+        start = window_start(rt)
+        if not s.in_resident:
+            e.dma(data.src, e.mul(start, w), ibuf, slot, g, rows_in * w, h * w, rows_in * w)
+        return start
+
+    def compute(i: Index, out_row: Index, rt: Index, start: Index, slot: Index, last_tile: bool) -> None:
+        """Row tile i from output row out_row, whose first conv row is rt, its input rows in the buffer from
+        image row `start` on; `last_tile`: the layer's last."""
+
+        def chunk(ob: Index, j: Index, first: bool, lanes: int, last: bool) -> None:
+            w_at = zero
+            if prefetch:
+                w_at = weights_at(i, ob, j, last)
+            elif streamed:
+                load_weights(ob, j)
+                e.sync()
+            # the chunk's channel groups are consecutive planes of the input buffer
+            at = e.addi(slot, e.mul(j, ch * rows_in * w))
+            for n, sub in enumerate(layer.subs):
+                geom = dict(in_h=h, in_w=w, in_c=sub.lanes or lanes, buf_rows=rows_in, kh=sub.kh, kw=sub.kw,
+                            stride=stride, dilation=d, pad_top=sub.pad_top, pad_left=sub.pad_left,
+                            pad_mode=sub.pad_mode, out_h=oh, out_w=ow, nrows=crows, oc_count=blk,
+                            accumulate=int(n > 0 or not first))
+                if sub.shift:
+                    geom["shift"] = sub.shift
+                src_at = e.plus(at, sub.group * rows_in * w) if sub.group else at
+                e.conv(ibuf, src_at, wbuf, e.plus(w_at, int(sub_off[n])), abuf, zero, rt, start, geom)
+
+        def block(ob: Index, last_block: bool) -> None:
+            if n_ob > 1:
+                load_thresholds(ob)
+            if data.residual is not None:  # the sums start from the residual's tile (streamed weights SYNC with it)
+                at = e.addi(e.mul(rt, ow), e.mul(ob, oh * ow))
+                e.dma(data.residual, at, abuf, zero, blk, crows * ow, oh * ow, crows * ow)
+                if not streamed:
+                    e.sync()
+            # peeled: it starts the sums (unless a residual did), the others add to them
+            chunk(ob, zero, data.residual is None, min(c, CHANNELS_PER_WORD * ch), last_block and n_ch == 1)
+            if n_ch > 1 and c % CHANNELS_PER_WORD == 0:
+                full = CHANNELS_PER_WORD * ch
+                # the layer's last step prefetches nothing: peeled
+                peel = int(last_block and prefetch)
+                if n_ch - 1 - peel > 0:
+                    e.loop(n_ch - 1 - peel, 1, "cgroups", lambda j: chunk(ob, e.plus(j, 1), False, full, False))
+                if peel:
+                    chunk(ob, e.idx(n_ch - 1), False, full, True)
+            else:  # the last chunk has fewer real channels: unrolled, each with its lane count
+                for j in range(1, n_ch):
+                    chunk(ob, e.idx(j), False, min(CHANNELS_PER_WORD * ch, c - CHANNELS_PER_WORD * ch * j),
+                          last_block and j == n_ch - 1)
+            if thresholded:
+                at, obuf_rows = (e.mul(rt, ow), oh) if keep else (zero, t.rows)
+                e.threshold(abuf, zero, tbuf, zero, obuf, at, ob,
+                            dict(out_w=ow, obuf_rows=obuf_rows, nrows=t.rows, oc_count=blk))
+            elif pool is not None:
+                geom = dict(in_h=oh, in_w=ow, in_c=blk, buf_rows=crows, kh=pool.kh, kw=pool.kw, stride=pool.stride,
+                            dilation=pool.dilation, pad_top=pool.pad_top, pad_left=pool.pad_left, out_h=pool.oh,
+                            out_w=pool.ow, obuf_rows=t.rows, nrows=t.rows)
+                e.pool(abuf, zero, pbuf, zero, out_row, rt, geom)
+                plane = pool.oh * pool.ow
+                dst = e.addi(e.mul(out_row, pool.ow), e.mul(ob, plane))
+                e.dma(pbuf, zero, data.out, dst, blk, t.rows * pool.ow, t.rows * pool.ow, plane)
+                e.sync()
+            else:
+                dst = e.addi(e.mul(rt, ow), e.mul(ob, oh * ow))
+                e.dma(abuf, zero, data.out, dst, blk, t.rows * ow, t.rows * ow, oh * ow)
+                e.sync()
+
+        if last_tile and prefetch and n_ob > 1:  # the layer's last block prefetches nothing at its end: peeled
+            e.loop(o - blk, blk, "ochannels", lambda ob: block(ob, False))
+            block(e.idx(o - blk), True)
+        else:
+            e.loop(o, blk, "ochannels", lambda ob: block(ob, last_tile))
+        if thresholded and not keep:  # the row tile of every channel, in one transfer
+            e.dma(obuf, zero, data.out, e.mul(rt, ow), groups(o), t.rows * ow, t.rows * ow, oh * ow)
+            e.sync()
+
+    if not streamed or prefetch:  # all the weights, or the first step's
+        load_weights(zero, zero)
+    if n_ob == 1:
+        load_thresholds(zero)
+    if t.double_buffer:
+        load_rows(first_row(zero), zero)
+
+        def row_tile(i: Index, last: bool) -> None:
+            rt = e.mul(i, t.rows)
+            # this tile's rows (prefetched by the previous tile) must have arrived; the SYNC comes before
+            # the next prefetch, so that transfer still overlaps this tile's compute
+            e.sync()
+            if not last:
+                load_rows(first_row(e.plus(rt, t.rows)), e.mul(e.rem(e.plus(i, 1), 2), in_words))
+            conv_row = first_row(rt)
+            compute(i, rt, conv_row, window_start(conv_row), e.mul(e.rem(i, 2), in_words), last)
+
+        e.loop(n_rt - 1, 1, "rows", lambda i: row_tile(i, False))
+        row_tile(e.idx(n_rt - 1), True)  # peeled: nothing left to prefetch
+    else:
+        def row_tile_single(i: Index, last: bool) -> None:
+            rt = e.mul(i, t.rows)
+            conv_row = first_row(rt)
+            start = load_rows(conv_row, zero)
+            e.sync()  # the rows, and the layer's weights on the first tile
+            compute(i, rt, conv_row, start, zero, last)
+
+        # with weight prefetch the last tile is peeled (it prefetches nothing at its end)
+        peel = int(prefetch)
+        if n_rt - peel > 0:
+            e.loop(n_rt - peel, 1, "rows", lambda i: row_tile_single(i, False))
+        if peel:
+            row_tile_single(e.idx(n_rt - 1), True)
+
+
+def threshold_map(e: Emitter, label: str, shape: tuple[int, int, int], t: MapTiling, src: Buffer, out: Buffer,
+                  thresholds: Callable[[], np.ndarray]) -> None:
+    """Binarise an int16 map in DRAM (sums that are not a fresh conv's) into a ±1 map in DRAM."""
+    c, h, w = shape
+    blk, rows = t.block, t.rows
+    tconst = e.const(f"{label}.thresholds", thresholds, 2 * c)
+    tbuf = e.alloc("tmem", 2 * blk, f"{label}.t")
+    abuf = e.alloc("acc", blk * rows * w, f"{label}.acc")
+    obuf = e.alloc("fmem", groups(blk) * rows * w, f"{label}.out")
+    zero = e.idx(0)
+
+    def block(ob: Index) -> None:
+        e.dma(tconst, e.mul(ob, 2), tbuf, zero, 1, 2 * blk, 0, 0)
+
+        def row_tile(rt: Index) -> None:
+            at = e.addi(e.mul(ob, h * w), e.mul(rt, w))
+            e.dma(src, at, abuf, zero, blk, rows * w, h * w, rows * w)
+            e.sync()
+            e.threshold(abuf, zero, tbuf, zero, obuf, zero, zero, dict(out_w=w, obuf_rows=rows, nrows=rows, oc_count=blk))
+            dst = e.addi(e.mul(e.div(ob, CHANNELS_PER_WORD), h * w), e.mul(rt, w))
+            e.dma(obuf, zero, out, dst, groups(blk), rows * w, rows * w, h * w)
+            e.sync()
+
+        e.loop(h, rows, "rows", row_tile)
+
+    e.loop(c, blk, "ochannels", block)
+
+
+def add_maps(e: Emitter, label: str, shape: tuple[int, int, int], t: MapTiling, a: Buffer, b: Buffer,
+             out: Buffer) -> None:
+    """The sum of two int16 maps in DRAM, tile by tile in ACC (the sum overwrites the left operand)."""
+    c, h, w = shape
+    blk, rows = t.block, t.rows
+    abuf = e.alloc("acc", blk * rows * w, f"{label}.a")
+    bbuf = e.alloc("acc", blk * rows * w, f"{label}.b")
+    zero = e.idx(0)
+
+    def block(ob: Index) -> None:
+        def row_tile(rt: Index) -> None:
+            at = e.addi(e.mul(ob, h * w), e.mul(rt, w))
+            for src, buf in ((a, abuf), (b, bbuf)):
+                e.dma(src, at, buf, zero, blk, rows * w, h * w, rows * w)
+            e.sync()
+            e.add_tiles(abuf, zero, bbuf, zero, abuf, zero, dict(out_w=w, nrows=rows, oc_count=blk))
+            e.dma(abuf, zero, out, at, blk, rows * w, rows * w, h * w)
+            e.sync()
+
+        e.loop(h, rows, "rows", row_tile)
+
+    e.loop(c, blk, "ochannels", block)
+
+
+def planes(channels: int, bits: bool) -> int:
+    """Word planes of `channels` channels: 16 per word in a ±1 map, one per word in an integer map."""
+    return groups(channels) if bits else channels
+
+
+@dataclass(frozen=True)
+class PoolLayer:
+    """A max-pool over a map: ±1 in FMEM (bits) or int16 in ACC."""
+
+    c: int
+    h: int
+    w: int
+    oh: int
+    ow: int
+    kernel: tuple[int, int]
+    stride: int
+    dilation: int
+    pads: tuple[int, int]  # top, left
+    bits: bool
+    in_resident: bool
+    out_resident: bool
+
+    def planes(self, channels: int) -> int:
+        return planes(channels, self.bits)
+
+
+def maxpool(e: Emitter, label: str, p: PoolLayer, t: MapTiling, src: Buffer, out: Buffer) -> None:
+    h, w, oh, ow = p.h, p.w, p.oh, p.ow
+    space, rows = ("fmem" if p.bits else "acc"), t.rows
+    n_planes, blk_planes = p.planes(p.c), p.planes(t.block)
+    rows_in = h if p.in_resident else min(h, (rows - 1) * p.stride + p.dilation * (p.kernel[0] - 1) + 1)
+    ibuf = src if p.in_resident else e.alloc(space, blk_planes * rows_in * w, f"{label}.in")
+    obuf = out if p.out_resident else e.alloc(space, blk_planes * rows * ow, f"{label}.out")
+    zero = e.idx(0)
+
+    def block(plane: Index) -> None:
+        def row_tile(rt: Index) -> None:
+            if p.in_resident:  # resident maps are one block (choose_map_tiling)
+                start = zero
+            else:
+                start = e.clamp(e.plus(e.mul(rt, p.stride), -p.pads[0]), 0, h - rows_in)
+                e.dma(src, e.addi(e.mul(plane, h * w), e.mul(start, w)), ibuf, zero, blk_planes, rows_in * w, h * w,
+                      rows_in * w)
+                e.sync()
+            at, obuf_rows = (e.mul(rt, ow), oh) if p.out_resident else (zero, rows)
+            geom = dict(in_h=h, in_w=w, in_c=t.block, buf_rows=rows_in, kh=p.kernel[0], kw=p.kernel[1],
+                        stride=p.stride, dilation=p.dilation, pad_top=p.pads[0], pad_left=p.pads[1], out_h=oh,
+                        out_w=ow, obuf_rows=obuf_rows, nrows=rows)
+            e.pool(ibuf, zero, obuf, at, rt, start, geom)
+            if not p.out_resident:
+                dst = e.addi(e.mul(plane, oh * ow), e.mul(rt, ow))
+                e.dma(obuf, zero, out, dst, blk_planes, rows * ow, rows * ow, oh * ow)
+                e.sync()
+
+        e.loop(oh, rows, "rows", row_tile)
+
+    e.loop(n_planes, blk_planes, "cgroups" if p.bits else "ochannels", block)
