@@ -366,9 +366,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target-mj", type=float, default=PAPER_MJ, help="energy per frame to reach (the paper's 3.0)")
     p.add_argument("--no-emulate", action="store_true", help="skip compiling and emulating: core energy taken as 0")
     args = p.parse_args(argv)
+    if args.bases < 1 or args.size < 1 or args.target_mj <= 0:
+        p.error("--bases and --size must be at least 1, --target-mj positive")
     bases = args.bases if args.network == "groupnet" else 1
-    fmem_sweep = [float(x) for x in args.fmem.split(",")]
-    acc_sweep = [float(x) for x in args.acc.split(",")]
+    try:
+        fmem_sweep = [float(x) for x in args.fmem.split(",")]
+        acc_sweep = [float(x) for x in args.acc.split(",")]
+    except ValueError:
+        p.error(f"--fmem and --acc are comma-separated KiB sizes, got {args.fmem!r} / {args.acc!r}")
+    if min(fmem_sweep + acc_sweep) <= 0:
+        p.error("--fmem and --acc sizes must be positive")
     console = Console(width=190)
     machine = load_machine()
     title = f"{'Group-Net x ' + str(bases) if args.network == 'groupnet' else 'ResNet-18'} at {args.size}"

@@ -23,7 +23,6 @@ from compiler.tiling import ConvTiling, choose_conv_tiling, conv_tilings, groups
 from dialects.tile_to_isa import add_config, conv_config, dma_config, pool_config, threshold_config
 from isa.instruction import Instruction
 from isa.machine import Machine
-from isa.table import CHANNELS_PER_WORD
 from runtime.cost import (
     Timeline,
     add_cycles,
@@ -31,6 +30,7 @@ from runtime.cost import (
     dma_cycles,
     pool_cycles,
     threshold_cycles,
+    threshold_planes,
     used_rows,
     window_rows,
 )
@@ -188,8 +188,8 @@ class Timed:
     def threshold(self, acc: Buf, acc_off: int, thresholds: Buf, t_off: int, out: Buf, out_off: int, c0: int,
                   geom: dict[str, int]) -> None:
         self.configure(self.memo.config(("threshold", *geom.items()), lambda: threshold_config(geom)))
-        n, lanes = geom["oc_count"], CHANNELS_PER_WORD
-        self.issue(threshold_cycles(self.m, n, geom["nrows"] * geom["out_w"], (c0 + n - 1) // lanes - c0 // lanes + 1))
+        n = geom["oc_count"]
+        self.issue(threshold_cycles(self.m, n, geom["nrows"] * geom["out_w"], threshold_planes(c0, n)))
 
     def pool(self, src: Buf, src_off: int, out: Buf, out_off: int, row0: int, buf_row0: int,
              geom: dict[str, int]) -> None:
@@ -211,7 +211,7 @@ Geometry = tuple[tuple[str, int], ...]
 
 
 def _registers(instructions: list[Instruction]) -> Config:
-    return tuple((tuple(ins.as_dict()), tuple(ins.as_dict().values())) for ins in instructions)
+    return tuple((tuple(d), tuple(d.values())) for d in (ins.as_dict() for ins in instructions))
 
 
 @dataclass
@@ -249,7 +249,7 @@ def price(m: Machine, run: Callable[[Timed], None]) -> Priced:
     return e.priced()
 
 
-def conv_cost(m: Machine, layer: ConvLayer, t: ConvTiling) -> Priced:
+def layer_cost(m: Machine, layer: ConvLayer, t: ConvTiling) -> Priced:
     s = layer.shape
     src = Buf("fmem", 0) if s.in_resident else DRAM
     out = Buf("fmem", 0) if s.out_resident else DRAM
@@ -291,7 +291,7 @@ def _search(layer: ConvLayer, m: Machine) -> Mapping:
         # down until the cost has risen twice.
         rises, last = 0, None
         for size in sorted(sizes, reverse=True)[: None if sizes[max(sizes)].weight_buffers == 2 else 1]:
-            mapping = Mapping(sizes[size], conv_cost(m, layer, sizes[size]))
+            mapping = Mapping(sizes[size], layer_cost(m, layer, sizes[size]))
             priced.append(mapping)
             rises = rises + 1 if last is not None and mapping.cost.cycles > last else 0
             last = mapping.cost.cycles

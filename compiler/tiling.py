@@ -149,6 +149,9 @@ def _best_conv_tiling(s: ConvShape, m: Machine) -> ConvTiling | None:
     return min(options, key=lambda t: (t.traffic, -t.rows * t.block * t.chunk, not t.double_buffer, t.weight_buffers))
 
 
+WEIGHT_BUFFERS = (1, 2)  # WMEM buffers a streamed layer's weights may take
+
+
 @functools.lru_cache(maxsize=1024)
 def _conv_tilings(s: ConvShape, m: Machine) -> tuple[ConvTiling, ...]:
     found = []
@@ -169,8 +172,6 @@ def conv_tilings(s: ConvShape, m: Machine) -> tuple[ConvTiling, ...]:
     """Every tiling of the layer that fits the machine's memories, with its off-chip traffic."""
     return _conv_tilings(dataclasses.replace(s, name=""), m)
 
-
-WEIGHT_BUFFERS = (1, 2)
 
 
 @dataclass(frozen=True)

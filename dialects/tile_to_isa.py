@@ -58,10 +58,8 @@ def pool_config(g: dict[str, int], buf_row0: int, row0: int) -> list[Instruction
 
 
 def add_config(g: dict[str, int]) -> list[Instruction]:
-    return [
-        _cfg("CFG.OUT", out_h=g["nrows"], out_w=g["out_w"], obuf_rows=g["nrows"]),
-        _cfg("CFG.TILE", row0=0, nrows=g["nrows"], oc_count=g["oc_count"]),
-    ]
+    """ADD's registers are THRESH's, its output rows packed (obuf_rows = nrows)."""
+    return threshold_config({**g, "obuf_rows": g["nrows"]})
 
 
 def dma_config(count: int, dram_stride: int, chip_stride: int) -> Instruction:

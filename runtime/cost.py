@@ -176,6 +176,11 @@ def used_rows(iy: np.ndarray, in_h: int) -> int:
     return int(np.unique(iy[(iy >= 0) & (iy < in_h)]).size)
 
 
+def threshold_planes(c0: int, channels: int) -> int:
+    """Word planes of the ±1 map that channels c0 .. c0 + channels - 1 fall in."""
+    return (c0 + channels - 1) // CHANNELS_PER_WORD - c0 // CHANNELS_PER_WORD + 1
+
+
 def threshold_cycles(m: Machine, channels: int, pixels: int, planes: int) -> int:
     """THRESH of `channels` x `pixels` sums into `planes` word planes of the ±1 map."""
     n = channels * pixels

@@ -51,6 +51,7 @@ from runtime.cost import (
     new_rows,
     pool_cycles,
     threshold_cycles,
+    threshold_planes,
     window_rows,
 )
 from runtime.host import bits_word, pack, unpack, word_bits
@@ -801,15 +802,15 @@ class Emulator(_State):
             raise self.fail(f"nrows = {nrows} exceeds obuf_rows = {obuf_rows}: channel groups would overlap")
         lanes, zero = CHANNELS_PER_WORD, np.zeros(1, np.int64)
         c0 = ins["c0"]
-        g0, g1 = c0 // lanes, (c0 + n - 1) // lanes
+        g0, planes = c0 // lanes, threshold_planes(c0, n)
         pixels = nrows * out_w
         acc = self.block("acc", "acc", ins["acc"], 1, 0, zero, n * pixels)
         tmem = self.block("tmem", "tmem", ins["tmem"], 1, 0, zero, 2 * n)
         plane = obuf_rows * out_w
-        fmem = self.block("fmem", "fmem", ins["fmem"] + g0 * plane, g1 - g0 + 1, plane, zero, pixels)
+        fmem = self.block("fmem", "fmem", ins["fmem"] + g0 * plane, planes, plane, zero, pixels)
         self.check_read("acc", acc, "acc")
         self.check_read("tmem", tmem, "tmem")
-        planes, first = g1 - g0 + 1, c0 - g0 * lanes
+        first = c0 - g0 * lanes
         lane = first + np.arange(n)
         # words [plane][pixel] = place @ bits [channel][pixel]: channel c is bit lane % 16 of plane lane // 16
         place = np.zeros((planes, n), np.float32)

@@ -111,7 +111,7 @@ class Lowering:
     constants: dict[tuple[Block, int], SSAValue] = field(default_factory=dict)
     spent: mapping.Cost = mapping.Cost()  # predicted cost of everything lowered so far
     registers: mapping.Registers = field(default_factory=dict)  # what the predicted code left configured
-    mapping: str = ""  # the tiling of the current layer's conv, for its marker
+    chosen: str = ""  # the tiling of the current layer's conv, for its marker
 
     # -- small builders ------------------------------------------------------------------------
 
@@ -388,10 +388,10 @@ class Lowering:
         else:
             subs = [SubConv(cv.weights.to_array(), bnn.ints(cv.pads), cv.pad_value.data) for cv in convs]
         layer = schedule.ConvLayer(shape, tuple(sub.geom() for sub in subs), residual is not None)
-        chosen = mapping.search(layer, self.machine)
-        t = chosen.tiling
-        self.spent += chosen.priced.after(self.machine, self.registers)
-        self.mapping = chosen.describe()
+        found = mapping.search(layer, self.machine)
+        t = found.tiling
+        self.spent += found.priced.after(self.machine, self.registers)
+        self.chosen = found.describe()
         if isinstance(convs[0], bnn.BitplaneConv2dOp) and t.tiles(shape)[2] > 1:
             raise ChewcError(f"layer {shape.name}: the weights of all {len(subs)} bit planes must fit WMEM at "
                              f"once ({shape.weight_words_per_oc} words per output channel)")
@@ -588,7 +588,7 @@ class TileLoopsPass(ModulePass):
         def mark(op: tile.LayerOp) -> None:
             lw.add(op)
             marks.append((op, lw.spent))
-            lw.mapping = ""
+            lw.chosen = ""
 
         for o in list(old.ops):
             if in_group(o):
@@ -644,8 +644,8 @@ class TileLoopsPass(ModulePass):
             else:
                 raise ChewcError(f"tile-loops: {o.name} has no lowering (run bnn-dense-to-conv first for bnn.dense)")
             lw.probe(o)
-            if marks and lw.mapping:
-                marks[-1][0].properties["mapping"] = StringAttr(lw.mapping)
+            if marks and lw.chosen:
+                marks[-1][0].properties["mapping"] = StringAttr(lw.chosen)
         for (op, before), after in zip(marks, [m[1] for m in marks[1:]] + [lw.spent]):
             op.properties["predicted_cycles"] = IntegerAttr(after.cycles - before.cycles, 64)
             op.properties["predicted_dram_bits"] = IntegerAttr(after.dram_bits - before.dram_bits, 64)

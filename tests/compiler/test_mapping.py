@@ -65,7 +65,7 @@ def test_search_keeps_the_least_traffic_and_hides_weight_loads() -> None:
     # the tiling chosen before the search (least traffic, then the largest tiles, one weight buffer)
     plain = _best_conv_tiling(SEVEN.shape, m)
     assert plain is not None and plain.weight_buffers == 1
-    before = mapping.conv_cost(m, SEVEN, plain).cost
+    before = mapping.layer_cost(m, SEVEN, plain).cost
     assert chosen.cost.dram_bits == before.dram_bits
     assert chosen.cost.cycles < 0.9 * before.cycles
     # 64 channels x 4 groups x 100 pixels of array cycles: within 5% with its transfers included
@@ -97,7 +97,7 @@ def test_extrapolated_loops_price_like_every_iteration(machine: str) -> None:
         ConvShape("", 64, 56, 56, 64, 56, 56, 1, 1, ((3, 3),), (-1, 1), True), (schedule.SubGeom(3, 3, 1, 1, 2, 4),),
         True)
     for t in conv_tilings(layer.shape, m)[:12]:
-        fast = mapping.conv_cost(m, layer, t).cost
+        fast = mapping.layer_cost(m, layer, t).cost
         data = schedule.ConvData(mapping.DRAM, mapping.DRAM, mapping.no_data, mapping.no_data, mapping.DRAM)
         full = Unrolled(m, mapping._memo(m))
         schedule.conv_layer(full, "", layer, t, data)
