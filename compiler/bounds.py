@@ -26,7 +26,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Operation, SSAValue
 
-from compiler.layers import ConvGroup, conv_group, in_group  # the layers as tile-loops groups them
+from compiler.layers import ConvGroup, conv_group, lowered_later  # the layers as tile-loops groups them
 from compiler.tiling import groups
 from dialects import bnn
 from isa.machine import Machine
@@ -129,11 +129,9 @@ class _Step:
 def _steps(fn: func.FuncOp) -> list[_Step]:
     steps: list[_Step] = []
     for op in fn.body.block.ops:
-        if in_group(op):
+        if lowered_later(op):
             continue
         if isinstance(op, bnn.Conv2dOp | bnn.BitplaneConv2dOp | bnn.AddOp) and (group := conv_group(op.results[0])):
-            if isinstance(op.results[0].get_user_of_unique_use(), bnn.ThresholdOp):
-                continue  # with its threshold
             w, macs, cycles = _conv_terms(group)
             steps.append(_Step(_name(op, "conv"), _kind(group), w, _reads(group), op.results[0], macs, cycles, op))
         elif isinstance(op, bnn.ThresholdOp):

@@ -75,6 +75,15 @@ def in_group(op: Operation) -> bool:
     return group is not None and op in group.interior
 
 
+def lowered_later(op: Operation) -> bool:
+    """A conv or add lowered with a later op: its user's group sums it further, or its sum's only user is
+    the threshold the layer ends with."""
+    if in_group(op):
+        return True
+    return (isinstance(op, Conv | bnn.AddOp) and conv_group(op.results[0]) is not None
+            and isinstance(op.results[0].get_user_of_unique_use(), bnn.ThresholdOp))
+
+
 def int_bound(v: SSAValue) -> int | None:
     """A bound on |value| of an integer map over all inputs, from its ops' fan-ins; None if unknown."""
     op = v.owner

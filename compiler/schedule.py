@@ -25,6 +25,7 @@ from isa.table import CHANNELS_PER_WORD
 
 Index = Any  # an index SSAValue when building IR, an int when pricing
 Buffer = Any  # a tile buffer SSAValue when building IR, a `compiler.mapping.Buf` when pricing
+Geometry = dict[str, int | str]  # a compute op's registers (`dialects.tile`'s geometry attributes)
 
 
 class Emitter(Protocol):
@@ -44,13 +45,13 @@ class Emitter(Protocol):
     def sync(self) -> None: ...
     def loop(self, n: int, step: int, unit: str, body: Callable[[Index], None]) -> None: ...
     def conv(self, src: Buffer, src_off: Index, weights: Buffer, w_off: Index, acc: Buffer, acc_off: Index,
-             row0: Index, buf_row0: Index, geom: dict[str, int]) -> None: ...
+             row0: Index, buf_row0: Index, geom: Geometry) -> None: ...
     def threshold(self, acc: Buffer, acc_off: Index, thresholds: Buffer, t_off: Index, out: Buffer, out_off: Index,
-                  c0: Index, geom: dict[str, int]) -> None: ...
+                  c0: Index, geom: Geometry) -> None: ...
     def pool(self, src: Buffer, src_off: Index, out: Buffer, out_off: Index, row0: Index, buf_row0: Index,
-             geom: dict[str, int]) -> None: ...
+             geom: Geometry) -> None: ...
     def add_tiles(self, a: Buffer, a_off: Index, b: Buffer, b_off: Index, out: Buffer, out_off: Index,
-                  geom: dict[str, int]) -> None: ...
+                  geom: Geometry) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class SubGeom:
     kw: int
     pad_top: int
     pad_left: int
-    pad_mode: int  # tile.PAD_MODES index
+    pad_mode: str  # isa.table.PAD_MODES
     weight_groups: int  # channel groups of its weights
     group: int = 0
     lanes: int = 0  # 0: every channel of the chunk
@@ -174,9 +175,7 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
                 geom = dict(in_h=h, in_w=w, in_c=sub.lanes or lanes, buf_rows=rows_in, kh=sub.kh, kw=sub.kw,
                             stride=stride, dilation=d, pad_top=sub.pad_top, pad_left=sub.pad_left,
                             pad_mode=sub.pad_mode, out_h=oh, out_w=ow, nrows=crows, oc_count=blk,
-                            accumulate=int(n > 0 or not first))
-                if sub.shift:
-                    geom["shift"] = sub.shift
+                            accumulate=int(n > 0 or not first), shift=sub.shift)
                 src_at = e.plus(at, sub.group * rows_in * w) if sub.group else at
                 e.conv(ibuf, src_at, wbuf, e.plus(w_at, int(sub_off[n])), abuf, zero, rt, start, geom)
 

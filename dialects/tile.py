@@ -15,11 +15,11 @@ the loops and emits one instruction per op.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import ClassVar, Self
 
 from xdsl.dialects.builtin import (
     ArrayAttr,
-    DictionaryAttr,
     IndexType,
     IntAttr,
     IntegerAttr,
@@ -47,21 +47,11 @@ from xdsl.printer import Printer
 from xdsl.traits import HasParent, IsTerminator, SingleBlockImplicitTerminator
 from xdsl.utils.exceptions import VerifyException
 
-from isa.container import Planes, tensor_words, to_chw
+from isa.container import DTYPES, RANK, ZERO_RULES, Planes, tensor_words, to_chw
 from isa.errors import ChewcError
+from isa.table import MEMORIES, PAD_MODES
 
-SPACES = ("dram", "fmem", "wmem", "tmem", "acc")
 LOOP_UNITS = ("rows", "ochannels", "cgroups")
-DTYPES = ("bits", "int16", "f32")
-PAD_MODES = ("neg", "pos", "gate")
-
-# Geometry each compute op is configured with (the ISA register names).
-CONV_GEOMETRY = ("in_h", "in_w", "in_c", "buf_rows", "kh", "kw", "stride", "dilation", "pad_top", "pad_left",
-                 "pad_mode", "out_h", "out_w", "nrows", "oc_count", "accumulate")
-POOL_GEOMETRY = ("in_h", "in_w", "in_c", "buf_rows", "kh", "kw", "stride", "dilation", "pad_top", "pad_left", "out_h",
-                 "out_w", "obuf_rows", "nrows")
-THRESH_GEOMETRY = ("out_w", "obuf_rows", "nrows", "oc_count")
-ADD_GEOMETRY = ("out_w", "nrows", "oc_count")
 
 
 @irdl_attr_definition
@@ -76,8 +66,8 @@ class BufferType(ParametrizedAttribute, TypeAttribute):
         super().__init__(StringAttr(space), IntAttr(words))
 
     def verify(self) -> None:
-        if self.space.data not in SPACES:
-            raise VerifyException(f"!tile.buffer: unknown memory space '{self.space.data}' (one of {SPACES})")
+        if self.space.data not in MEMORIES:
+            raise VerifyException(f"!tile.buffer: unknown memory space '{self.space.data}' (one of {MEMORIES})")
         if self.words.data <= 0:
             raise VerifyException(f"!tile.buffer: needs a positive size, got {self.words.data} words")
 
@@ -103,16 +93,6 @@ def words_of(v: SSAValue) -> int:
     return v.type.words.data
 
 
-def geometry(values: dict[str, int]) -> DictionaryAttr:
-    return DictionaryAttr({k: IntegerAttr(int(v), 64) for k, v in values.items()})
-
-
-def geom_get(attr: DictionaryAttr, key: str) -> int:
-    v = attr.data[key]
-    assert isinstance(v, IntegerAttr)
-    return v.value.data
-
-
 def _fail(op: IRDLOperation, msg: str) -> None:
     raise VerifyException(f"{op.name}: {msg}")
 
@@ -124,27 +104,209 @@ def _check_space(op: IRDLOperation, v: SSAValue, *spaces: str, what: str) -> Non
         _fail(op, f"{what} must be in {' or '.join(spaces)}, got {space_of(v)}")
 
 
-def planes_properties(planes: Planes) -> dict[str, DictionaryAttr]:
-    """The `planes` property of a `tile.host` splitting its input into bit planes."""
-    return {"planes": geometry({"bits": planes.bits, "exponent": planes.exponent, "signed": int(planes.signed)})}
+# ----------------------------------------------------------------------------------------------
+# Typed attributes: the geometry a compute op configures, tensor descriptors, bit-plane splits
+# ----------------------------------------------------------------------------------------------
+
+Value = int | str
 
 
-def conv_shift(op: ConvOp) -> int:
-    """The power of two a `tile.conv` multiplies its products by (geometry key `shift`, absent: 0)."""
-    return geom_get(op.geom, "shift") if "shift" in op.geom.data else 0
+class Geometry(ParametrizedAttribute):
+    """Named parameters, each an integer or (for an ISA enum) a name, printed `<key = value, ...>`.
+
+    Subclasses list their parameters as annotated fields (`IntAttr`, or `StringAttr` for an enum whose
+    names `ENUMS` gives), in the order the ISA's registers take them."""
+
+    ENUMS: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        return tuple(name for name, _ in cls.get_irdl_definition().parameters)
+
+    @classmethod
+    def of(cls, values: Mapping[str, Value]) -> Self:
+        """The attribute of `values`, which must name every parameter (and nothing else)."""
+        keys = cls.keys()
+        if missing := [k for k in keys if k not in values]:
+            raise VerifyException(f"#{cls.name}: lacks {', '.join(missing)}")
+        if extra := [k for k in values if k not in keys]:
+            raise VerifyException(f"#{cls.name}: has unknown keys {', '.join(extra)}")
+        return cls(*(StringAttr(v) if isinstance(v := values[k], str) else IntAttr(int(v)) for k in keys))
+
+    def as_dict(self) -> dict[str, Value]:
+        return {k: p.data for k, p in zip(self.keys(), self.parameters, strict=True)}  # type: ignore[attr-defined]
+
+    def __getitem__(self, key: str) -> Value:
+        return getattr(self, key).data
+
+    def verify(self) -> None:
+        for key, names in self.ENUMS.items():
+            if self[key] not in names:
+                raise VerifyException(f"#{self.name}: {key} must be one of {', '.join(names)}, got '{self[key]}'")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        values: dict[str, Value] = {}
+
+        def entry() -> None:
+            key = parser.parse_identifier()
+            parser.parse_punctuation("=")
+            values[key] = parser.parse_identifier() if key in cls.ENUMS else parser.parse_integer()
+
+        parser.parse_comma_separated_list(parser.Delimiter.ANGLE, entry)
+        try:
+            return cls.of(values).parameters
+        except VerifyException as e:
+            parser.raise_error(str(e))
+
+    def print_parameters(self, printer: Printer) -> None:
+        printer.print_string("<" + ", ".join(f"{k} = {v}" for k, v in self.as_dict().items()) + ">")
 
 
-def _check_geometry(op: IRDLOperation, attr: DictionaryAttr, keys: Sequence[str], optional: Sequence[str] = ()) -> None:
-    missing = [k for k in keys if k not in attr.data]
-    if missing:
-        _fail(op, f"geometry lacks {', '.join(missing)}")
-    extra = [k for k in attr.data if k not in keys and k not in optional]
-    if extra:
-        _fail(op, f"geometry has unknown keys {', '.join(extra)}")
-    for k in keys:
-        if not isinstance(attr.data[k], IntegerAttr):
-            _fail(op, f"geometry '{k}' must be an integer")
+@irdl_attr_definition
+class ConvGeometry(Geometry):
+    """What a `tile.conv` configures: input map and buffer, window, output tile, and CONV's own fields."""
 
+    name = "tile.conv_geometry"
+    ENUMS = {"pad_mode": PAD_MODES}
+    in_h: IntAttr
+    in_w: IntAttr
+    in_c: IntAttr
+    buf_rows: IntAttr
+    kh: IntAttr
+    kw: IntAttr
+    stride: IntAttr
+    dilation: IntAttr
+    pad_top: IntAttr
+    pad_left: IntAttr
+    pad_mode: StringAttr
+    out_h: IntAttr
+    out_w: IntAttr
+    nrows: IntAttr
+    oc_count: IntAttr
+    accumulate: IntAttr
+    shift: IntAttr  # the products times 2**shift (CONV.S, a bit plane); 0: plain CONV
+
+    def verify(self) -> None:
+        super().verify()
+        if not (self.kh.data >= 1 and self.kw.data >= 1):
+            raise VerifyException(f"#{self.name}: kernel sizes must be >= 1")
+        if not 0 <= self.shift.data <= 15:
+            raise VerifyException(f"#{self.name}: shift must be 0..15")
+        if self.accumulate.data not in (0, 1):
+            raise VerifyException(f"#{self.name}: accumulate must be 0 or 1")
+
+
+@irdl_attr_definition
+class PoolGeometry(Geometry):
+    """What a `tile.pool` configures: input map and buffer, window, output tile."""
+
+    name = "tile.pool_geometry"
+    in_h: IntAttr
+    in_w: IntAttr
+    in_c: IntAttr
+    buf_rows: IntAttr
+    kh: IntAttr
+    kw: IntAttr
+    stride: IntAttr
+    dilation: IntAttr
+    pad_top: IntAttr
+    pad_left: IntAttr
+    out_h: IntAttr
+    out_w: IntAttr
+    obuf_rows: IntAttr
+    nrows: IntAttr
+
+
+@irdl_attr_definition
+class ThresholdGeometry(Geometry):
+    """What a `tile.threshold` configures: the [oc_count][nrows][out_w] block, the output buffer's rows."""
+
+    name = "tile.threshold_geometry"
+    out_w: IntAttr
+    obuf_rows: IntAttr
+    nrows: IntAttr
+    oc_count: IntAttr
+
+
+@irdl_attr_definition
+class AddGeometry(Geometry):
+    """What a `tile.add` configures: the [oc_count][nrows][out_w] blocks."""
+
+    name = "tile.add_geometry"
+    out_w: IntAttr
+    nrows: IntAttr
+    oc_count: IntAttr
+
+
+@irdl_attr_definition
+class PlanesAttr(Geometry):
+    """A `tile.host` splitting its f32 input into bit planes (the container's `planes`)."""
+
+    name = "tile.planes"
+    bits: IntAttr
+    exponent: IntAttr
+    signed: IntAttr
+
+    @staticmethod
+    def from_planes(p: Planes) -> PlanesAttr:
+        return PlanesAttr(IntAttr(p.bits), IntAttr(p.exponent), IntAttr(int(p.signed)))
+
+    def verify(self) -> None:
+        try:
+            self.planes()
+        except ChewcError as e:
+            raise VerifyException(f"#{self.name}: not a valid bit-plane grid ({e})") from e
+
+    def planes(self) -> Planes:
+        return Planes(self.bits.data, self.exponent.data, bool(self.signed.data))
+
+
+@irdl_attr_definition
+class TensorAttr(ParametrizedAttribute):
+    """`#tile.tensor<[3, 32, 32], f32>`: how a tensor lies in a buffer, its logical [C, H, W] (or [K])
+    shape and element type (`isa.container` layouts), and for a `bits` tensor made on the host from
+    floats, the `zero` rule that binarises it (`#tile.tensor<[3, 32, 32], bits, plus>`)."""
+
+    name = "tile.tensor"
+    dims: ArrayAttr[IntAttr]
+    dtype: StringAttr
+    zero: StringAttr
+
+    def __init__(self, shape: Sequence[int], dtype: str, zero: str = ""):
+        super().__init__(ArrayAttr(IntAttr(int(d)) for d in shape), StringAttr(dtype), StringAttr(zero))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(d.data for d in self.dims.data)
+
+    @property
+    def words(self) -> int:
+        return tensor_words(self.dtype.data, to_chw(self.shape))
+
+    def verify(self) -> None:
+        if self.dtype.data not in DTYPES:
+            raise VerifyException(f"#{self.name}: dtype must be one of {', '.join(DTYPES)}, got '{self.dtype.data}'")
+        if self.zero.data not in ZERO_RULES or (self.zero.data and self.dtype.data != "bits"):
+            raise VerifyException(f"#{self.name}: zero rules ({', '.join(filter(None, ZERO_RULES))}) are for bits tensors")
+        if len(self.dims) not in (1, RANK) or any(d.data < 1 for d in self.dims.data):
+            raise VerifyException(f"#{self.name}: the shape must be [K] or [C, H, W] of positive sizes, got {list(self.shape)}")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        with parser.in_angle_brackets():
+            dims = parser.parse_comma_separated_list(parser.Delimiter.SQUARE, parser.parse_integer)
+            parser.parse_punctuation(",")
+            dtype = parser.parse_identifier()
+            zero = parser.parse_identifier() if parser.parse_optional_punctuation(",") else ""
+        try:
+            return TensorAttr(dims, dtype, zero).parameters
+        except VerifyException as e:
+            parser.raise_error(str(e))
+
+    def print_parameters(self, printer: Printer) -> None:
+        zero = f", {self.zero.data}" if self.zero.data else ""
+        printer.print_string(f"<[{', '.join(map(str, self.shape))}], {self.dtype.data}{zero}>")
 
 # ----------------------------------------------------------------------------------------------
 # Buffers
@@ -318,16 +480,40 @@ class SyncOp(IRDLOperation):
 # ----------------------------------------------------------------------------------------------
 
 
+class ComputeOp(IRDLOperation):
+    """Base of the ops that are one array instruction: a typed `geom` (the registers the instruction
+    reads, `GEOMETRY`) and buffer operands in the memories `SPACES` allows."""
+
+    GEOMETRY: ClassVar[type[Geometry]]
+    SPACES: ClassVar[dict[str, tuple[str, ...]]]
+    irdl_options = (ParsePropInAttrDict(),)
+
+    def __init__(self, *operands: SSAValue, geom: Mapping[str, Value]):
+        super().__init__(operands=list(operands), properties={"geom": self.GEOMETRY.of(geom)})
+
+    @property
+    def geometry(self) -> dict[str, Value]:
+        geom = self.properties["geom"]
+        assert isinstance(geom, Geometry)
+        return geom.as_dict()
+
+    def verify_(self) -> None:
+        for field, spaces in self.SPACES.items():
+            _check_space(self, getattr(self, field), *spaces, what=field)
+
+
 @irdl_op_definition
-class ConvOp(IRDLOperation):
+class ConvOp(ComputeOp):
     """Binary convolution of output rows [row0, row0+nrows) for oc_count output channels (ISA CONV).
 
     Reads the ±1 map from `input` (buffer row i = image row buf_row0 + i), weights [oc][G][kh][kw] from
-    `weights`, writes (or with accumulate=1 adds) the ±1 dot products to `acc` as [oc][row][x] int16;
-    with the optional geometry key `shift`, the products times 2**shift (ISA CONV.S: bit planes).
+    `weights`, writes (or with accumulate = 1 adds) the ±1 dot products to `acc` as [oc][row][x] int16;
+    with shift > 0, the products times 2**shift (ISA CONV.S: bit planes).
     """
 
     name = "tile.conv"
+    GEOMETRY: ClassVar = ConvGeometry
+    SPACES: ClassVar = {"input": ("fmem",), "weights": ("wmem",), "acc": ("acc",)}
     input = operand_def(BufferType)
     in_off = operand_def(IndexType)
     weights = operand_def(BufferType)
@@ -336,37 +522,21 @@ class ConvOp(IRDLOperation):
     acc_off = operand_def(IndexType)
     row0 = operand_def(IndexType)
     buf_row0 = operand_def(IndexType)
-    geom = prop_def(DictionaryAttr)
+    geom = prop_def(ConvGeometry)
     assembly_format = (
         "$input `[` $in_off `]` `,` $weights `[` $w_off `]` `->` $acc `[` $acc_off `]` `rows` $row0 `from` $buf_row0 "
         "attr-dict `:` type($input) `,` type($weights) `->` type($acc)"
     )
-    irdl_options = (ParsePropInAttrDict(),)
-
-    def __init__(self, input, in_off, weights, w_off, acc, acc_off, row0, buf_row0, geom: dict[str, int]):  # noqa: ANN001
-        super().__init__(operands=[input, in_off, weights, w_off, acc, acc_off, row0, buf_row0],
-                         properties={"geom": geometry(geom)})
-
-    def verify_(self) -> None:
-        _check_space(self, self.input, "fmem", what="input")
-        _check_space(self, self.weights, "wmem", what="weights")
-        _check_space(self, self.acc, "acc", what="acc")
-        _check_geometry(self, self.geom, CONV_GEOMETRY, optional=("shift",))
-        g = {k: geom_get(self.geom, k) for k in CONV_GEOMETRY}
-        if not 0 <= conv_shift(self) <= 15:
-            _fail(self, "shift must be 0..15")
-        if not (1 <= g["kh"] and 1 <= g["kw"]):
-            _fail(self, "kernel sizes must be >= 1")
-        if g["pad_mode"] not in range(len(PAD_MODES)):
-            _fail(self, f"pad_mode must be 0..{len(PAD_MODES) - 1}")
 
 
 @irdl_op_definition
-class ThresholdOp(IRDLOperation):
+class ThresholdOp(ComputeOp):
     """Binarise an [oc][row][x] block of `acc` with `thresholds` (2 words per channel: T, mode) into
     channels c0.. of the ±1 map in `output` (ISA THRESH)."""
 
     name = "tile.threshold"
+    GEOMETRY: ClassVar = ThresholdGeometry
+    SPACES: ClassVar = {"acc": ("acc",), "thresholds": ("tmem",), "output": ("fmem",)}
     acc = operand_def(BufferType)
     acc_off = operand_def(IndexType)
     thresholds = operand_def(BufferType)
@@ -374,77 +544,56 @@ class ThresholdOp(IRDLOperation):
     output = operand_def(BufferType)
     out_off = operand_def(IndexType)
     c0 = operand_def(IndexType)
-    geom = prop_def(DictionaryAttr)
+    geom = prop_def(ThresholdGeometry)
     assembly_format = (
         "$acc `[` $acc_off `]` `,` $thresholds `[` $t_off `]` `->` $output `[` $out_off `]` `channel` $c0 "
         "attr-dict `:` type($acc) `,` type($thresholds) `->` type($output)"
     )
-    irdl_options = (ParsePropInAttrDict(),)
-
-    def __init__(self, acc, acc_off, thresholds, t_off, output, out_off, c0, geom: dict[str, int]):  # noqa: ANN001
-        super().__init__(operands=[acc, acc_off, thresholds, t_off, output, out_off, c0],
-                         properties={"geom": geometry(geom)})
-
-    def verify_(self) -> None:
-        _check_space(self, self.acc, "acc", what="acc")
-        _check_space(self, self.thresholds, "tmem", what="thresholds")
-        _check_space(self, self.output, "fmem", what="output")
-        _check_geometry(self, self.geom, THRESH_GEOMETRY)
 
 
 @irdl_op_definition
-class PoolOp(IRDLOperation):
+class PoolOp(ComputeOp):
     """Max-pool a tile: ±1 maps in fmem (OR of the bits, ISA POOL.B) or int16 maps in acc (POOL.I)."""
 
     name = "tile.pool"
+    GEOMETRY: ClassVar = PoolGeometry
+    SPACES: ClassVar = {"input": ("fmem", "acc")}
     input = operand_def(BufferType)
     in_off = operand_def(IndexType)
     output = operand_def(BufferType)
     out_off = operand_def(IndexType)
     row0 = operand_def(IndexType)
     buf_row0 = operand_def(IndexType)
-    geom = prop_def(DictionaryAttr)
+    geom = prop_def(PoolGeometry)
     assembly_format = (
         "$input `[` $in_off `]` `->` $output `[` $out_off `]` `rows` $row0 `from` $buf_row0 "
         "attr-dict `:` type($input) `->` type($output)"
     )
-    irdl_options = (ParsePropInAttrDict(),)
-
-    def __init__(self, input, in_off, output, out_off, row0, buf_row0, geom: dict[str, int]):  # noqa: ANN001
-        super().__init__(operands=[input, in_off, output, out_off, row0, buf_row0], properties={"geom": geometry(geom)})
 
     def verify_(self) -> None:
-        _check_space(self, self.input, "fmem", "acc", what="input")
+        super().verify_()
         if space_of(self.output) != space_of(self.input):
             _fail(self, "pools stay in one memory (fmem for ±1 maps, acc for int16 maps)")
-        _check_geometry(self, self.geom, POOL_GEOMETRY)
 
 
 @irdl_op_definition
-class AddOp(IRDLOperation):
+class AddOp(ComputeOp):
     """int16 sum of two [oc][row][x] blocks in acc (ISA ADD); overflow is an error."""
 
     name = "tile.add"
+    GEOMETRY: ClassVar = AddGeometry
+    SPACES: ClassVar = {"lhs": ("acc",), "rhs": ("acc",), "output": ("acc",)}
     lhs = operand_def(BufferType)
     lhs_off = operand_def(IndexType)
     rhs = operand_def(BufferType)
     rhs_off = operand_def(IndexType)
     output = operand_def(BufferType)
     out_off = operand_def(IndexType)
-    geom = prop_def(DictionaryAttr)
+    geom = prop_def(AddGeometry)
     assembly_format = (
         "$lhs `[` $lhs_off `]` `,` $rhs `[` $rhs_off `]` `->` $output `[` $out_off `]` "
         "attr-dict `:` type($lhs) `,` type($rhs) `->` type($output)"
     )
-    irdl_options = (ParsePropInAttrDict(),)
-
-    def __init__(self, lhs, lhs_off, rhs, rhs_off, output, out_off, geom: dict[str, int]):  # noqa: ANN001
-        super().__init__(operands=[lhs, lhs_off, rhs, rhs_off, output, out_off], properties={"geom": geometry(geom)})
-
-    def verify_(self) -> None:
-        for v, what in ((self.lhs, "lhs"), (self.rhs, "rhs"), (self.output, "output")):
-            _check_space(self, v, "acc", what=what)
-        _check_geometry(self, self.geom, ADD_GEOMETRY)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -452,43 +601,10 @@ class AddOp(IRDLOperation):
 # ----------------------------------------------------------------------------------------------
 
 
-def tensor_desc(shape: Sequence[int], dtype: str, zero: str = "") -> DictionaryAttr:
-    """How a tensor lies in a DRAM buffer: logical [C, H, W] (or [K]) shape and element type."""
-    d: dict[str, Attribute] = {"shape": ArrayAttr(IntegerAttr(int(s), 64) for s in shape), "dtype": StringAttr(dtype)}
-    if zero:
-        d["zero"] = StringAttr(zero)
-    return DictionaryAttr(d)
-
-
-def desc_shape(d: DictionaryAttr) -> tuple[int, ...]:
-    shape = d.data["shape"]
-    assert isinstance(shape, ArrayAttr)
-    return tuple(s.value.data for s in shape.data)  # type: ignore[union-attr]
-
-
-def desc_dtype(d: DictionaryAttr) -> str:
-    dt = d.data["dtype"]
-    assert isinstance(dt, StringAttr)
-    return dt.data
-
-
-def desc_zero(d: DictionaryAttr) -> str:
-    z = d.data.get("zero")
-    return z.data if isinstance(z, StringAttr) else ""
-
-
-def desc_words(d: DictionaryAttr) -> int:
-    return tensor_words(desc_dtype(d), to_chw(desc_shape(d)))
-
-
-def _check_desc(op: IRDLOperation, d: Attribute, buf: SSAValue, spaces: tuple[str, ...] = ("dram",)) -> None:
-    if not isinstance(d, DictionaryAttr) or "shape" not in d.data or "dtype" not in d.data:
-        _fail(op, f"tensor descriptors need a shape and a dtype, got {d}")
-    if desc_dtype(d) not in DTYPES:
-        _fail(op, f"dtype must be one of {DTYPES}, got '{desc_dtype(d)}'")
+def _check_desc(op: IRDLOperation, d: TensorAttr, buf: SSAValue, spaces: tuple[str, ...] = ("dram",)) -> None:
     _check_space(op, buf, *spaces, what="host tensors" if spaces == ("dram",) else "probed tensors")
-    if desc_words(d) > words_of(buf):
-        _fail(op, f"a {desc_dtype(d)} tensor of shape {desc_shape(d)} needs {desc_words(d)} words, the buffer has {words_of(buf)}")
+    if d.words > words_of(buf):
+        _fail(op, f"a {d.dtype.data} tensor of shape {list(d.shape)} needs {d.words} words, the buffer has {words_of(buf)}")
 
 
 @irdl_op_definition
@@ -498,11 +614,11 @@ class WriteOp(IRDLOperation):
     name = "tile.write"
     value = operand_def(TensorType)
     buffer = operand_def(BufferType)
-    desc = prop_def(DictionaryAttr)
+    desc = prop_def(TensorAttr)
     assembly_format = "$value `->` $buffer attr-dict `:` type($value) `->` type($buffer)"
     irdl_options = (ParsePropInAttrDict(),)
 
-    def __init__(self, value: SSAValue, buffer: SSAValue, desc: DictionaryAttr):
+    def __init__(self, value: SSAValue, buffer: SSAValue, desc: TensorAttr):
         super().__init__(operands=[value, buffer], properties={"desc": desc})
 
     def verify_(self) -> None:
@@ -516,11 +632,11 @@ class ReadOp(IRDLOperation):
     name = "tile.read"
     buffer = operand_def(BufferType)
     value = result_def(TensorType)
-    desc = prop_def(DictionaryAttr)
+    desc = prop_def(TensorAttr)
     assembly_format = "$buffer attr-dict `:` type($buffer) `->` type($value)"
     irdl_options = (ParsePropInAttrDict(),)
 
-    def __init__(self, buffer: SSAValue, desc: DictionaryAttr, result_type: Attribute):
+    def __init__(self, buffer: SSAValue, desc: TensorAttr, result_type: Attribute):
         super().__init__(operands=[buffer], result_types=[result_type], properties={"desc": desc})
 
     def verify_(self) -> None:
@@ -540,21 +656,15 @@ class HostOp(IRDLOperation):
     onnx = prop_def(StringAttr)  # base64 ModelProto, or "" for a pure relayout/binarisation
     in_names = prop_def(ArrayAttr[StringAttr])
     out_names = prop_def(ArrayAttr[StringAttr])
-    in_descs = prop_def(ArrayAttr[DictionaryAttr])
-    out_descs = prop_def(ArrayAttr[DictionaryAttr])
-    planes = opt_prop_def(DictionaryAttr)  # {bits, exponent, signed}: split the input into bit planes
+    in_descs = prop_def(ArrayAttr[TensorAttr])
+    out_descs = prop_def(ArrayAttr[TensorAttr])
+    planes = opt_prop_def(PlanesAttr)  # split the input into bit planes
     irdl_options = (AttrSizedOperandSegments(as_property=True), ParsePropInAttrDict())
     assembly_format = "$reason `(` $ins `)` `->` `(` $outs `)` attr-dict `:` type($ins) `->` type($outs)"
 
     def bit_planes(self) -> Planes | None:
         """The step's bit-plane split (the container's `planes`), if it is one."""
-        if self.planes is None:
-            return None
-        g = {k: geom_get(self.planes, k) for k in self.planes.data}
-        try:
-            return Planes(g["bits"], g["exponent"], bool(g["signed"]))
-        except (KeyError, ChewcError) as e:
-            raise VerifyException(f"{self.name}: planes must be {{bits, exponent, signed}} of a valid grid ({e})") from e
+        return None if self.planes is None else self.planes.planes()
 
     def verify_(self) -> None:
         if not self.reason.data.strip():
@@ -566,7 +676,7 @@ class HostOp(IRDLOperation):
                 _check_desc(self, d, b)
         if not self.onnx.data and (len(self.ins) != 1 or len(self.outs) != 1):
             _fail(self, "without an ONNX subgraph a host step moves exactly one tensor")
-        if self.bit_planes() is not None and self.onnx.data:
+        if self.planes is not None and self.onnx.data:
             _fail(self, "a bit-plane split has no ONNX subgraph")
 
 
@@ -578,11 +688,11 @@ class ProbeOp(IRDLOperation):
     name = "tile.probe"
     buffer = operand_def(BufferType)
     tensor = prop_def(StringAttr)
-    desc = prop_def(DictionaryAttr)
+    desc = prop_def(TensorAttr)
     assembly_format = "$buffer attr-dict `:` type($buffer)"
     irdl_options = (ParsePropInAttrDict(),)
 
-    def __init__(self, buffer: SSAValue, tensor: str, desc: DictionaryAttr):
+    def __init__(self, buffer: SSAValue, tensor: str, desc: TensorAttr):
         super().__init__(operands=[buffer], properties={"tensor": StringAttr(tensor), "desc": desc})
 
     def verify_(self) -> None:
@@ -631,5 +741,5 @@ Tile = Dialect(
     "tile",
     [AllocOp, ConstOp, ForOp, YieldOp, DmaOp, SyncOp, ConvOp, ThresholdOp, PoolOp, AddOp, WriteOp, ReadOp, HostOp,
      ProbeOp, LayerOp],
-    [BufferType],
+    [BufferType, ConvGeometry, PoolGeometry, ThresholdGeometry, AddGeometry, PlanesAttr, TensorAttr],
 )

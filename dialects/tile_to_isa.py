@@ -9,7 +9,7 @@ itself.  The conversion pass drops configuration that repeats the registers' cur
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from xdsl.ir import SSAValue
 
@@ -18,13 +18,14 @@ from isa.container import HostStep, HostTensor
 from isa.instruction import Instruction
 
 Value = Callable[[SSAValue], int]
+Geometry = Mapping[str, int | str]  # a compute op's registers (`tile.ComputeOp.geometry`)
 
 
 def _cfg(mnemonic: str, **fields: int | str) -> Instruction:
     return Instruction.make(mnemonic, **fields)
 
 
-def window_config(g: dict[str, int], buf_row0: int, dilation: int, pad_mode: str) -> list[Instruction]:
+def window_config(g: Geometry, buf_row0: int, dilation: int, pad_mode: str) -> list[Instruction]:
     return [
         _cfg("CFG.IN", in_h=g["in_h"], in_w=g["in_w"], in_c=g["in_c"]),
         _cfg("CFG.BUF", buf_row0=buf_row0, buf_rows=g["buf_rows"]),
@@ -33,23 +34,23 @@ def window_config(g: dict[str, int], buf_row0: int, dilation: int, pad_mode: str
     ]
 
 
-def conv_config(g: dict[str, int], buf_row0: int, row0: int) -> list[Instruction]:
+def conv_config(g: Geometry, buf_row0: int, row0: int) -> list[Instruction]:
     """The registers a CONV of geometry `g` reads (also what `compiler.mapping` prices)."""
     return [
-        *window_config(g, buf_row0, g["dilation"], tile.PAD_MODES[g["pad_mode"]]),
+        *window_config(g, buf_row0, g["dilation"], g["pad_mode"]),
         _cfg("CFG.OUT", out_h=g["out_h"], out_w=g["out_w"], obuf_rows=g["nrows"]),
         _cfg("CFG.TILE", row0=row0, nrows=g["nrows"], oc_count=g["oc_count"]),
     ]
 
 
-def threshold_config(g: dict[str, int]) -> list[Instruction]:
+def threshold_config(g: Geometry) -> list[Instruction]:
     return [
         _cfg("CFG.OUT", out_h=g["nrows"], out_w=g["out_w"], obuf_rows=g["obuf_rows"]),
         _cfg("CFG.TILE", row0=0, nrows=g["nrows"], oc_count=g["oc_count"]),
     ]
 
 
-def pool_config(g: dict[str, int], buf_row0: int, row0: int) -> list[Instruction]:
+def pool_config(g: Geometry, buf_row0: int, row0: int) -> list[Instruction]:
     return [
         *window_config(g, buf_row0, g["dilation"], "gate"),
         _cfg("CFG.OUT", out_h=g["out_h"], out_w=g["out_w"], obuf_rows=g["obuf_rows"]),
@@ -57,17 +58,13 @@ def pool_config(g: dict[str, int], buf_row0: int, row0: int) -> list[Instruction
     ]
 
 
-def add_config(g: dict[str, int]) -> list[Instruction]:
+def add_config(g: Geometry) -> list[Instruction]:
     """ADD's registers are THRESH's, its output rows packed (obuf_rows = nrows)."""
     return threshold_config({**g, "obuf_rows": g["nrows"]})
 
 
 def dma_config(count: int, dram_stride: int, chip_stride: int) -> Instruction:
     return _cfg("CFG.DMA", count=count, dram_stride=dram_stride, chip_stride=chip_stride)
-
-
-def geom(op: tile.ConvOp | tile.ThresholdOp | tile.PoolOp | tile.AddOp) -> dict[str, int]:
-    return {k: tile.geom_get(op.geom, k) for k in op.geom.data}
 
 
 def instructions(op: object, value: Value, addr: Value, host_step: Callable[[tile.HostOp], int]) -> list[Instruction]:
@@ -89,30 +86,30 @@ def instructions(op: object, value: Value, addr: Value, host_step: Callable[[til
     if isinstance(op, tile.SyncOp):
         return [_cfg("SYNC")]
     if isinstance(op, tile.ConvOp):
-        g = geom(op)
+        g = op.geometry
         fields = dict(fmem=at(op.input, op.in_off), wmem=at(op.weights, op.w_off), acc=at(op.acc, op.acc_off),
                       accumulate=g["accumulate"])
-        shift = tile.conv_shift(op)
+        shift = g["shift"]
         return [
             *conv_config(g, value(op.buf_row0), value(op.row0)),
             _cfg("CONV.S", **fields, shift=shift) if shift else _cfg("CONV", **fields),
         ]
     if isinstance(op, tile.ThresholdOp):
-        g = geom(op)
+        g = op.geometry
         return [
             *threshold_config(g),
             _cfg("THRESH", acc=at(op.acc, op.acc_off), fmem=at(op.output, op.out_off), tmem=at(op.thresholds, op.t_off),
                  c0=value(op.c0)),
         ]
     if isinstance(op, tile.PoolOp):
-        g = geom(op)
+        g = op.geometry
         bits = tile.space_of(op.input) == "fmem"
         return [
             *pool_config(g, value(op.buf_row0), value(op.row0)),
             _cfg("POOL.B" if bits else "POOL.I", src=at(op.input, op.in_off), dst=at(op.output, op.out_off)),
         ]
     if isinstance(op, tile.AddOp):
-        g = geom(op)
+        g = op.geometry
         return [
             *add_config(g),
             _cfg("ADD", a=at(op.lhs, op.lhs_off), b=at(op.rhs, op.rhs_off), dst=at(op.output, op.out_off)),
@@ -127,7 +124,7 @@ def host_step(op: tile.HostOp, addr: Value) -> HostStep:
 
     def tensors(names, descs, bufs) -> tuple[HostTensor, ...]:  # noqa: ANN001
         return tuple(
-            HostTensor(n.data, tile.desc_dtype(d), tile.desc_shape(d), addr(b), tile.desc_zero(d))
+            HostTensor(n.data, d.dtype.data, d.shape, addr(b), d.zero.data)
             for n, d, b in zip(names.data, descs.data, bufs, strict=True)
         )
 

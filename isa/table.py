@@ -26,6 +26,11 @@ CHANNELS_PER_WORD = 16
 MEMORIES = ("fmem", "wmem", "tmem", "acc", "dram")
 # A field whose memory is MEM_SELECT addresses the memory chosen by the instruction's `mem` field.
 MEM_SELECT = "mem"
+# CFG.K pad_mode: the value outside the image (neg = -1, pos = +1, gate = lane switched off).
+PAD_MODES = ("neg", "pos", "gate")
+# THRESH: each channel has two TMEM words, its int16 threshold T and its mode (an index into this):
+# bit = sum >= T, sum <= T, always +1, always -1.
+THRESHOLD_MODES = ("ge", "le", "plus", "minus")
 
 
 @dataclass(frozen=True)
@@ -193,7 +198,7 @@ OPS: tuple[Op, ...] = (
             "pad_mode",
             2,
             "value outside the image: neg = -1, pos = +1, gate = lane switched off (zero padding)",
-            enum=("neg", "pos", "gate"),
+            enum=PAD_MODES,
         ),
     ),
     _op(
@@ -268,7 +273,8 @@ OPS: tuple[Op, ...] = (
         0x21,
         "compute",
         "Binarise ACC[acc + (i*nrows + j)*out_w + x] (i < oc_count) with TMEM[tmem + 2i] (int16 "
-        "threshold) and TMEM[tmem + 2i + 1] (mode 0 ge, 1 le, 2 always +1, 3 always -1) into channel "
+        "threshold) and TMEM[tmem + 2i + 1] (mode: "
+        f"{', '.join(f'{i} {m}' for i, m in enumerate(THRESHOLD_MODES))}: sum >= T, sum <= T, always +1, always -1) into channel "
         "c = c0 + i of FMEM word fmem + (c/16)*obuf_rows*out_w + j*out_w + x, bit c%16; the other bits "
         "of the word are kept.",
         _f("acc", 15, "accumulator block", memory="acc"),

@@ -39,7 +39,7 @@ from isa.errors import ChewcError
 from isa.files import MAX_PROGRAM_BYTES, read_bytes
 from isa.instruction import Instruction, decode
 from isa.machine import Machine, OperatingPoint, bundled_machine, load_machine
-from isa.table import CHANNELS_PER_WORD, REGISTERS
+from isa.table import CHANNELS_PER_WORD, REGISTERS, THRESHOLD_MODES
 from runtime.cost import (
     ON_CHIP,
     Counters,
@@ -822,13 +822,13 @@ class Emulator(_State):
 
         def levels(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             """Per channel, bit = lo <= sum <= hi: ge (lo = T), le (hi = T), +1 (always), -1 (never: lo > hi)."""
-            bad = np.flatnonzero(table[:, 1] > 3)
+            bad = np.flatnonzero(table[:, 1] >= len(THRESHOLD_MODES))
             if bad.size:
                 word, held = tmem[2 * bad[0] + 1], table[bad[0], 1]
-                raise _error(where, f"TMEM word {word:#x} holds mode {held} (0 ge, 1 le, 2 +1, 3 -1)", "tmem")
+                raise _error(where, f"TMEM word {word:#x} holds mode {held} ({_MODE_NAMES})", "tmem")
             level, mode = table[:, 0].view(np.int16), table[:, 1]
-            lo = np.where(mode == 0, level, np.where(mode == 3, INT16_MAX, INT16_MIN)).astype(np.int16)
-            hi = np.where(mode == 1, level, np.where(mode == 3, INT16_MIN, INT16_MAX)).astype(np.int16)
+            lo = np.where(mode == _GE, level, np.where(mode == _MINUS, INT16_MAX, INT16_MIN)).astype(np.int16)
+            hi = np.where(mode == _LE, level, np.where(mode == _MINUS, INT16_MIN, INT16_MAX)).astype(np.int16)
             return lo[:, None], hi[:, None]
 
         def values(s: _State) -> np.ndarray:
@@ -885,6 +885,8 @@ class _Window:
 
 
 # x + 1 for the +-1 value x of each of the 8 channels of a byte, bit 0 first: unpacks FMEM by lookup.
+_GE, _LE, _MINUS = (THRESHOLD_MODES.index(m) for m in ("ge", "le", "minus"))  # "plus": neither bound
+_MODE_NAMES = ", ".join(f"{i} {m}" for i, m in enumerate(THRESHOLD_MODES))
 _BYTE_LANES = (((np.arange(256)[:, None] >> np.arange(8)) & 1) * 2).astype(np.uint8)
 
 

@@ -39,9 +39,8 @@ from runtime.emulator import Emulator
 from runtime.host import pack, unpack
 
 
-def tensor(desc: object, addr: int, name: str = "t") -> TensorDesc:
-    assert isinstance(desc, tile.DictionaryAttr)
-    return TensorDesc(name, tile.desc_dtype(desc), to_chw(tile.desc_shape(desc)), addr)
+def tensor(desc: tile.TensorAttr, addr: int, name: str = "t") -> TensorDesc:
+    return TensorDesc(name, desc.dtype.data, to_chw(desc.shape), addr)
 
 
 def placed_module(module: ModuleOp, machine: Machine) -> tuple[ModuleOp, Machine]:
@@ -162,7 +161,7 @@ class TileFunctions(InterpreterFunctions):
     @impl(tile.WriteOp)
     def run_write(self, interp: Interpreter, op: tile.WriteOp, args: PythonValues) -> PythonValues:
         value, addr = args
-        self.emu.host_write(addr, pack(tensor(op.desc, addr), np.asarray(value).reshape(to_chw(tile.desc_shape(op.desc)))))
+        self.emu.host_write(addr, pack(tensor(op.desc, addr), np.asarray(value).reshape(to_chw(op.desc.shape))))
         return ()
 
     @impl(tile.ReadOp)

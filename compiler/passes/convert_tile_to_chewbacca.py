@@ -95,19 +95,16 @@ def convert_function(fn: func.FuncOp) -> None:
                     "label": op.label, "dram": IntegerAttr(base_address(op.buffer), 64), "data": op.data}))
             elif isinstance(op, tile.WriteOp):
                 emit.builder.insert(chewbacca.InputOp(new.args[old.args.index(op.value)], _tensor_name(fn, 0, "bnn.inputs"),
-                                                      base_address(op.buffer), tile.desc_shape(op.desc),
-                                                      tile.desc_dtype(op.desc)))
+                                                      base_address(op.buffer), op.desc.shape, op.desc.dtype.data))
             elif isinstance(op, tile.ReadOp):
                 out = emit.builder.insert(chewbacca.OutputOp(op.value.type, _tensor_name(fn, len(results), "bnn.outputs"),
-                                                             base_address(op.buffer), tile.desc_shape(op.desc),
-                                                             tile.desc_dtype(op.desc)))
+                                                             base_address(op.buffer), op.desc.shape, op.desc.dtype.data))
                 results[op.value] = out.value
             elif isinstance(op, tile.ProbeOp):
                 emit.builder.insert(chewbacca.ProbeOp.build(properties={
                     "tensor": op.tensor, "mem": StringAttr(tile.space_of(op.buffer)),
                     "addr": IntegerAttr(base_address(op.buffer), 64),
-                    "shape": ArrayAttr(IntegerAttr(d, 64) for d in tile.desc_shape(op.desc)),
-                    "dtype": StringAttr(tile.desc_dtype(op.desc))}))
+                    "shape": ArrayAttr(IntegerAttr(d, 64) for d in op.desc.shape), "dtype": op.desc.dtype}))
             elif isinstance(op, tile.LayerOp):
                 emit.builder.insert(chewbacca.LayerOp.build(properties=dict(op.properties)))
             elif isinstance(op, func.ReturnOp):

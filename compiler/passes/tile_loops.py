@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,7 +32,6 @@ from xdsl.context import Context
 from xdsl.dialects import arith, func
 from xdsl.dialects.builtin import (
     ArrayAttr,
-    DictionaryAttr,
     IndexType,
     IntegerAttr,
     IntegerType,
@@ -41,21 +41,25 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
-from xdsl.rewriter import InsertPoint
+from xdsl.pattern_rewriter import GreedyRewritePatternApplier, PatternRewriter, RewritePattern, op_type_rewrite_pattern
+from xdsl.rewriter import InsertPoint, Rewriter
 
 from compiler import mapping, schedule, tiling
-from compiler.bounds import function_bounds
-from compiler.layers import Conv, ConvGroup, conv_group, in_group
-from compiler.passes.common import INDEX_ARITH, functions, module_machine, replace_body
+from compiler.bounds import NetworkBound, function_bounds
+from compiler.layers import Conv, ConvGroup, conv_group, lowered_later
+from compiler.passes.common import INDEX_ARITH, functions, module_machine
 from compiler.schedule import planes
 from compiler.tiling import ConvShape, MapShape, groups
 from dialects import bnn, tile
 from isa.container import to_chw
 from isa.errors import ChewcError
 from isa.machine import Machine
+from isa.table import THRESHOLD_MODES
 from runtime.host import bits_words
 
-PAD_MODE = {"-1": 0, "+1": 1, "zero": 2}  # tile.PAD_MODES: neg, pos, gate
+# bnn pad values and threshold modes as the ISA encodes them (isa.table.PAD_MODES, THRESHOLD_MODES)
+PAD_MODE = {"-1": "neg", "+1": "pos", "zero": "gate"}
+THRESHOLD_MODE = {"g": "ge", "l": "le", "+": "plus", "-": "minus"}
 
 
 @dataclass
@@ -68,8 +72,8 @@ class DramTensor:
     dtype: str  # bits | int16 | f32
     on_chip: bool = False
 
-    def desc(self, zero: str = "") -> DictionaryAttr:
-        return tile.tensor_desc(self.shape, self.dtype, zero)
+    def desc(self, zero: str = "") -> tile.TensorAttr:
+        return tile.TensorAttr(self.shape, self.dtype, zero)
 
 
 def constant(v: SSAValue) -> int | None:
@@ -92,11 +96,11 @@ def weight_words(w: np.ndarray) -> np.ndarray:
 
 
 def threshold_words(layer: str, th: bnn.ThresholdOp) -> np.ndarray:
-    """Two TMEM words per channel: the int16 threshold and its mode (0 ge, 1 le, 2 +1, 3 -1)."""
+    """Two TMEM words per channel: the int16 threshold and its mode (`isa.table.THRESHOLD_MODES`)."""
     t = np.asarray(bnn.ints(th.thresholds), np.int64)
     if t.min() < -(2**15) or t.max() >= 2**15:
         raise ChewcError(f"layer {layer}: a threshold does not fit the int16 threshold memory")
-    modes = np.array(["gl+-".index(m) for m in th.modes.data], np.int64)
+    modes = np.array([THRESHOLD_MODES.index(THRESHOLD_MODE[m]) for m in th.modes.data], np.int64)
     return np.stack([t, modes], 1).reshape(-1) & 0xFFFF
 
 
@@ -112,6 +116,62 @@ class Lowering:
     spent: mapping.Cost = mapping.Cost()  # predicted cost of everything lowered so far
     registers: mapping.Registers = field(default_factory=dict)  # what the predicted code left configured
     chosen: str = ""  # the tiling of the current layer's conv, for its marker
+    layer_bounds: NetworkBound = NetworkBound(())
+    layer_of: dict[Operation, int] = field(default_factory=dict)  # the layer each op that starts one belongs to
+    current: int | None = None  # the layer being lowered
+    marks: list[tuple[tile.LayerOp, mapping.Cost]] = field(default_factory=list)  # with the cost spent before each
+    done: set[Operation] = field(default_factory=set)  # the bnn ops lowered so far
+    convs: int = 0  # conv layers so far, for their labels
+
+    # -- the pass's walk -----------------------------------------------------------------------
+
+    @contextmanager
+    def lowering(self, op: Operation) -> Iterator[None]:
+        """Lower `op`: its tile ops go before it, after the marker of the layer it starts, and the ONNX
+        tensor it computes is probed where it now lies."""
+        self.builder = Builder(InsertPoint.before(op))
+        if (index := self.layer_of.get(op)) is not None and index != self.current:
+            b = self.layer_bounds.layers[index]
+            self.mark(tile.LayerOp(b.name, b.kind, b.traffic_bits, math.ceil(b.cycle_bound)))
+            self.current = index
+        elif isinstance(op, bnn.HostOp | bnn.SignOp | bnn.BitplanesOp | bnn.SubsampleOp):
+            name = op.attributes.get(bnn.ONNX_NAME)
+            self.mark(tile.LayerOp(name.data if isinstance(name, StringAttr) else op.name, "host", -1, -1))
+            self.current = None
+        yield
+        self.probe(op)
+        if self.marks and self.chosen:
+            self.marks[-1][0].properties["mapping"] = StringAttr(self.chosen)
+        self.done.add(op)
+
+    def mark(self, op: tile.LayerOp) -> None:
+        self.add(op)
+        self.marks.append((op, self.spent))
+        self.chosen = ""
+
+    def close_marks(self) -> None:
+        """Each marker's predicted cost: what was spent from it to the next."""
+        for (op, before), after in zip(self.marks, [m[1] for m in self.marks[1:]] + [self.spent]):
+            op.properties["predicted_cycles"] = IntegerAttr(after.cycles - before.cycles, 64)
+            op.properties["predicted_dram_bits"] = IntegerAttr(after.dram_bits - before.dram_bits, 64)
+
+    def layer_label(self) -> str:
+        self.convs += 1
+        return f"conv{self.convs}"
+
+    def conv_sum(self, op: Conv | bnn.AddOp) -> bool:
+        """Lower a conv or add whose sum a layer computes (its threshold, or a later add, lowers it when it
+        is not the layer's last); False: not a conv sum."""
+        if lowered_later(op):
+            self.done.add(op)
+            return True
+        if (group := conv_group(op.results[0])) is None:
+            return False
+        user = op.results[0].get_user_of_unique_use()
+        with self.lowering(op):
+            self.lower_layer(self.layer_label(), group, None, op.results[0],
+                             pool=user if isinstance(user, bnn.MaxPoolOp) else None)
+        return True
 
     # -- small builders ------------------------------------------------------------------------
 
@@ -155,7 +215,7 @@ class Lowering:
         return self.add(tile.AllocOp(space, words, label)).buffer
 
     def dram(self, shape: tuple[int, ...], dtype: str, label: str) -> DramTensor:
-        words = tile.desc_words(tile.tensor_desc(shape, dtype))
+        words = tile.TensorAttr(shape, dtype).words
         return DramTensor(self.alloc("dram", words, label), shape, dtype)
 
     def const(self, label: str, words: Callable[[], np.ndarray], size: int) -> SSAValue:
@@ -169,17 +229,17 @@ class Lowering:
     def sync(self) -> None:
         self.add(tile.SyncOp())
 
-    def conv(self, src, src_off, weights, w_off, acc, acc_off, row0, buf_row0, geom: dict[str, int]) -> None:  # noqa: ANN001
-        self.add(tile.ConvOp(src, src_off, weights, w_off, acc, acc_off, row0, buf_row0, geom))
+    def conv(self, src, src_off, weights, w_off, acc, acc_off, row0, buf_row0, geom: schedule.Geometry) -> None:  # noqa: ANN001
+        self.add(tile.ConvOp(src, src_off, weights, w_off, acc, acc_off, row0, buf_row0, geom=geom))
 
-    def threshold(self, acc, acc_off, thresholds, t_off, out, out_off, c0, geom: dict[str, int]) -> None:  # noqa: ANN001
-        self.add(tile.ThresholdOp(acc, acc_off, thresholds, t_off, out, out_off, c0, geom))
+    def threshold(self, acc, acc_off, thresholds, t_off, out, out_off, c0, geom: schedule.Geometry) -> None:  # noqa: ANN001
+        self.add(tile.ThresholdOp(acc, acc_off, thresholds, t_off, out, out_off, c0, geom=geom))
 
-    def pool(self, src, src_off, out, out_off, row0, buf_row0, geom: dict[str, int]) -> None:  # noqa: ANN001
-        self.add(tile.PoolOp(src, src_off, out, out_off, row0, buf_row0, geom))
+    def pool(self, src, src_off, out, out_off, row0, buf_row0, geom: schedule.Geometry) -> None:  # noqa: ANN001
+        self.add(tile.PoolOp(src, src_off, out, out_off, row0, buf_row0, geom=geom))
 
-    def add_tiles(self, a, a_off, b, b_off, out, out_off, geom: dict[str, int]) -> None:  # noqa: ANN001
-        self.add(tile.AddOp(a, a_off, b, b_off, out, out_off, geom))
+    def add_tiles(self, a, a_off, b, b_off, out, out_off, geom: schedule.Geometry) -> None:  # noqa: ANN001
+        self.add(tile.AddOp(a, a_off, b, b_off, out, out_off, geom=geom))
 
     def loop(self, n: int, step: int, unit: str, body: Callable[[SSAValue], None]) -> None:
         """A `tile.for` (or the body alone, for a single iteration)."""
@@ -216,11 +276,11 @@ class Lowering:
 
     # -- host side -----------------------------------------------------------------------------
 
-    def lower_input(self, arg: SSAValue, old: SSAValue) -> None:
+    def lower_input(self, arg: SSAValue) -> None:
         assert isinstance(arg.type, TensorType)
         t = self.dram(tuple(arg.type.get_shape())[1:], "f32", "input")
         self.add(tile.WriteOp(arg, t.buffer, t.desc()))
-        self.values[old] = t
+        self.values[arg] = t
 
     def lower_host(self, op: bnn.HostOp) -> None:
         ins = [self.values[a] for a in op.args]
@@ -250,7 +310,7 @@ class Lowering:
                 "onnx": StringAttr(""),
                 "in_names": ArrayAttr([StringAttr("in")]), "out_names": ArrayAttr([StringAttr("out")]),
                 "in_descs": ArrayAttr([self.values[op.input].desc()]), "out_descs": ArrayAttr([out.desc()]),
-                **tile.planes_properties(planes),
+                "planes": tile.PlanesAttr.from_planes(planes),
             },
         ))
         self.values[op.output] = out
@@ -563,6 +623,114 @@ def layer_name(name: str, result: SSAValue) -> str:
     return f"{name} (ONNX tensor '{tensor.data}')" if isinstance(tensor, StringAttr) else name
 
 
+# -- one rewrite pattern per bnn op -------------------------------------------------------------
+
+
+@dataclass
+class LowerOp(RewritePattern):
+    """Lowers one kind of `bnn` op: its tile ops go before it, and `Lowering` records where its results
+    now lie. Ops are lowered in program order and erased once the whole function is (later layers'
+    analyses read their producers: conv groups, maps kept on chip)."""
+
+    lw: Lowering
+
+
+class LowerConv(LowerOp):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: bnn.Conv2dOp | bnn.BitplaneConv2dOp, rewriter: PatternRewriter) -> None:
+        self.lw.conv_sum(op)
+
+
+class LowerAdd(LowerOp):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: bnn.AddOp, rewriter: PatternRewriter) -> None:
+        if not self.lw.conv_sum(op):
+            with self.lw.lowering(op):
+                self.lw.lower_add(op)
+
+
+class LowerThreshold(LowerOp):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: bnn.ThresholdOp, rewriter: PatternRewriter) -> None:
+        lw = self.lw
+        group = conv_group(op.input) if op.input.has_one_use() else None
+        with lw.lowering(op):
+            if group is None:
+                lw.lower_threshold(op)
+                return
+            src = lw.values[group.input]
+            name = lw.layer_label()
+            keep = lw.can_keep(op.output, lambda: tiling.choose_conv_tiling(
+                lw.group_shape("conv", group, True, src.on_chip, True), lw.machine))
+            lw.lower_layer(name, group, op, op.output, keep)
+
+
+class LowerMaxPool(LowerOp):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: bnn.MaxPoolOp, rewriter: PatternRewriter) -> None:
+        lw = self.lw
+        with lw.lowering(op):
+            if op.output in lw.values:
+                return  # lowered with the conv it pools
+            src = lw.values[op.input]
+            keep = src.dtype == "bits" and lw.can_keep(
+                op.output, lambda: lw.pool_tiling(op, src.shape, "bits", src.on_chip, True))
+            lw.lower_maxpool(op, keep)
+
+
+class LowerHost(LowerOp):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: bnn.HostOp, rewriter: PatternRewriter) -> None:
+        with self.lw.lowering(op):
+            self.lw.lower_host(op)
+
+
+class LowerSign(LowerOp):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: bnn.SignOp, rewriter: PatternRewriter) -> None:
+        with self.lw.lowering(op):
+            self.lw.lower_sign(op)
+
+
+class LowerBitplanes(LowerOp):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: bnn.BitplanesOp, rewriter: PatternRewriter) -> None:
+        with self.lw.lowering(op):
+            self.lw.lower_bitplanes(op)
+
+
+class LowerReshape(LowerOp):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: bnn.ReshapeOp, rewriter: PatternRewriter) -> None:
+        with self.lw.lowering(op):
+            self.lw.lower_reshape(op)
+
+
+class LowerRegroup(LowerOp):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: bnn.RegroupOp, rewriter: PatternRewriter) -> None:
+        with self.lw.lowering(op):
+            self.lw.lower_regroup(op)
+
+
+class LowerSubsample(LowerOp):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: bnn.SubsampleOp, rewriter: PatternRewriter) -> None:
+        with self.lw.lowering(op):
+            self.lw.lower_subsample(op)
+
+
+class LowerReturn(LowerOp):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: func.ReturnOp, rewriter: PatternRewriter) -> None:
+        with self.lw.lowering(op):
+            self.lw.lower_return(op)
+
+
+PATTERNS: tuple[type[LowerOp], ...] = (LowerConv, LowerAdd, LowerThreshold, LowerMaxPool, LowerHost, LowerSign,
+                                       LowerBitplanes, LowerReshape, LowerRegroup, LowerSubsample, LowerReturn)
+
+
 @dataclass(frozen=True)
 class TileLoopsPass(ModulePass):
     """Lower @main from `bnn` (after bnn-dense-to-conv and bnn-decompose-kernels) to `tile`."""
@@ -573,80 +741,26 @@ class TileLoopsPass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         m = module_machine(op, self.machine)
         for fn in functions(op):
-            self.lower_function(fn, m)
+            lower_function(fn, m)
 
-    def lower_function(self, fn: func.FuncOp, m: Machine) -> None:
-        old = fn.body.block
-        new = fn.body.block.__class__(arg_types=[a.type for a in old.args])
-        lw = Lowering(m, Builder(InsertPoint.at_end(new)))
-        lw.lower_input(new.args[0], old.args[0])
-        bounds, layer_of = function_bounds(fn)
-        current: int | None = None
-        counter = 0
-        marks: list[tuple[tile.LayerOp, mapping.Cost]] = []  # each marker, with the cost spent before it
 
-        def mark(op: tile.LayerOp) -> None:
-            lw.add(op)
-            marks.append((op, lw.spent))
-            lw.chosen = ""
-
-        for o in list(old.ops):
-            if in_group(o):
-                continue
-            if (index := layer_of.get(o)) is not None and index != current:
-                b = bounds.layers[index]
-                mark(tile.LayerOp(b.name, b.kind, b.traffic_bits, math.ceil(b.cycle_bound)))
-                current = index
-            elif isinstance(o, bnn.HostOp | bnn.SignOp | bnn.BitplanesOp | bnn.SubsampleOp):
-                name = o.attributes.get(bnn.ONNX_NAME)
-                mark(tile.LayerOp(name.data if isinstance(name, StringAttr) else o.name, "host", -1, -1))
-                current = None
-            if isinstance(o, bnn.Conv2dOp | bnn.BitplaneConv2dOp | bnn.AddOp) and (group := conv_group(o.results[0])) is not None:
-                user = o.results[0].get_user_of_unique_use()
-                if isinstance(user, bnn.ThresholdOp):
-                    continue  # lowered with its threshold
-                counter += 1
-                lw.lower_layer(f"conv{counter}", group, None, o.results[0],
-                               pool=user if isinstance(user, bnn.MaxPoolOp) else None)
-            elif isinstance(o, bnn.ThresholdOp):
-                group = conv_group(o.input) if o.input.has_one_use() else None
-                if group is not None:
-                    counter += 1
-                    src = lw.values[group.input]
-                    keep = lw.can_keep(o.output, lambda: tiling.choose_conv_tiling(
-                        lw.group_shape("conv", group, True, src.on_chip, True), m))
-                    lw.lower_layer(f"conv{counter}", group, o, o.output, keep)
-                else:
-                    lw.lower_threshold(o)
-            elif isinstance(o, bnn.AddOp):
-                lw.lower_add(o)
-            elif isinstance(o, bnn.MaxPoolOp) and o.output in lw.values:
-                pass  # lowered with the conv it pools
-            elif isinstance(o, bnn.MaxPoolOp):
-                src = lw.values[o.input]
-                keep = src.dtype == "bits" and lw.can_keep(
-                    o.output, lambda: lw.pool_tiling(o, src.shape, "bits", src.on_chip, True))
-                lw.lower_maxpool(o, keep)
-            elif isinstance(o, bnn.HostOp):
-                lw.lower_host(o)
-            elif isinstance(o, bnn.SignOp):
-                lw.lower_sign(o)
-            elif isinstance(o, bnn.BitplanesOp):
-                lw.lower_bitplanes(o)
-            elif isinstance(o, bnn.ReshapeOp):
-                lw.lower_reshape(o)
-            elif isinstance(o, bnn.RegroupOp):
-                lw.lower_regroup(o)
-            elif isinstance(o, bnn.SubsampleOp):
-                lw.lower_subsample(o)
-            elif isinstance(o, func.ReturnOp):
-                lw.lower_return(o)
-            else:
-                raise ChewcError(f"tile-loops: {o.name} has no lowering (run bnn-dense-to-conv first for bnn.dense)")
-            lw.probe(o)
-            if marks and lw.chosen:
-                marks[-1][0].properties["mapping"] = StringAttr(lw.chosen)
-        for (op, before), after in zip(marks, [m[1] for m in marks[1:]] + [lw.spent]):
-            op.properties["predicted_cycles"] = IntegerAttr(after.cycles - before.cycles, 64)
-            op.properties["predicted_dram_bits"] = IntegerAttr(after.dram_bits - before.dram_bits, 64)
-        replace_body(fn, new)
+def lower_function(fn: func.FuncOp, m: Machine) -> None:
+    block = fn.body.block
+    bounds, layer_of = function_bounds(fn)
+    ops = list(block.ops)
+    lw = Lowering(m, Builder(InsertPoint.at_start(block)), layer_bounds=bounds, layer_of=layer_of)
+    lw.lower_input(block.args[0])
+    patterns = GreedyRewritePatternApplier([p(lw) for p in PATTERNS])
+    # one walk in program order, each op once: xDSL's walker would also revisit the tile ops it inserts,
+    # and it rewraps the pass's errors (one line, naming the layer) as diagnostics
+    for o in ops:
+        if o not in lw.done:
+            patterns.match_and_rewrite(o, PatternRewriter(o))
+        if o not in lw.done:
+            raise ChewcError(f"tile-loops: {o.name} has no lowering (run bnn-dense-to-conv first for bnn.dense)")
+    lw.close_marks()
+    for o in reversed(ops):
+        Rewriter.erase_op(o)
+    ret = block.last_op
+    assert isinstance(ret, func.ReturnOp)
+    fn.function_type = func.FunctionType.from_lists([a.type for a in block.args], [r.type for r in ret.arguments])

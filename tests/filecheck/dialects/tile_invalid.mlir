@@ -26,7 +26,7 @@ func.func @space() {
   %a = tile.alloc {label = "a"} : !tile.buffer<sram, 16>
   func.return
 }
-// CHECK: !tile.buffer: unknown memory space 'sram' (one of ('dram', 'fmem', 'wmem', 'tmem', 'acc'))
+// CHECK: !tile.buffer: unknown memory space 'sram' (one of ('fmem', 'wmem', 'tmem', 'acc', 'dram'))
 
 // -----
 
@@ -71,22 +71,10 @@ func.func @weights_in_fmem() {
   %i = tile.alloc {label = "i"} : !tile.buffer<fmem, 16>
   %w = tile.alloc {label = "w"} : !tile.buffer<fmem, 2>
   %a = tile.alloc {label = "a"} : !tile.buffer<acc, 32>
-  tile.conv %i[%z], %w[%z] -> %a[%z] rows %z from %z {geom = {in_h = 4 : i64, in_w = 4 : i64, in_c = 16 : i64, buf_rows = 4 : i64, kh = 1 : i64, kw = 1 : i64, stride = 1 : i64, dilation = 1 : i64, pad_top = 0 : i64, pad_left = 0 : i64, pad_mode = 2 : i64, out_h = 4 : i64, out_w = 4 : i64, nrows = 4 : i64, oc_count = 2 : i64, accumulate = 0 : i64}} : !tile.buffer<fmem, 16>, !tile.buffer<fmem, 2> -> !tile.buffer<acc, 32>
+  tile.conv %i[%z], %w[%z] -> %a[%z] rows %z from %z {geom = #tile.conv_geometry<in_h = 4, in_w = 4, in_c = 16, buf_rows = 4, kh = 1, kw = 1, stride = 1, dilation = 1, pad_top = 0, pad_left = 0, pad_mode = gate, out_h = 4, out_w = 4, nrows = 4, oc_count = 2, accumulate = 0, shift = 0>} : !tile.buffer<fmem, 16>, !tile.buffer<fmem, 2> -> !tile.buffer<acc, 32>
   func.return
 }
 // CHECK: Operation does not verify: tile.conv: weights must be in wmem, got fmem
-
-// -----
-
-func.func @geometry() {
-  %z = arith.constant 0 : index
-  %a = tile.alloc {label = "a"} : !tile.buffer<acc, 32>
-  %t = tile.alloc {label = "t"} : !tile.buffer<tmem, 4>
-  %o = tile.alloc {label = "o"} : !tile.buffer<fmem, 16>
-  tile.threshold %a[%z], %t[%z] -> %o[%z] channel %z {geom = {out_w = 4 : i64, nrows = 4 : i64, oc_count = 2 : i64, rows = 1 : i64}} : !tile.buffer<acc, 32>, !tile.buffer<tmem, 4> -> !tile.buffer<fmem, 16>
-  func.return
-}
-// CHECK: Operation does not verify: tile.threshold: geometry lacks obuf_rows
 
 // -----
 
@@ -94,7 +82,7 @@ func.func @pool_spaces() {
   %z = arith.constant 0 : index
   %i = tile.alloc {label = "i"} : !tile.buffer<fmem, 16>
   %o = tile.alloc {label = "o"} : !tile.buffer<acc, 4>
-  tile.pool %i[%z] -> %o[%z] rows %z from %z {geom = {in_h = 4 : i64, in_w = 4 : i64, in_c = 2 : i64, buf_rows = 4 : i64, kh = 2 : i64, kw = 2 : i64, stride = 2 : i64, dilation = 1 : i64, pad_top = 0 : i64, pad_left = 0 : i64, out_h = 2 : i64, out_w = 2 : i64, obuf_rows = 2 : i64, nrows = 2 : i64}} : !tile.buffer<fmem, 16> -> !tile.buffer<acc, 4>
+  tile.pool %i[%z] -> %o[%z] rows %z from %z {geom = #tile.pool_geometry<in_h = 4, in_w = 4, in_c = 2, buf_rows = 4, kh = 2, kw = 2, stride = 2, dilation = 1, pad_top = 0, pad_left = 0, out_h = 2, out_w = 2, obuf_rows = 2, nrows = 2>} : !tile.buffer<fmem, 16> -> !tile.buffer<acc, 4>
   func.return
 }
 // CHECK: Operation does not verify: tile.pool: pools stay in one memory (fmem for ±1 maps, acc for int16 maps)
@@ -104,7 +92,7 @@ func.func @pool_spaces() {
 func.func @host_reason(%x: tensor<1x16x4x4xf32>) {
   %in = tile.alloc {label = "in"} : !tile.buffer<dram, 512>
   %s = tile.alloc {label = "s"} : !tile.buffer<dram, 16>
-  tile.host " "(%in) -> (%s) {onnx = "", in_names = ["in"], out_names = ["out"], in_descs = [{shape = [16 : i64, 4 : i64, 4 : i64], dtype = "f32"}], out_descs = [{shape = [16 : i64, 4 : i64, 4 : i64], dtype = "bits", zero = "plus"}]} : !tile.buffer<dram, 512> -> !tile.buffer<dram, 16>
+  tile.host " "(%in) -> (%s) {onnx = "", in_names = ["in"], out_names = ["out"], in_descs = [#tile.tensor<[16, 4, 4], f32>], out_descs = [#tile.tensor<[16, 4, 4], bits, plus>]} : !tile.buffer<dram, 512> -> !tile.buffer<dram, 16>
   func.return
 }
 // CHECK: Operation does not verify: tile.host: a host step must say why it runs on the host
@@ -113,7 +101,7 @@ func.func @host_reason(%x: tensor<1x16x4x4xf32>) {
 
 func.func @write_size(%x: tensor<1x16x4x4xf32>) {
   %in = tile.alloc {label = "in"} : !tile.buffer<dram, 256>
-  tile.write %x -> %in {desc = {shape = [16 : i64, 4 : i64, 4 : i64], dtype = "f32"}} : tensor<1x16x4x4xf32> -> !tile.buffer<dram, 256>
+  tile.write %x -> %in {desc = #tile.tensor<[16, 4, 4], f32>} : tensor<1x16x4x4xf32> -> !tile.buffer<dram, 256>
   func.return
 }
-// CHECK: Operation does not verify: tile.write: a f32 tensor of shape (16, 4, 4) needs 512 words, the buffer has 256
+// CHECK: Operation does not verify: tile.write: a f32 tensor of shape [16, 4, 4] needs 512 words, the buffer has 256

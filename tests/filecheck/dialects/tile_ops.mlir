@@ -5,9 +5,9 @@
 func.func @ops(%x: tensor<1x16x4x4xf32>) -> tensor<1x2x4x4xi32> {
   %z = arith.constant 0 : index
   %in = tile.alloc {label = "input", offset = 64 : i64} : !tile.buffer<dram, 512>
-  tile.write %x -> %in {desc = {shape = [16 : i64, 4 : i64, 4 : i64], dtype = "f32"}} : tensor<1x16x4x4xf32> -> !tile.buffer<dram, 512>
+  tile.write %x -> %in {desc = #tile.tensor<[16, 4, 4], f32>} : tensor<1x16x4x4xf32> -> !tile.buffer<dram, 512>
   %s = tile.alloc {label = "sign"} : !tile.buffer<dram, 16>
-  tile.host "binarise"(%in) -> (%s) {onnx = "", in_names = ["in"], out_names = ["out"], in_descs = [{shape = [16 : i64, 4 : i64, 4 : i64], dtype = "f32"}], out_descs = [{shape = [16 : i64, 4 : i64, 4 : i64], dtype = "bits", zero = "reject"}]} : !tile.buffer<dram, 512> -> !tile.buffer<dram, 16>
+  tile.host "binarise"(%in) -> (%s) {onnx = "", in_names = ["in"], out_names = ["out"], in_descs = [#tile.tensor<[16, 4, 4], f32>], out_descs = [#tile.tensor<[16, 4, 4], bits, reject>]} : !tile.buffer<dram, 512> -> !tile.buffer<dram, 16>
   %w = tile.const {label = "w", data = "0f00f0ff"} : !tile.buffer<dram, 2>
   %t = tile.const {label = "t", data = "0000000003000100"} : !tile.buffer<dram, 4>
   %wb = tile.alloc {label = "w.chip"} : !tile.buffer<wmem, 2>
@@ -22,48 +22,48 @@ func.func @ops(%x: tensor<1x16x4x4xf32>) -> tensor<1x2x4x4xi32> {
   tile.dma %s[%z] -> %ib[%z] {count = 1 : i64, length = 16 : i64, src_stride = 16 : i64, dst_stride = 16 : i64} : !tile.buffer<dram, 16> -> !tile.buffer<fmem, 16>
   tile.sync
   tile.for %r = 0 to 4 step 2 unit "rows" {
-    tile.conv %ib[%z], %wb[%z] -> %acc[%z] rows %r from %z {geom = {in_h = 4 : i64, in_w = 4 : i64, in_c = 16 : i64, buf_rows = 4 : i64, kh = 1 : i64, kw = 1 : i64, stride = 1 : i64, dilation = 1 : i64, pad_top = 0 : i64, pad_left = 0 : i64, pad_mode = 2 : i64, out_h = 4 : i64, out_w = 4 : i64, nrows = 2 : i64, oc_count = 2 : i64, accumulate = 0 : i64}} : !tile.buffer<fmem, 16>, !tile.buffer<wmem, 2> -> !tile.buffer<acc, 64>
+    tile.conv %ib[%z], %wb[%z] -> %acc[%z] rows %r from %z {geom = #tile.conv_geometry<in_h = 4, in_w = 4, in_c = 16, buf_rows = 4, kh = 1, kw = 1, stride = 1, dilation = 1, pad_top = 0, pad_left = 0, pad_mode = gate, out_h = 4, out_w = 4, nrows = 2, oc_count = 2, accumulate = 0, shift = 0>} : !tile.buffer<fmem, 16>, !tile.buffer<wmem, 2> -> !tile.buffer<acc, 64>
     tile.yield
   }
-  tile.threshold %acc[%z], %tb[%z] -> %ob[%z] channel %z {geom = {out_w = 4 : i64, obuf_rows = 4 : i64, nrows = 4 : i64, oc_count = 2 : i64}} : !tile.buffer<acc, 64>, !tile.buffer<tmem, 4> -> !tile.buffer<fmem, 16>
-  tile.pool %ob[%z] -> %pb[%z] rows %z from %z {geom = {in_h = 4 : i64, in_w = 4 : i64, in_c = 2 : i64, buf_rows = 4 : i64, kh = 2 : i64, kw = 2 : i64, stride = 2 : i64, dilation = 1 : i64, pad_top = 0 : i64, pad_left = 0 : i64, out_h = 2 : i64, out_w = 2 : i64, obuf_rows = 2 : i64, nrows = 2 : i64}} : !tile.buffer<fmem, 16> -> !tile.buffer<fmem, 4>
+  tile.threshold %acc[%z], %tb[%z] -> %ob[%z] channel %z {geom = #tile.threshold_geometry<out_w = 4, obuf_rows = 4, nrows = 4, oc_count = 2>} : !tile.buffer<acc, 64>, !tile.buffer<tmem, 4> -> !tile.buffer<fmem, 16>
+  tile.pool %ob[%z] -> %pb[%z] rows %z from %z {geom = #tile.pool_geometry<in_h = 4, in_w = 4, in_c = 2, buf_rows = 4, kh = 2, kw = 2, stride = 2, dilation = 1, pad_top = 0, pad_left = 0, out_h = 2, out_w = 2, obuf_rows = 2, nrows = 2>} : !tile.buffer<fmem, 16> -> !tile.buffer<fmem, 4>
   %c32 = arith.constant 32 : index
-  tile.pool %acc[%z] -> %acc[%c32] rows %z from %z {geom = {in_h = 4 : i64, in_w = 4 : i64, in_c = 2 : i64, buf_rows = 4 : i64, kh = 2 : i64, kw = 2 : i64, stride = 2 : i64, dilation = 1 : i64, pad_top = 0 : i64, pad_left = 0 : i64, out_h = 2 : i64, out_w = 2 : i64, obuf_rows = 2 : i64, nrows = 2 : i64}} : !tile.buffer<acc, 64> -> !tile.buffer<acc, 64>
-  tile.add %acc[%z], %acc[%z] -> %acc[%z] {geom = {out_w = 4 : i64, nrows = 4 : i64, oc_count = 2 : i64}} : !tile.buffer<acc, 64>, !tile.buffer<acc, 64> -> !tile.buffer<acc, 64>
+  tile.pool %acc[%z] -> %acc[%c32] rows %z from %z {geom = #tile.pool_geometry<in_h = 4, in_w = 4, in_c = 2, buf_rows = 4, kh = 2, kw = 2, stride = 2, dilation = 1, pad_top = 0, pad_left = 0, out_h = 2, out_w = 2, obuf_rows = 2, nrows = 2>} : !tile.buffer<acc, 64> -> !tile.buffer<acc, 64>
+  tile.add %acc[%z], %acc[%z] -> %acc[%z] {geom = #tile.add_geometry<out_w = 4, nrows = 4, oc_count = 2>} : !tile.buffer<acc, 64>, !tile.buffer<acc, 64> -> !tile.buffer<acc, 64>
   tile.dma %acc[%z] -> %out[%z] {count = 2 : i64, length = 16 : i64, src_stride = 16 : i64, dst_stride = 16 : i64} : !tile.buffer<acc, 64> -> !tile.buffer<dram, 32>
   tile.sync
-  %y = tile.read %out {desc = {shape = [2 : i64, 4 : i64, 4 : i64], dtype = "int16"}} : !tile.buffer<dram, 32> -> tensor<1x2x4x4xi32>
+  %y = tile.read %out {desc = #tile.tensor<[2, 4, 4], int16>} : !tile.buffer<dram, 32> -> tensor<1x2x4x4xi32>
   func.return %y : tensor<1x2x4x4xi32>
 }
 
 // CHECK-LABEL: func.func @ops
 // CHECK:         %in = tile.alloc {label = "input", offset = 64 : i64} : !tile.buffer<dram, 512>
-// CHECK-NEXT:    tile.write %x -> %in {desc = {shape = [16 : i64, 4 : i64, 4 : i64], dtype = "f32"}} : tensor<1x16x4x4xf32> -> !tile.buffer<dram, 512>
+// CHECK-NEXT:    tile.write %x -> %in {desc = #tile.tensor<[16, 4, 4], f32>} : tensor<1x16x4x4xf32> -> !tile.buffer<dram, 512>
 // CHECK-NEXT:    %s = tile.alloc {label = "sign"} : !tile.buffer<dram, 16>
-// CHECK-NEXT:    tile.host "binarise"(%in) -> (%s) {onnx = "", in_names = ["in"], out_names = ["out"], in_descs = [{shape = [16 : i64, 4 : i64, 4 : i64], dtype = "f32"}], out_descs = [{shape = [16 : i64, 4 : i64, 4 : i64], dtype = "bits", zero = "reject"}]} : !tile.buffer<dram, 512> -> !tile.buffer<dram, 16>
+// CHECK-NEXT:    tile.host "binarise"(%in) -> (%s) {onnx = "", in_names = ["in"], out_names = ["out"], in_descs = [#tile.tensor<[16, 4, 4], f32>], out_descs = [#tile.tensor<[16, 4, 4], bits, reject>]} : !tile.buffer<dram, 512> -> !tile.buffer<dram, 16>
 // CHECK-NEXT:    %w = tile.const {label = "w", data = "0f00f0ff"} : !tile.buffer<dram, 2>
 // CHECK-NEXT:    %t = tile.const {label = "t", data = "0000000003000100"} : !tile.buffer<dram, 4>
 // CHECK:         %acc = tile.alloc {label = "acc"} : !tile.buffer<acc, 64>
 // CHECK:         tile.dma %w[%z] -> %wb[%z] {count = 1 : i64, length = 2 : i64, src_stride = 0 : i64, dst_stride = 0 : i64} : !tile.buffer<dram, 2> -> !tile.buffer<wmem, 2>
 // CHECK:         tile.sync
 // CHECK-NEXT:    tile.for %r = 0 to 4 step 2 unit "rows" {
-// CHECK-NEXT:      tile.conv %ib[%z], %wb[%z] -> %acc[%z] rows %r from %z {geom = {in_h = 4 : i64, in_w = 4 : i64, in_c = 16 : i64, buf_rows = 4 : i64, kh = 1 : i64, kw = 1 : i64, stride = 1 : i64, dilation = 1 : i64, pad_top = 0 : i64, pad_left = 0 : i64, pad_mode = 2 : i64, out_h = 4 : i64, out_w = 4 : i64, nrows = 2 : i64, oc_count = 2 : i64, accumulate = 0 : i64}} : !tile.buffer<fmem, 16>, !tile.buffer<wmem, 2> -> !tile.buffer<acc, 64>
+// CHECK-NEXT:      tile.conv %ib[%z], %wb[%z] -> %acc[%z] rows %r from %z {geom = #tile.conv_geometry<in_h = 4, in_w = 4, in_c = 16, buf_rows = 4, kh = 1, kw = 1, stride = 1, dilation = 1, pad_top = 0, pad_left = 0, pad_mode = gate, out_h = 4, out_w = 4, nrows = 2, oc_count = 2, accumulate = 0, shift = 0>} : !tile.buffer<fmem, 16>, !tile.buffer<wmem, 2> -> !tile.buffer<acc, 64>
 // CHECK-NEXT:      tile.yield
 // CHECK-NEXT:    }
-// CHECK-NEXT:    tile.threshold %acc[%z], %tb[%z] -> %ob[%z] channel %z {geom = {out_w = 4 : i64, obuf_rows = 4 : i64, nrows = 4 : i64, oc_count = 2 : i64}} : !tile.buffer<acc, 64>, !tile.buffer<tmem, 4> -> !tile.buffer<fmem, 16>
+// CHECK-NEXT:    tile.threshold %acc[%z], %tb[%z] -> %ob[%z] channel %z {geom = #tile.threshold_geometry<out_w = 4, obuf_rows = 4, nrows = 4, oc_count = 2>} : !tile.buffer<acc, 64>, !tile.buffer<tmem, 4> -> !tile.buffer<fmem, 16>
 // CHECK-NEXT:    tile.pool %ob[%z] -> %pb[%z] rows %z from %z {geom = {{.*}}} : !tile.buffer<fmem, 16> -> !tile.buffer<fmem, 4>
 // CHECK-NEXT:    %c32 = arith.constant 32 : index
 // CHECK-NEXT:    tile.pool %acc[%z] -> %acc[%c32] rows %z from %z {geom = {{.*}}} : !tile.buffer<acc, 64> -> !tile.buffer<acc, 64>
-// CHECK-NEXT:    tile.add %acc[%z], %acc[%z] -> %acc[%z] {geom = {out_w = 4 : i64, nrows = 4 : i64, oc_count = 2 : i64}} : !tile.buffer<acc, 64>, !tile.buffer<acc, 64> -> !tile.buffer<acc, 64>
+// CHECK-NEXT:    tile.add %acc[%z], %acc[%z] -> %acc[%z] {geom = #tile.add_geometry<out_w = 4, nrows = 4, oc_count = 2>} : !tile.buffer<acc, 64>, !tile.buffer<acc, 64> -> !tile.buffer<acc, 64>
 // CHECK-NEXT:    tile.dma %acc[%z] -> %out[%z] {count = 2 : i64, length = 16 : i64, src_stride = 16 : i64, dst_stride = 16 : i64} : !tile.buffer<acc, 64> -> !tile.buffer<dram, 32>
 // CHECK-NEXT:    tile.sync
-// CHECK-NEXT:    %y = tile.read %out {desc = {shape = [2 : i64, 4 : i64, 4 : i64], dtype = "int16"}} : !tile.buffer<dram, 32> -> tensor<1x2x4x4xi32>
+// CHECK-NEXT:    %y = tile.read %out {desc = #tile.tensor<[2, 4, 4], int16>} : !tile.buffer<dram, 32> -> tensor<1x2x4x4xi32>
 // CHECK-NEXT:    func.return %y : tensor<1x2x4x4xi32>
 
 // CHECK-GENERIC:      "tile.alloc"() <{label = "input", offset = 64 : i64}> : () -> !tile.buffer<dram, 512>
 // CHECK-GENERIC:      "tile.host"(%in, %s) <{reason = "binarise", onnx = "", {{.*}} operandSegmentSizes = array<i32: 1, 1>}>
 // CHECK-GENERIC:      "tile.for"() <{lb = 0 : i64, ub = 4 : i64, step = 2 : i64, unit = "rows"}> ({
 // CHECK-GENERIC-NEXT: ^{{.*}}(%r: index):
-// CHECK-GENERIC-NEXT:   "tile.conv"(%ib, %z, %wb, %z, %acc, %z, %r, %z) <{geom = {in_h = 4 : i64,
+// CHECK-GENERIC-NEXT:   "tile.conv"(%ib, %z, %wb, %z, %acc, %z, %r, %z) <{geom = #tile.conv_geometry<in_h = 4,
 // CHECK-GENERIC-NEXT:   "tile.yield"() : () -> ()
 // CHECK-GENERIC:      "tile.dma"(%acc, %z, %out, %z) <{count = 2 : i64, length = 16 : i64, src_stride = 16 : i64, dst_stride = 16 : i64}> : (!tile.buffer<acc, 64>, index, !tile.buffer<dram, 32>, index) -> ()

@@ -9,9 +9,9 @@
 func.func @rows(%x: tensor<1x16x2x4xf32>) -> tensor<1x2x2x4xi32> attributes {bnn.inputs = ["x"], bnn.outputs = ["y"]} {
   %z = arith.constant 0 : index
   %in = tile.alloc {label = "input", offset = 100 : i64} : !tile.buffer<dram, 256>
-  tile.write %x -> %in {desc = {shape = [16 : i64, 2 : i64, 4 : i64], dtype = "f32"}} : tensor<1x16x2x4xf32> -> !tile.buffer<dram, 256>
+  tile.write %x -> %in {desc = #tile.tensor<[16, 2, 4], f32>} : tensor<1x16x2x4xf32> -> !tile.buffer<dram, 256>
   %s = tile.alloc {label = "sign", offset = 400 : i64} : !tile.buffer<dram, 8>
-  tile.host "binarise the input"(%in) -> (%s) {onnx = "", in_names = ["in"], out_names = ["out"], in_descs = [{shape = [16 : i64, 2 : i64, 4 : i64], dtype = "f32"}], out_descs = [{shape = [16 : i64, 2 : i64, 4 : i64], dtype = "bits", zero = "plus"}]} : !tile.buffer<dram, 256> -> !tile.buffer<dram, 8>
+  tile.host "binarise the input"(%in) -> (%s) {onnx = "", in_names = ["in"], out_names = ["out"], in_descs = [#tile.tensor<[16, 2, 4], f32>], out_descs = [#tile.tensor<[16, 2, 4], bits, plus>]} : !tile.buffer<dram, 256> -> !tile.buffer<dram, 8>
   %w = tile.const {label = "w", data = "0f00f0ff", offset = 0 : i64} : !tile.buffer<dram, 2>
   %wb = tile.alloc {label = "w.on_chip", offset = 0 : i64} : !tile.buffer<wmem, 2>
   %ib = tile.alloc {label = "in.on_chip", offset = 0 : i64} : !tile.buffer<fmem, 8>
@@ -21,14 +21,14 @@ func.func @rows(%x: tensor<1x16x2x4xf32>) -> tensor<1x2x2x4xi32> attributes {bnn
   tile.dma %s[%z] -> %ib[%z] {count = 1 : i64, length = 8 : i64, src_stride = 0 : i64, dst_stride = 0 : i64} : !tile.buffer<dram, 8> -> !tile.buffer<fmem, 8>
   tile.sync
   tile.for %r = 0 to 2 step 1 unit "rows" {
-    tile.conv %ib[%z], %wb[%z] -> %acc[%z] rows %r from %z {geom = {in_h = 2 : i64, in_w = 4 : i64, in_c = 16 : i64, buf_rows = 2 : i64, kh = 1 : i64, kw = 1 : i64, stride = 1 : i64, dilation = 1 : i64, pad_top = 0 : i64, pad_left = 0 : i64, pad_mode = 2 : i64, out_h = 2 : i64, out_w = 4 : i64, nrows = 1 : i64, oc_count = 2 : i64, accumulate = 0 : i64}} : !tile.buffer<fmem, 8>, !tile.buffer<wmem, 2> -> !tile.buffer<acc, 8>
+    tile.conv %ib[%z], %wb[%z] -> %acc[%z] rows %r from %z {geom = #tile.conv_geometry<in_h = 2, in_w = 4, in_c = 16, buf_rows = 2, kh = 1, kw = 1, stride = 1, dilation = 1, pad_top = 0, pad_left = 0, pad_mode = gate, out_h = 2, out_w = 4, nrows = 1, oc_count = 2, accumulate = 0, shift = 0>} : !tile.buffer<fmem, 8>, !tile.buffer<wmem, 2> -> !tile.buffer<acc, 8>
     %four = arith.constant 4 : index
     %dst = arith.muli %r, %four : index
     tile.dma %acc[%z] -> %out[%dst] {count = 2 : i64, length = 4 : i64, src_stride = 4 : i64, dst_stride = 8 : i64} : !tile.buffer<acc, 8> -> !tile.buffer<dram, 16>
     tile.sync
     tile.yield
   }
-  %y = tile.read %out {desc = {shape = [2 : i64, 2 : i64, 4 : i64], dtype = "int16"}} : !tile.buffer<dram, 16> -> tensor<1x2x2x4xi32>
+  %y = tile.read %out {desc = #tile.tensor<[2, 2, 4], int16>} : !tile.buffer<dram, 16> -> tensor<1x2x2x4xi32>
   func.return %y : tensor<1x2x2x4xi32>
 }
 

@@ -16,11 +16,11 @@ func.func @net(%x: tensor<1x3x6x6xf32>) -> tensor<1x2xi32> {
 
 // CHECK-LABEL: func.func @net
 // CHECK:         %[[IN:.*]] = tile.alloc {label = "input"} : !tile.buffer<dram, 216>
-// CHECK-NEXT:    tile.write %{{.*}} -> %[[IN]] {desc = {shape = [3 : i64, 6 : i64, 6 : i64], dtype = "f32"}}
+// CHECK-NEXT:    tile.write %{{.*}} -> %[[IN]] {desc = #tile.tensor<[3, 6, 6], f32>}
 // A host step costs its HOST instruction's issue cycle and no accelerator traffic.
 // CHECK-NEXT:    tile.layer {layer = "bnn.sign", kind = "host", bound_dram_bits = -1 : i64, bound_cycles = -1 : i64, predicted_cycles = 1 : i64, predicted_dram_bits = 0 : i64, mapping = ""}
 // CHECK-NEXT:    %[[S:.*]] = tile.alloc {label = "sign"} : !tile.buffer<dram, 36>
-// CHECK-NEXT:    tile.host "binarise float activations (bnn.sign, zero -> plus)"(%[[IN]]) -> (%[[S]]) {onnx = "", {{.*}} out_descs = [{shape = [3 : i64, 6 : i64, 6 : i64], dtype = "bits", zero = "plus"}]}
+// CHECK-NEXT:    tile.host "binarise float activations (bnn.sign, zero -> plus)"(%[[IN]]) -> (%[[S]]) {onnx = "", {{.*}} out_descs = [#tile.tensor<[3, 6, 6], bits, plus>]}
 
 // The conv layer's ±1 result stays in FMEM (conv1.map) for the pool, whose result stays for the last
 // conv: only the int16 scores go back to DRAM. The layer's bounds: weights 4 x 9 words, thresholds 8 words,
@@ -40,20 +40,20 @@ func.func @net(%x: tensor<1x3x6x6xf32>) -> tensor<1x2xi32> {
 // CHECK:         tile.dma %[[T]][%{{.*}}] -> %[[TB]][%{{.*}}] {count = 1 : i64, length = 8 : i64, {{.*}}}
 // CHECK:         tile.dma %[[S]][%{{.*}}] -> %[[IB]][%{{.*}}] {count = 1 : i64, length = 36 : i64, {{.*}}}
 // CHECK-NEXT:    tile.sync
-// CHECK:         tile.conv %[[IB]][%{{.*}}], %[[WB]][%{{.*}}] -> %[[ACC]][%{{.*}}] rows %{{.*}} from %{{.*}} {geom = {in_h = 6 : i64, in_w = 6 : i64, in_c = 3 : i64, buf_rows = 6 : i64, kh = 3 : i64, kw = 3 : i64, stride = 1 : i64, dilation = 1 : i64, pad_top = 1 : i64, pad_left = 1 : i64, pad_mode = 2 : i64, out_h = 6 : i64, out_w = 6 : i64, nrows = 6 : i64, oc_count = 4 : i64, accumulate = 0 : i64}}
-// CHECK:         tile.threshold %[[ACC]][%{{.*}}], %[[TB]][%{{.*}}] -> %[[MAP1]][%{{.*}}] channel %{{.*}} {geom = {out_w = 6 : i64, obuf_rows = 6 : i64, nrows = 6 : i64, oc_count = 4 : i64}}
+// CHECK:         tile.conv %[[IB]][%{{.*}}], %[[WB]][%{{.*}}] -> %[[ACC]][%{{.*}}] rows %{{.*}} from %{{.*}} {geom = #tile.conv_geometry<in_h = 6, in_w = 6, in_c = 3, buf_rows = 6, kh = 3, kw = 3, stride = 1, dilation = 1, pad_top = 1, pad_left = 1, pad_mode = gate, out_h = 6, out_w = 6, nrows = 6, oc_count = 4, accumulate = 0, shift = 0>}
+// CHECK:         tile.threshold %[[ACC]][%{{.*}}], %[[TB]][%{{.*}}] -> %[[MAP1]][%{{.*}}] channel %{{.*}} {geom = #tile.threshold_geometry<out_w = 6, obuf_rows = 6, nrows = 6, oc_count = 4>}
 // CHECK-NOT:     tile.dma %[[MAP1]]
 // CHECK:         %[[MAP2:.*]] = tile.alloc {label = "maxpool{{[0-9]+}}.map"} : !tile.buffer<fmem, 9>
-// CHECK:         tile.pool %[[MAP1]][%{{.*}}] -> %[[MAP2]][%{{.*}}] rows %{{.*}} from %{{.*}} {geom = {in_h = 6 : i64, in_w = 6 : i64, in_c = 4 : i64, buf_rows = 6 : i64, kh = 2 : i64, kw = 2 : i64, stride = 2 : i64, dilation = 1 : i64, pad_top = 0 : i64, pad_left = 0 : i64, out_h = 3 : i64, out_w = 3 : i64, obuf_rows = 3 : i64, nrows = 3 : i64}}
+// CHECK:         tile.pool %[[MAP1]][%{{.*}}] -> %[[MAP2]][%{{.*}}] rows %{{.*}} from %{{.*}} {geom = #tile.pool_geometry<in_h = 6, in_w = 6, in_c = 4, buf_rows = 6, kh = 2, kw = 2, stride = 2, dilation = 1, pad_top = 0, pad_left = 0, out_h = 3, out_w = 3, obuf_rows = 3, nrows = 3>}
 
 // The dense-as-conv: a 3x3 kernel over the whole 3x3 map, read in FMEM; int16 sums [2][1][1] stored one per row.
 // CHECK:         %[[OUT2:.*]] = tile.alloc {label = "conv2"} : !tile.buffer<dram, 2>
 // CHECK-NEXT:    tile.const {label = "conv2.weights", data = "{{[0-9a-f]+}}"} : !tile.buffer<dram, 18>
 // CHECK-NEXT:    tile.alloc {label = "conv2.w"} : !tile.buffer<wmem, 18>
 // CHECK-NEXT:    %[[ACC2:.*]] = tile.alloc {label = "conv2.acc"} : !tile.buffer<acc, 2>
-// CHECK:         tile.conv %[[MAP2]][%{{.*}}], {{.*}} -> %[[ACC2]][%{{.*}}] {{.*}} {geom = {in_h = 3 : i64, in_w = 3 : i64, in_c = 4 : i64, buf_rows = 3 : i64, kh = 3 : i64, kw = 3 : i64, {{.*}} out_h = 1 : i64, out_w = 1 : i64, nrows = 1 : i64, oc_count = 2 : i64, accumulate = 0 : i64}}
+// CHECK:         tile.conv %[[MAP2]][%{{.*}}], {{.*}} -> %[[ACC2]][%{{.*}}] {{.*}} {geom = #tile.conv_geometry<in_h = 3, in_w = 3, in_c = 4, buf_rows = 3, kh = 3, kw = 3, {{.*}} out_h = 1, out_w = 1, nrows = 1, oc_count = 2, accumulate = 0, shift = 0>}
 // CHECK:         tile.dma %[[ACC2]][%{{.*}}] -> %[[OUT2]][%{{.*}}] {count = 2 : i64, length = 1 : i64, src_stride = 1 : i64, dst_stride = 1 : i64}
-// CHECK:         %[[R:.*]] = tile.read %[[OUT2]] {desc = {shape = [2 : i64, 1 : i64, 1 : i64], dtype = "int16"}} : !tile.buffer<dram, 2> -> tensor<1x2xi32>
+// CHECK:         %[[R:.*]] = tile.read %[[OUT2]] {desc = #tile.tensor<[2, 1, 1], int16>} : !tile.buffer<dram, 2> -> tensor<1x2xi32>
 // CHECK-NEXT:    func.return %[[R]]
 // CHECK-NOT:     tile.for
 
@@ -86,7 +86,7 @@ func.func @wide(%x: tensor<1x1x120x120xf32>) -> tensor<1x4x120x120xi32> {
 // CHECK-NEXT:    tile.for %{{.*}} = 0 to 4 step 1 unit "ochannels" {
 // CHECK:           tile.dma {{.*}} {count = 1 : i64, length = 9 : i64, {{.*}}}
 // CHECK-NEXT:      tile.sync
-// CHECK:           tile.conv {{.*}} buf_rows = 120 : i64, {{.*}} nrows = 120 : i64, oc_count = 1 : i64, accumulate = 0 : i64}}
+// CHECK:           tile.conv {{.*}} buf_rows = 120, {{.*}} nrows = 120, oc_count = 1, accumulate = 0, shift = 0>}
 // CHECK:           tile.dma {{.*}} {count = 1 : i64, length = 14400 : i64, src_stride = 14400 : i64, dst_stride = 14400 : i64}
 // CHECK-NEXT:      tile.sync
 // CHECK-NEXT:      tile.yield
@@ -101,12 +101,12 @@ func.func @wide(%x: tensor<1x1x120x120xf32>) -> tensor<1x4x120x120xi32> {
 // Q:           tile.sync
 // Q:           tile.dma %{{.*}}[%{{.*}}] -> %[[IB]][%{{.*}}] {count = 1 : i64, length = 3840 : i64, {{.*}}}
 // Q:           tile.for %{{.*}} = 0 to 4 step 1 unit "ochannels" {
-// Q:             tile.conv %[[IB]]{{.*}} buf_rows = 32 : i64, {{.*}} nrows = 30 : i64, oc_count = 1 : i64, accumulate = 0 : i64}}
+// Q:             tile.conv %[[IB]]{{.*}} buf_rows = 32, {{.*}} nrows = 30, oc_count = 1, accumulate = 0, shift = 0>}
 // Q:             tile.dma {{.*}} {count = 1 : i64, length = 3600 : i64, src_stride = 3600 : i64, dst_stride = 14400 : i64}
 // Q:           tile.yield
 // Q-NEXT:    }
 // Q:         tile.for %{{.*}} = 0 to 4 step 1 unit "ochannels" {
-// Q:           tile.conv {{.*}} nrows = 30 : i64,
+// Q:           tile.conv {{.*}} nrows = 30,
 // Q:         func.return
 
 // -----
@@ -123,7 +123,7 @@ func.func @pool(%x: tensor<1x1024x2x128xf32>) -> tensor<1x1024x1x64xf32> {
 
 // CHECK-LABEL: func.func @pool
 // CHECK:         tile.alloc {label = "maxpool{{[0-9]+}}.in"} : !tile.buffer<fmem, 16384>
-// CHECK:         tile.pool {{.*}} {geom = {in_h = 2 : i64, in_w = 128 : i64, in_c = 1024 : i64, buf_rows = 2 : i64, {{.*}} out_h = 1 : i64, out_w = 64 : i64, obuf_rows = 1 : i64, nrows = 1 : i64}}
+// CHECK:         tile.pool {{.*}} {geom = #tile.pool_geometry<in_h = 2, in_w = 128, in_c = 1024, buf_rows = 2, {{.*}} out_h = 1, out_w = 64, obuf_rows = 1, nrows = 1>}
 // CHECK:         tile.host "float output"
 
 // Q-LABEL:   func.func @pool
@@ -131,6 +131,6 @@ func.func @pool(%x: tensor<1x1024x2x128xf32>) -> tensor<1x1024x1x64xf32> {
 // Q:         tile.for %[[G:.*]] = 0 to 64 step 16 unit "cgroups" {
 // Q:           arith.muli %[[G]], %{{.*}} : index
 // Q:           tile.dma %{{.*}}[%{{.*}}] -> %{{.*}}[%{{.*}}] {count = 16 : i64, length = 256 : i64, src_stride = 256 : i64, dst_stride = 256 : i64}
-// Q:           tile.pool {{.*}} {geom = {in_h = 2 : i64, in_w = 128 : i64, in_c = 256 : i64, buf_rows = 2 : i64, {{.*}} nrows = 1 : i64}}
+// Q:           tile.pool {{.*}} {geom = #tile.pool_geometry<in_h = 2, in_w = 128, in_c = 256, buf_rows = 2, {{.*}} nrows = 1>}
 // Q:           tile.dma {{.*}} {count = 16 : i64, length = 64 : i64, src_stride = 64 : i64, dst_stride = 64 : i64}
 // Q:         tile.host "float output"

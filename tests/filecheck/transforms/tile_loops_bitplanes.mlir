@@ -12,18 +12,18 @@ func.func @first(%x: tensor<1x3x4x4xf32>) -> !bnn.bits<1x2x4x4> {
 }
 
 // CHECK:      %[[PL:.*]] = tile.alloc {label = "planes"} : !tile.buffer<dram, 48>
-// CHECK-NEXT: tile.host "split the 3-bit input into bit planes (bnn.bitplanes)"(%{{.*}}) -> (%[[PL]]) {onnx = "", {{.*}}out_descs = [{shape = [48 : i64, 4 : i64, 4 : i64], dtype = "bits"}], planes = {bits = 3 : i64, exponent = -2 : i64, signed = 1 : i64}}
+// CHECK-NEXT: tile.host "split the 3-bit input into bit planes (bnn.bitplanes)"(%{{.*}}) -> (%[[PL]]) {onnx = "", {{.*}}out_descs = [#tile.tensor<[48, 4, 4], bits>], planes = #tile.planes<bits = 3, exponent = -2, signed = 1>}
 // One weight copy per plane (2 channels x 9 words each): planes 0 and 1 alike, the sign plane's negated
 // (each word holds 3 channels: 0x0003 <-> 0x0004):
 // CHECK:      tile.const {label = "conv1.weights", data = "030002000700040004000500000001000500070007000700000000000000050007000300030002000700040004000500000001000500070007000700000000000000050007000300040005000000030003000200070006000200000000000000070007000700020000000400"} : !tile.buffer<dram, 54>
 // All three planes' rows in one transfer (3 words of 16 each):
 // CHECK:      tile.dma %[[PL]][%{{.*}}] -> %[[IB:.*]][%{{.*}}] {count = 3 : i64, length = 16 : i64
-// CHECK:      tile.conv %[[IB]][%[[P0:.*]]], %{{.*}}[%{{.*}}] -> {{.*}} {geom = {{{.*}}in_c = 3 : i64, {{.*}}pad_mode = 0 : i64, {{.*}}accumulate = 0 : i64}}
+// CHECK:      tile.conv %[[IB]][%[[P0:.*]]], %{{.*}}[%{{.*}}] -> {{.*}} {geom = #tile.conv_geometry<{{.*}}in_c = 3, {{.*}}pad_mode = neg, {{.*}}accumulate = 0, shift = 0>}
 // offsets of constant operands fold as they are built
 // CHECK-NEXT: %[[P1:.*]] = arith.constant 16 : index
 // CHECK-NEXT: %[[O18:.*]] = arith.constant 18 : index
-// CHECK-NEXT: tile.conv %[[IB]][%[[P1]]], %{{.*}}[%[[O18]]] -> {{.*}} {geom = {{{.*}}in_c = 3 : i64, {{.*}}accumulate = 1 : i64, shift = 1 : i64}}
-// CHECK:      tile.conv %[[IB]][%{{.*}}], %{{.*}}[%{{.*}}] -> {{.*}} {geom = {{{.*}}accumulate = 1 : i64, shift = 2 : i64}}
+// CHECK-NEXT: tile.conv %[[IB]][%[[P1]]], %{{.*}}[%[[O18]]] -> {{.*}} {geom = #tile.conv_geometry<{{.*}}in_c = 3, {{.*}}accumulate = 1, shift = 1>}
+// CHECK:      tile.conv %[[IB]][%{{.*}}], %{{.*}}[%{{.*}}] -> {{.*}} {geom = #tile.conv_geometry<{{.*}}accumulate = 1, shift = 2>}
 // CHECK-NEXT: tile.threshold
 
 // ISA:      chewbacca.host {step = 0 : i64}
