@@ -70,6 +70,7 @@ from compiler.driver import compile_model  # noqa: E402
 from compiler.layers import conv_group  # noqa: E402
 from compiler.tiling import groups  # noqa: E402
 from dialects import bnn  # noqa: E402
+from dialects.chewbacca import machine_of  # noqa: E402
 from isa.machine import Machine, load_machine  # noqa: E402
 from isa.table import CHANNELS_PER_WORD  # noqa: E402
 from runtime.emulator import emulate  # noqa: E402
@@ -143,7 +144,7 @@ def _conv_weight_bits(op: Operation) -> int:
 
 def analyse(fn: func.FuncOp) -> tuple[list[Layer], list[Map]]:
     """The layers of `fn` (as `compiler.bounds` forms them) with the maps between them."""
-    bound, index_of = function_bounds(fn)
+    bound, index_of = function_bounds(fn, machine_of(fn))
     layers = [Layer(i, b) for i, b in enumerate(bound.layers)]
     owner: dict[Operation, int] = dict(index_of)
     body = list(fn.body.block.ops)

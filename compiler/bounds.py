@@ -9,8 +9,10 @@ chain need never leave the chip, so it is not counted; maps between layers are. 
   channel) plus its input maps and its output map once each, in the words of the ISA's data layout
   (a ±1 map of C channels takes ceil(C/16) words per pixel, an int16 map C). This is the layer-wise
   bound: a schedule that keeps maps on chip between layers, or fuses layers, can go below it.
-- **array cycles**: each conv's MACs over the window's lanes at its kernel size, MACs / (16 kh kw),
-  i.e. every lane of every used tap busy (a 3x3 kernel can use at most 9 of the 49 taps as it is).
+- **array cycles**: each conv's MACs over the window's lanes at its kernel size, MACs / (16 kh kw p),
+  i.e. every lane of every used tap busy, with p the channel groups one cycle reads (1 on the chip as
+  published, where a 3x3 kernel uses at most 9 of the 49 taps; more with the tap-packing extension,
+  `array.max_pack`).
 - **transfer cycles**: the compulsory traffic at the DMA's bits per cycle. A layer takes at least the
   longer of its array and transfer cycles (the two engines overlap at best).
 
@@ -29,6 +31,7 @@ from xdsl.ir import Operation, SSAValue
 from compiler.layers import ConvGroup, conv_group, lowered_later  # the layers as tile-loops groups them
 from compiler.tiling import groups
 from dialects import bnn
+from dialects.chewbacca import machine_of
 from isa.machine import Machine
 from isa.table import CHANNELS_PER_WORD
 
@@ -83,7 +86,7 @@ def map_bits(v: SSAValue) -> int:
     return words * CHANNELS_PER_WORD
 
 
-def _conv_terms(group: ConvGroup) -> tuple[int, int, float]:
+def _conv_terms(group: ConvGroup, m: Machine) -> tuple[int, int, float]:
     """(weight bits, MACs, cycle bound) of the convs one layer accumulates."""
     bits = macs = 0
     cycles = 0.0
@@ -94,7 +97,7 @@ def _conv_terms(group: ConvGroup) -> tuple[int, int, float]:
         bits += planes * o * groups(c) * kh * kw * CHANNELS_PER_WORD
         n = planes * o * oh * ow * c * kh * kw
         macs += n
-        cycles += n / (CHANNELS_PER_WORD * kh * kw)
+        cycles += n / (CHANNELS_PER_WORD * kh * kw * min(m.array.pack(kh), groups(c)))
     return bits, macs, cycles
 
 
@@ -126,19 +129,19 @@ class _Step:
     roots: list[Operation] = field(default_factory=list)  # of the steps merged into this one
 
 
-def _steps(fn: func.FuncOp) -> list[_Step]:
+def _steps(fn: func.FuncOp, m: Machine) -> list[_Step]:
     steps: list[_Step] = []
     for op in fn.body.block.ops:
         if lowered_later(op):
             continue
         if isinstance(op, bnn.Conv2dOp | bnn.BitplaneConv2dOp | bnn.AddOp) and (group := conv_group(op.results[0])):
-            w, macs, cycles = _conv_terms(group)
+            w, macs, cycles = _conv_terms(group, m)
             steps.append(_Step(_name(op, "conv"), _kind(group), w, _reads(group), op.results[0], macs, cycles, op))
         elif isinstance(op, bnn.ThresholdOp):
             group = conv_group(op.input) if op.input.has_one_use() else None
             t = 2 * bnn.shape_of(op.output.type)[1] * CHANNELS_PER_WORD
             if group:
-                w, macs, cycles = _conv_terms(group)
+                w, macs, cycles = _conv_terms(group, m)
                 steps.append(_Step(_name(op, "conv"), f"{_kind(group)}+threshold", w + t, _reads(group), op.output, macs,
                                    cycles, op))
             else:
@@ -153,13 +156,13 @@ def _steps(fn: func.FuncOp) -> list[_Step]:
 def layer_bounds(module: ModuleOp) -> NetworkBound:
     """The bound of every layer of @main, in program order."""
     fn = next(op for op in module.walk() if isinstance(op, func.FuncOp))
-    return function_bounds(fn)[0]
+    return function_bounds(fn, machine_of(module))[0]
 
 
-def function_bounds(fn: func.FuncOp) -> tuple[NetworkBound, dict[Operation, int]]:
+def function_bounds(fn: func.FuncOp, m: Machine) -> tuple[NetworkBound, dict[Operation, int]]:
     """The bound of every layer of `fn`, and which layer each op tile-loops lowers a step at belongs to."""
     layers: list[_Step] = []
-    for step in _steps(fn):
+    for step in _steps(fn, m):
         step.roots = [step.root] if step.root is not None else []
         last = layers[-1] if layers else None
         # a step that reads the previous layer's output, its only use, extends that layer's chain

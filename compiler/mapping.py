@@ -233,7 +233,7 @@ class _Memo:
             found = self.conv_cycles[geom, row0] = conv_op_cost(
                 self.m, in_h=g["in_h"], in_w=g["in_w"], in_c=g["in_c"], kh=g["kh"], kw=g["kw"], stride=g["stride"],
                 dilation=g["dilation"], pad_top=g["pad_top"], out_w=g["out_w"], row0=row0, nrows=g["nrows"],
-                oc=g["oc_count"]).cycles
+                oc=g["oc_count"], pack=g["pack"]).cycles
         return found
 
 

@@ -68,6 +68,7 @@ class SubGeom:
     group: int = 0
     lanes: int = 0  # 0: every channel of the chunk
     shift: int = 0
+    pack: int = 1  # channel groups one window cycle can read at its kernel size (`ArraySpec.pack`)
 
 
 @dataclass(frozen=True)
@@ -172,9 +173,10 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
             # the chunk's channel groups are consecutive planes of the input buffer
             at = e.addi(slot, e.mul(j, ch * rows_in * w))
             for n, sub in enumerate(layer.subs):
-                geom = dict(in_h=h, in_w=w, in_c=sub.lanes or lanes, buf_rows=rows_in, kh=sub.kh, kw=sub.kw,
-                            stride=stride, dilation=d, pad_top=sub.pad_top, pad_left=sub.pad_left,
-                            pad_mode=sub.pad_mode, out_h=oh, out_w=ow, nrows=crows, oc_count=blk,
+                in_c = sub.lanes or lanes
+                geom = dict(in_h=h, in_w=w, in_c=in_c, buf_rows=rows_in, kh=sub.kh, kw=sub.kw, stride=stride,
+                            dilation=d, pad_top=sub.pad_top, pad_left=sub.pad_left, pad_mode=sub.pad_mode,
+                            pack=min(sub.pack, groups(in_c)) - 1, out_h=oh, out_w=ow, nrows=crows, oc_count=blk,
                             accumulate=int(n > 0 or not first), shift=sub.shift)
                 src_at = e.plus(at, sub.group * rows_in * w) if sub.group else at
                 e.conv(ibuf, src_at, wbuf, e.plus(w_at, int(sub_off[n])), abuf, zero, rt, start, geom)

@@ -33,6 +33,7 @@ from xdsl.irdl import (
     irdl_attr_definition,
     irdl_op_definition,
     operand_def,
+    opt_prop_def,
     prop_def,
     result_def,
 )
@@ -163,15 +164,16 @@ class InstructionOp(IRDLOperation):
     def instruction(self) -> Instruction:
         props = self.properties
         return Instruction.of(self.ISA, [
-            v.data if isinstance(v, StringAttr) else v.value.data  # type: ignore[union-attr]
-            for v in (props[f.name] for f in self.ISA.fields)
+            f.default if v is None else v.data if isinstance(v, StringAttr) else v.value.data  # type: ignore[union-attr]
+            for f, v in ((f, props.get(f.name)) for f in self.ISA.fields)
         ])
 
     @classmethod
     def from_instruction(cls, ins: Instruction) -> InstructionOp:
         props: dict[str, Attribute] = {}
         for f, v in zip(ins.op.fields, ins.values, strict=True):
-            props[f.name] = _enum_attr(f.enum[v]) if f.enum else _int_attr(v)
+            if v != f.default:  # an extension's field at its default is left out, as in assembly
+                props[f.name] = _enum_attr(f.enum[v]) if f.enum else _int_attr(v)
         # `create`: the values were range-checked when `ins` was made, and the verifier checks them again
         return BY_MNEMONIC[ins.op.mnemonic].create(properties=props)
 
@@ -222,7 +224,8 @@ def _define(isa_op: Op) -> type[InstructionOp]:
         "__module__": __name__,
     }
     for f in isa_op.fields:
-        body[f.name] = prop_def(StringAttr if f.enum else IntegerAttr)
+        kind = StringAttr if f.enum else IntegerAttr
+        body[f.name] = prop_def(kind) if f.default is None else opt_prop_def(kind)
     return irdl_op_definition(type(class_name(isa_op.mnemonic), (InstructionOp,), body))
 
 

@@ -180,6 +180,7 @@ class ConvGeometry(Geometry):
     pad_top: IntAttr
     pad_left: IntAttr
     pad_mode: StringAttr
+    pack: IntAttr  # channel groups each window cycle reads beyond the first (the tap-packing extension)
     out_h: IntAttr
     out_w: IntAttr
     nrows: IntAttr

@@ -25,19 +25,19 @@ def _cfg(mnemonic: str, **fields: int | str) -> Instruction:
     return Instruction.make(mnemonic, **fields)
 
 
-def window_config(g: Geometry, buf_row0: int, dilation: int, pad_mode: str) -> list[Instruction]:
+def window_config(g: Geometry, buf_row0: int, dilation: int, pad_mode: str, pack: int = 0) -> list[Instruction]:
     return [
         _cfg("CFG.IN", in_h=g["in_h"], in_w=g["in_w"], in_c=g["in_c"]),
         _cfg("CFG.BUF", buf_row0=buf_row0, buf_rows=g["buf_rows"]),
         _cfg("CFG.K", kh=g["kh"], kw=g["kw"], stride=g["stride"], dilation=dilation, pad_top=g["pad_top"],
-             pad_left=g["pad_left"], pad_mode=pad_mode),
+             pad_left=g["pad_left"], pad_mode=pad_mode, pack=pack),
     ]
 
 
 def conv_config(g: Geometry, buf_row0: int, row0: int) -> list[Instruction]:
     """The registers a CONV of geometry `g` reads (also what `compiler.mapping` prices)."""
     return [
-        *window_config(g, buf_row0, g["dilation"], g["pad_mode"]),
+        *window_config(g, buf_row0, g["dilation"], g["pad_mode"], g["pack"]),
         _cfg("CFG.OUT", out_h=g["out_h"], out_w=g["out_w"], obuf_rows=g["nrows"]),
         _cfg("CFG.TILE", row0=row0, nrows=g["nrows"], oc_count=g["oc_count"]),
     ]

@@ -4,10 +4,11 @@
     python -m fuzz.difftest --replay SEED [--limits SPEC]     # one network, reported in full
 
 Each network (`fuzz.netgen.generate(seed)`) is compiled with the library API on the default machine and
-on a random smaller one (a .toml that `extends` the default with smaller memories). Every IR level is
-executed with its reference semantics (bnn after import and after each bnn pass, tile, chewbacca; on
-the small machine only the machine-dependent levels from tile-loops on, the bnn passes being the
-same), and the emitted program runs on the emulator; all are compared with onnxruntime exactly.
+on a random smaller one (a .toml that `extends` the default with smaller memories, half the time with
+the tap-packing extension). Every IR level is executed with its reference semantics (bnn after import
+and after each bnn pass, tile, chewbacca; on the small machine only the machine-dependent levels from
+tile-loops on, the bnn passes being the same), and the emitted program runs on the emulator; all are
+compared with onnxruntime exactly.
 
 Every network gets one class, the worst over both machines:
   ok         everything equals the reference
@@ -127,14 +128,16 @@ def normalise(message: str) -> str:
 
 
 def small_machine_toml(seed: int) -> str:
-    """A machine that extends the default one with 1-3 smaller memories, chosen by `seed` alone (so that
-    shrinking the network keeps the machine)."""
+    """A machine that extends the default one with 1-3 smaller memories, and half the time the tap-packing
+    extension, chosen by `seed` alone (so that shrinking the network keeps the machine)."""
     rng = random.Random(f"machine/{seed}")
     lines = [f'extends = "{DEFAULT_MACHINE}"', 'name = "fuzz-small"',
              'description = "ChewBaccaNN with smaller on-chip memories (fuzz/difftest.py)"']
     for mem in sorted(rng.sample(sorted(SMALL_MEMORIES), rng.randint(1, 3))):
         size = rng.choice(SMALL_MEMORIES[mem])
         lines += ["", f"[memory.{mem}]", f'size_bytes = {{ value = {size}, tag = "A", note = "difftest: smaller than the default" }}']
+    if rng.random() < 0.5:  # the tap-packing extension: the same sums in fewer window cycles
+        lines += ["", "[array]", f'max_pack = {{ value = {rng.randint(2, 7)}, tag = "A", note = "difftest: tap packing" }}']
     return "\n".join(lines) + "\n"
 
 

@@ -25,6 +25,8 @@ class Instruction:
         if op is None:
             raise ChewcError(f"unknown mnemonic '{mnemonic}'")
         if len(fields) != len(op.fields) or not all(n in fields for n in op.field_names):
+            fields = {f.name: f.default for f in op.fields if f.default is not None} | fields
+        if len(fields) != len(op.fields) or not all(n in fields for n in op.field_names):
             extra = [n for n in fields if n not in op.field_names]
             if extra:
                 raise ChewcError(f"{op.mnemonic} has no field '{extra[0]}' (fields: {', '.join(op.field_names)})")
@@ -54,7 +56,8 @@ class Instruction:
 
     def text(self) -> str:
         """Assembly text, e.g. `CONV fmem=0x0 wmem=0x0 acc=0x0 accumulate=0`."""
-        args = " ".join(f"{f.name}={f.show(v)}" for f, v in zip(self.op.fields, self.values, strict=True))
+        args = " ".join(f"{f.name}={f.show(v)}" for f, v in zip(self.op.fields, self.values, strict=True)
+                        if v != f.default)
         return f"{self.op.mnemonic} {args}".rstrip()
 
 

@@ -53,6 +53,13 @@ class ArraySpec:
     row_buffer_words: int = _p("words", "longest input row (of one channel group) a row buffer holds")
     cycle_energy: float = _p("J/cycle", "array clock and control energy per busy cycle")
     mac_energy: float = _p("J/MAC", "energy per active binary MAC (xnor + popcount)")
+    max_pack: int = _p("groups", "channel groups one window cycle may read, kernels stacked in the window's rows "
+                       "(1: the chip as published; more: the tap-packing extension, CFG.K pack)")
+    pack_cycle_energy: float = _p("J/cycle", "extra energy of a window cycle that reads stacked groups (tap muxes)")
+
+    def pack(self, kh: int) -> int:
+        """Channel groups one window cycle can read for kernels of `kh` rows."""
+        return min(self.max_pack, self.window_h // kh)
 
 
 @dataclass(frozen=True)
@@ -354,6 +361,9 @@ class _Loader:
             self.fail("array.macs_per_cycle", f"{a.macs_per_cycle} != window_h*window_w*lanes")
         if a.row_buffers <= a.window_h:
             self.fail("array.row_buffers", "needs at least one buffer beyond the window rows")
+        if not 1 <= a.max_pack <= min(a.window_h, register_field("pack").hi + 1):
+            self.fail("array.max_pack", f"must be 1..{min(a.window_h, register_field('pack').hi + 1)} (one kernel "
+                                        "row per window row, and what CFG.K pack encodes)")
         for f in dataclasses.fields(Memories):
             mem = getattr(m.memory, f.name)
             if mem.word_bits != CHANNELS_PER_WORD:

@@ -45,6 +45,7 @@ class Field:
     signed: bool = False
     memory: str | None = None
     enum: tuple[str, ...] = ()
+    default: int | None = None  # an optional field (an extension's): assembly may omit it, text omits it at this value
     offset: int = 0
 
     @property
@@ -96,6 +97,7 @@ def _f(
     signed: bool = False,
     memory: str | None = None,
     enum: tuple[str, ...] = (),
+    default: int | None = None,
 ) -> Field:
     if enum:
         lo, hi = 0, len(enum) - 1
@@ -105,7 +107,7 @@ def _f(
     else:
         lo = 0 if lo is None else lo
         hi = (1 << width) - 1 if hi is None else hi
-    return Field(name, width, doc, lo, hi, signed, memory, enum)
+    return Field(name, width, doc, lo, hi, signed, memory, enum, default)
 
 
 def _op(mnemonic: str, opcode: int, cls: str, doc: str, *fields: Field, uses: tuple[str, ...] = ()) -> Op:
@@ -122,7 +124,7 @@ _WINDOW = ("kh", "kw", "stride", "dilation", "pad_top", "pad_left", "pad_mode")
 _DMA_SHAPE = ("count", "dram_stride", "chip_stride")
 
 
-_CONV_USES = (*_IN, *_WINDOW, "out_h", "out_w", "row0", "nrows", "oc_count")
+_CONV_USES = (*_IN, *_WINDOW, "pack", "out_h", "out_w", "row0", "nrows", "oc_count")
 
 
 def _conv_fields() -> tuple[Field, ...]:
@@ -200,6 +202,9 @@ OPS: tuple[Op, ...] = (
             "value outside the image: neg = -1, pos = +1, gate = lane switched off (zero padding)",
             enum=PAD_MODES,
         ),
+        _f("pack", 3, "[A] tap-packing extension (machine array.max_pack > 1): channel groups each window cycle "
+           "reads beyond the first, their kernels stacked in the window's rows; 0 = one group per cycle, the "
+           "chip as published", hi=6, default=0),
     ),
     _op(
         "CFG.OUT",

@@ -11,6 +11,9 @@ window slides along a row; the next set loads into shadow registers meanwhile, s
 ceil(kh*kw*16 / wmem port) cycles stalls only if it exceeds out_w. The row buffers hold the kh window
 rows plus `row_buffers - kh` spare ones, filled from FMEM at the FMEM port width while the previous row
 computes; rows beyond the spare buffers, and the first rows of the instruction, stall the array.
+With the tap-packing extension (CFG.K pack = p - 1, machine array.max_pack >= p), p groups' kernels
+stack in the window's rows: ceil(G / p) passes, each row step filling the rows of p groups into
+kh * p row buffers, and each busy cycle costs array.pack_cycle_energy more.
 Padding rows are never read. THRESH, POOL and ADD take as long as their busiest resource (unit lanes,
 memory ports). A DMA takes setup_cycles + bits / dma bits_per_cycle.
 
@@ -56,6 +59,7 @@ class Counters:
     pool_ops: int = 0
     add_ops: int = 0
     kernels: dict[tuple[int, int], KernelStats] = field(default_factory=dict)  # by (kh, kw)
+    packed_cycles: int = 0  # array cycles that read stacked channel groups (the tap-packing extension)
 
     def copy(self) -> Counters:
         return self.since(Counters())
@@ -72,7 +76,7 @@ class Counters:
             self.array_cycles - earlier.array_cycles, self.array_stall_cycles - earlier.array_stall_cycles,
             self.macs - earlier.macs, self.read_bits - earlier.read_bits, self.write_bits - earlier.write_bits,
             self.threshold_ops - earlier.threshold_ops, self.pool_ops - earlier.pool_ops, self.add_ops - earlier.add_ops,
-            kernels,
+            kernels, self.packed_cycles - earlier.packed_cycles,
         )
 
 
@@ -117,7 +121,8 @@ class ConvCost:
     array_cycles: int
     stall_cycles: int
     fmem_rows: int  # rows of in_w words loaded into the row buffers
-    weight_loads: int
+    weight_loads: int  # weight sets loaded into the array
+    weight_words: int  # WMEM words they read
 
     @property
     def cycles(self) -> int:
@@ -136,9 +141,13 @@ def conv_cost(
     kw: int,
     first: int,
     later: np.ndarray,
+    pack: int = 1,
 ) -> ConvCost:
-    fill = ceil(in_w * m.memory.fmem.word_bits / m.memory.fmem.port_bits)
-    spare = m.array.row_buffers - kh
+    """`pack` groups per window cycle (the tap-packing extension): ceil(groups / pack) passes, each
+    filling the rows of `pack` groups per window row into kh * pack row buffers."""
+    passes = ceil(groups / pack)
+    fill = pack * ceil(in_w * m.memory.fmem.word_bits / m.memory.fmem.port_bits)
+    spare = (m.array.row_buffers - kh * pack) // pack  # window rows of every group the spare buffers prefetch
     row_compute = oc * out_w
 
     def stall(rows: np.ndarray | int, overlap: int) -> np.ndarray | int:
@@ -146,15 +155,16 @@ def conv_cost(
         return np.maximum(0, hidden * fill - overlap) + (rows - hidden) * fill
 
     per_group_rows = int(np.sum(stall(later, row_compute)))
-    fill_stall = int(stall(first, 0)) + (groups - 1) * int(stall(first, row_compute)) + groups * per_group_rows
-    load = ceil(kh * kw * m.memory.wmem.word_bits / m.memory.wmem.port_bits)  # one word per position
-    loads = groups * nrows * oc
+    fill_stall = int(stall(first, 0)) + (passes - 1) * int(stall(first, row_compute)) + passes * per_group_rows
+    load = ceil(pack * kh * kw * m.memory.wmem.word_bits / m.memory.wmem.port_bits)  # one word per position
+    loads = passes * nrows * oc
     weight_stall = load + (loads - 1) * max(0, load - out_w)
     return ConvCost(
-        array_cycles=groups * nrows * oc * out_w,
+        array_cycles=passes * nrows * oc * out_w,
         stall_cycles=fill_stall + weight_stall,
         fmem_rows=groups * (first + int(later.sum())),
         weight_loads=loads,
+        weight_words=groups * nrows * oc * kh * kw,
     )
 
 
@@ -164,11 +174,12 @@ def window_rows(row0: int, nrows: int, stride: int, pad_top: int, kh: int, dilat
 
 
 def conv_op_cost(m: Machine, *, in_h: int, in_w: int, in_c: int, kh: int, kw: int, stride: int, dilation: int,
-                 pad_top: int, out_w: int, row0: int, nrows: int, oc: int) -> ConvCost:
-    """The cost of one CONV from its configured geometry (what the emulator charges, data aside)."""
+                 pad_top: int, out_w: int, row0: int, nrows: int, oc: int, pack: int = 0) -> ConvCost:
+    """The cost of one CONV from its configured geometry (what the emulator charges, data aside); `pack`
+    is CFG.K's field (groups per cycle beyond the first)."""
     first, later = new_rows(window_rows(row0, nrows, stride, pad_top, kh, dilation), in_h)
     return conv_cost(m, groups=ceil(in_c / CHANNELS_PER_WORD), oc=oc, nrows=nrows, out_w=out_w, in_w=in_w, kh=kh,
-                     kw=kw, first=first, later=later)
+                     kw=kw, first=first, later=later, pack=pack + 1)
 
 
 def used_rows(iy: np.ndarray, in_h: int) -> int:
@@ -231,7 +242,8 @@ def energy(m: Machine, c: Counters, vdd: float, seconds: float) -> Energy:
     scale = m.energy_scale(vdd)
     mem = m.memory
     parts = {
-        "array": c.array_cycles * m.array.cycle_energy + c.macs * m.array.mac_energy,
+        "array": c.array_cycles * m.array.cycle_energy + c.macs * m.array.mac_energy
+        + c.packed_cycles * m.array.pack_cycle_energy,
         **{
             name.upper(): c.read_bits[name] * mem.on_chip(name).read_energy
             + c.write_bits[name] * mem.on_chip(name).write_energy

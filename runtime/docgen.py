@@ -150,6 +150,8 @@ def _machine_table() -> Iterator[str]:
     yield ""
     yield f"{m.description}. Tags: " + ", ".join(f"[{t}] {word}" for t, word in TAGS.items()) + "."
     yield "The `quarter` machine is the same with every on-chip memory a quarter the size."
+    yield ("The `packed` machine adds the [A] tap-packing extension (`array.max_pack` = 7, CFG.K `pack`): a CONV "
+           "with kh <= 3 reads up to floor(7 / kh) channel groups per window cycle.")
     yield ""
     yield "| parameter | value | unit | tag | source or note | meaning |"
     yield "|---|---|---|---|---|---|"

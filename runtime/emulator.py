@@ -649,6 +649,13 @@ class Emulator(_State):
         lanes = CHANNELS_PER_WORD
         groups = ceil(in_c / lanes)
         shift = ins["shift"] if ins.op.mnemonic == "CONV.S" else 0
+        pack = self.reg("pack")[0] + 1
+        if pack > self.m.array.max_pack:
+            raise self.fail(f"CFG.K pack = {pack - 1} reads {pack} channel groups per cycle; machine "
+                            f"'{self.m.name}' reads at most {self.m.array.max_pack} (array.max_pack)")
+        if pack * kh > self.m.array.window_h:
+            raise self.fail(f"CFG.K pack = {pack - 1} stacks {pack} kernels of {kh} rows in the "
+                            f"{self.m.array.window_h}-row window")
         win = self.window(groups, "fmem", "fmem", ins["fmem"])
         n_out = oc * nrows * out_w
         zero = np.zeros(1, np.int64)
@@ -717,15 +724,16 @@ class Emulator(_State):
         gated = self.pad_mode_name(pad_mode) == "gate"
         macs = oc * in_c * (int(win.vy.sum()) * int(win.vx.sum()) if gated else nrows * kh * out_w * kw)
         first, later = new_rows(win.iy, in_h)
-        cost = conv_cost(
-            self.m, groups=groups, oc=oc, nrows=nrows, out_w=out_w, in_w=in_w, kh=kh, kw=kw, first=first, later=later
-        )
+        cost = conv_cost(self.m, groups=groups, oc=oc, nrows=nrows, out_w=out_w, in_w=in_w, kh=kh, kw=kw, first=first,
+                         later=later, pack=pack)
         c, word = self.counters, self.m.memory.fmem.word_bits
         c.array_cycles += cost.array_cycles
         c.array_stall_cycles += cost.stall_cycles
         c.macs += macs
         c.read_bits["fmem"] += cost.fmem_rows * in_w * word
-        c.read_bits["wmem"] += cost.weight_loads * kh * kw * word
+        c.read_bits["wmem"] += cost.weight_words * word
+        if pack > 1:
+            c.packed_cycles += cost.array_cycles
         c.write_bits["acc"] += groups * n_out * word
         c.read_bits["acc"] += (groups - 1 + ins["accumulate"]) * n_out * word
         stats = c.kernels.setdefault((kh, kw), KernelStats())

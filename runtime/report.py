@@ -156,6 +156,7 @@ class Report:
     idle_lane_cycles: int  # lane slots of busy array cycles left idle (small kernel, partial group, gating)
     array_cycles: int
     array_stall_cycles: int
+    packed_cycles: int  # busy cycles that read stacked channel groups (the tap-packing extension)
     dma_cycles: int
     sync_wait_cycles: int
     energy_j: dict[str, float]
@@ -182,7 +183,8 @@ class Report:
             ("time", f"{self.cycles:,} cycles = {self.seconds * 1e6:,.3f} us"),
             ("work", f"{self.macs:,} binary MACs = {self.ops:,} ops"),
             ("throughput", f"{self.gops:,.2f} GOPS"),
-            ("array", f"{self.array_cycles:,} busy + {self.array_stall_cycles:,} stall cycles"),
+            ("array", f"{self.array_cycles:,} busy + {self.array_stall_cycles:,} stall cycles"
+                      + (f" ({self.packed_cycles:,} busy cycles packed)" if self.packed_cycles else "")),
             (
                 "array utilisation",
                 f"{self.utilisation:.1%} ({self.macs:,} active, {self.idle_lane_cycles:,} idle lane-cycles)",
@@ -322,6 +324,7 @@ def build_report(
         idle_lane_cycles=c.array_cycles * full - c.macs,
         array_cycles=c.array_cycles,
         array_stall_cycles=c.array_stall_cycles,
+        packed_cycles=c.packed_cycles,
         dma_cycles=t.dma_busy,
         sync_wait_cycles=t.sync_wait,
         energy_j=e.parts,

@@ -447,7 +447,7 @@ class Lowering:
             subs = sub_convs(convs[0], src.shape)
         else:
             subs = [SubConv(cv.weights.to_array(), bnn.ints(cv.pads), cv.pad_value.data) for cv in convs]
-        layer = schedule.ConvLayer(shape, tuple(sub.geom() for sub in subs), residual is not None)
+        layer = schedule.ConvLayer(shape, tuple(sub.geom(self.machine) for sub in subs), residual is not None)
         found = mapping.search(layer, self.machine)
         t = found.tiling
         self.spent += found.priced.after(self.machine, self.registers)
@@ -591,10 +591,10 @@ class SubConv:
     lanes: int = 0  # 0: every channel of the chunk
     shift: int = 0
 
-    def geom(self) -> schedule.SubGeom:
+    def geom(self, m: Machine) -> schedule.SubGeom:
         kh, kw = self.weights.shape[2:]
         return schedule.SubGeom(kh, kw, self.pads[0], self.pads[1], PAD_MODE[self.pad_value], groups(self.weights.shape[1]),
-                                self.group, self.lanes, self.shift)
+                                self.group, self.lanes, self.shift, m.array.pack(kh))
 
 
 def pack_weights(subs: Sequence[SubConv], t: tiling.ConvTiling, shape: ConvShape) -> np.ndarray:
@@ -746,7 +746,7 @@ class TileLoopsPass(ModulePass):
 
 def lower_function(fn: func.FuncOp, m: Machine) -> None:
     block = fn.body.block
-    bounds, layer_of = function_bounds(fn)
+    bounds, layer_of = function_bounds(fn, m)
     ops = list(block.ops)
     lw = Lowering(m, Builder(InsertPoint.at_start(block)), layer_bounds=bounds, layer_of=layer_of)
     lw.lower_input(block.args[0])

@@ -3,6 +3,7 @@ the least off-chip traffic, and two weight buffers hide the weight loads of stre
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,20 +14,15 @@ from compiler.driver import compile_model
 from compiler.tiling import ConvShape, _best_conv_tiling, conv_tilings
 from isa.container import ChewProgram
 from isa.machine import load_machine
-from runtime.datasets import get_real_model
+from runtime.datasets import RealModel
 from runtime.emulator import emulate
 from tests.helpers import EXAMPLES
 
 REAL = ["cnv", "cnv_qonnx", "lfc"]
 
 
-def model_path(name: str) -> Path:
-    if name in REAL:
-        model = get_real_model(name)
-        if not model.path().exists():
-            pytest.skip(f"real model {name} not found in the shared data folder")
-        return model.path()
-    return EXAMPLES / f"{name}.onnx"
+def model_path(name: str, real_model: Callable[[str], RealModel]) -> Path:
+    return real_model(name).path() if name in REAL else EXAMPLES / f"{name}.onnx"
 
 
 def run(prog: ChewProgram):  # noqa: ANN201
@@ -37,10 +33,11 @@ def run(prog: ChewProgram):  # noqa: ANN201
 @pytest.mark.parametrize(("name", "machine"), [
     *((p.stem, "chewbaccann") for p in sorted(EXAMPLES.glob("*.onnx"))),
     *((n, "chewbaccann") for n in REAL),
-    ("cnv", "quarter"), ("vgg_cifar", "quarter"),
+    ("cnv", "quarter"), ("vgg_cifar", "quarter"), ("cnv", "packed"), ("resnet18_32", "packed"),
 ])
-def test_predictions_agree_with_the_emulator_per_layer(name: str, machine: str) -> None:
-    compiled = compile_model(model_path(name), machine_path=machine)
+def test_predictions_agree_with_the_emulator_per_layer(name: str, machine: str,
+                                                       real_model: Callable[[str], RealModel]) -> None:
+    compiled = compile_model(model_path(name, real_model), machine_path=machine)
     assert compiled.program is not None
     rows = run(compiled.program).layers
     assert rows and all(r.predicted_cycles >= 0 for r in rows)
@@ -54,7 +51,7 @@ def test_predictions_agree_with_the_emulator_per_layer(name: str, machine: str) 
 # words per output channel) do not fit WMEM at once, so they stream block by block
 SEVEN = schedule.ConvLayer(
     ConvShape("", 50, 16, 16, 64, 10, 10, 1, 1, ((7, 7),), (0, 6), True, True, True),
-    (schedule.SubGeom(7, 7, 0, 0, 2, 4),), False)
+    (schedule.SubGeom(7, 7, 0, 0, "gate", 4),), False)
 
 
 def test_search_keeps_the_least_traffic_and_hides_weight_loads() -> None:
@@ -94,7 +91,7 @@ def test_extrapolated_loops_price_like_every_iteration(machine: str) -> None:
     """A row-tiled layer with padding rows at both edges: two iterations priced, the middle extrapolated."""
     m = load_machine(machine)
     layer = schedule.ConvLayer(
-        ConvShape("", 64, 56, 56, 64, 56, 56, 1, 1, ((3, 3),), (-1, 1), True), (schedule.SubGeom(3, 3, 1, 1, 2, 4),),
+        ConvShape("", 64, 56, 56, 64, 56, 56, 1, 1, ((3, 3),), (-1, 1), True), (schedule.SubGeom(3, 3, 1, 1, "gate", 4),),
         True)
     for t in conv_tilings(layer.shape, m)[:12]:
         fast = mapping.layer_cost(m, layer, t).cost

@@ -63,6 +63,8 @@ def _variant(tmp_path: Path, body: str) -> Path:
         ('[array]\nlanes = { value = 8, tag = "A" }', r"array.macs_per_cycle: 784 != window_h\*window_w\*lanes"),
         ('[array]\nrow_buffers = { value = 7, tag = "A" }', r"array.row_buffers: needs at least one buffer"),
         ('[array]\nwindow_h = { value = 9, tag = "A" }', r"array.window_h"),
+        ('[array]\nmax_pack = { value = 8, tag = "A" }', r"array.max_pack: must be 1..7"),
+        ('[array]\nmax_pack = { value = 0, tag = "A" }', r"array.max_pack: must be"),
         ('[array]\nlanes = { value = 1.5, tag = "A" }', r"array.lanes: expected an integer"),
         ('[memory.fmem]\nsize_bytes = { value = -2, tag = "A" }', r"memory.fmem.size_bytes: must be positive"),
         ('[memory.fmem]\nword_bits = { value = 32, tag = "A" }', r"memory.fmem.word_bits: must be 16"),

@@ -103,6 +103,12 @@ def test_valid_base_program_runs() -> None:
             "CFG.TILE row0=0 nrows=8 oc_count=1\nTHRESH acc=0x0 fmem=0x100 tmem=0x0 c0=0\nEND\n",
             r"instruction 7 \(THRESH\): nrows = 8 exceeds obuf_rows = 4",
         ),
+        (
+            "CFG.K kh=1 kw=1 stride=1 dilation=1 pad_top=0 pad_left=0 pad_mode=gate pack=1\n" + LOAD + "SYNC\n" + CONV
+            + "END\n",
+            r"instruction 10 \(CONV\): CFG.K pack = 1 reads 2 channel groups per cycle; machine 'chewbaccann' reads "
+            r"at most 1 \(array.max_pack\)",
+        ),
         ("END\n", r"output 'y': DRAM word 0x100 was never written by the program"),
     ],
 )

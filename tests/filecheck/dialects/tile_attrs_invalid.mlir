@@ -18,7 +18,7 @@ func.func @pad_mode() {
   %i = tile.alloc {label = "i"} : !tile.buffer<fmem, 16>
   %w = tile.alloc {label = "w"} : !tile.buffer<wmem, 2>
   %a = tile.alloc {label = "a"} : !tile.buffer<acc, 32>
-  tile.conv %i[%z], %w[%z] -> %a[%z] rows %z from %z {geom = #tile.conv_geometry<in_h = 4, in_w = 4, in_c = 16, buf_rows = 4, kh = 1, kw = 1, stride = 1, dilation = 1, pad_top = 0, pad_left = 0, pad_mode = zero, out_h = 4, out_w = 4, nrows = 4, oc_count = 2, accumulate = 0, shift = 0>} : !tile.buffer<fmem, 16>, !tile.buffer<wmem, 2> -> !tile.buffer<acc, 32>
+  tile.conv %i[%z], %w[%z] -> %a[%z] rows %z from %z {geom = #tile.conv_geometry<in_h = 4, in_w = 4, in_c = 16, buf_rows = 4, kh = 1, kw = 1, stride = 1, dilation = 1, pad_top = 0, pad_left = 0, pad_mode = zero, pack = 0, out_h = 4, out_w = 4, nrows = 4, oc_count = 2, accumulate = 0, shift = 0>} : !tile.buffer<fmem, 16>, !tile.buffer<wmem, 2> -> !tile.buffer<acc, 32>
   func.return
 }
 // CHECK: #tile.conv_geometry: pad_mode must be one of neg, pos, gate, got 'zero'
@@ -30,7 +30,7 @@ func.func @shift() {
   %i = tile.alloc {label = "i"} : !tile.buffer<fmem, 16>
   %w = tile.alloc {label = "w"} : !tile.buffer<wmem, 2>
   %a = tile.alloc {label = "a"} : !tile.buffer<acc, 32>
-  tile.conv %i[%z], %w[%z] -> %a[%z] rows %z from %z {geom = #tile.conv_geometry<in_h = 4, in_w = 4, in_c = 16, buf_rows = 4, kh = 1, kw = 1, stride = 1, dilation = 1, pad_top = 0, pad_left = 0, pad_mode = gate, out_h = 4, out_w = 4, nrows = 4, oc_count = 2, accumulate = 0, shift = 16>} : !tile.buffer<fmem, 16>, !tile.buffer<wmem, 2> -> !tile.buffer<acc, 32>
+  tile.conv %i[%z], %w[%z] -> %a[%z] rows %z from %z {geom = #tile.conv_geometry<in_h = 4, in_w = 4, in_c = 16, buf_rows = 4, kh = 1, kw = 1, stride = 1, dilation = 1, pad_top = 0, pad_left = 0, pad_mode = gate, pack = 0, out_h = 4, out_w = 4, nrows = 4, oc_count = 2, accumulate = 0, shift = 16>} : !tile.buffer<fmem, 16>, !tile.buffer<wmem, 2> -> !tile.buffer<acc, 32>
   func.return
 }
 // CHECK: #tile.conv_geometry: shift must be 0..15

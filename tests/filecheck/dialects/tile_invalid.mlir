@@ -71,7 +71,7 @@ func.func @weights_in_fmem() {
   %i = tile.alloc {label = "i"} : !tile.buffer<fmem, 16>
   %w = tile.alloc {label = "w"} : !tile.buffer<fmem, 2>
   %a = tile.alloc {label = "a"} : !tile.buffer<acc, 32>
-  tile.conv %i[%z], %w[%z] -> %a[%z] rows %z from %z {geom = #tile.conv_geometry<in_h = 4, in_w = 4, in_c = 16, buf_rows = 4, kh = 1, kw = 1, stride = 1, dilation = 1, pad_top = 0, pad_left = 0, pad_mode = gate, out_h = 4, out_w = 4, nrows = 4, oc_count = 2, accumulate = 0, shift = 0>} : !tile.buffer<fmem, 16>, !tile.buffer<fmem, 2> -> !tile.buffer<acc, 32>
+  tile.conv %i[%z], %w[%z] -> %a[%z] rows %z from %z {geom = #tile.conv_geometry<in_h = 4, in_w = 4, in_c = 16, buf_rows = 4, kh = 1, kw = 1, stride = 1, dilation = 1, pad_top = 0, pad_left = 0, pad_mode = gate, pack = 0, out_h = 4, out_w = 4, nrows = 4, oc_count = 2, accumulate = 0, shift = 0>} : !tile.buffer<fmem, 16>, !tile.buffer<fmem, 2> -> !tile.buffer<acc, 32>
   func.return
 }
 // CHECK: Operation does not verify: tile.conv: weights must be in wmem, got fmem

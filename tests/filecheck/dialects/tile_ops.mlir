@@ -22,7 +22,7 @@ func.func @ops(%x: tensor<1x16x4x4xf32>) -> tensor<1x2x4x4xi32> {
   tile.dma %s[%z] -> %ib[%z] {count = 1 : i64, length = 16 : i64, src_stride = 16 : i64, dst_stride = 16 : i64} : !tile.buffer<dram, 16> -> !tile.buffer<fmem, 16>
   tile.sync
   tile.for %r = 0 to 4 step 2 unit "rows" {
-    tile.conv %ib[%z], %wb[%z] -> %acc[%z] rows %r from %z {geom = #tile.conv_geometry<in_h = 4, in_w = 4, in_c = 16, buf_rows = 4, kh = 1, kw = 1, stride = 1, dilation = 1, pad_top = 0, pad_left = 0, pad_mode = gate, out_h = 4, out_w = 4, nrows = 2, oc_count = 2, accumulate = 0, shift = 0>} : !tile.buffer<fmem, 16>, !tile.buffer<wmem, 2> -> !tile.buffer<acc, 64>
+    tile.conv %ib[%z], %wb[%z] -> %acc[%z] rows %r from %z {geom = #tile.conv_geometry<in_h = 4, in_w = 4, in_c = 16, buf_rows = 4, kh = 1, kw = 1, stride = 1, dilation = 1, pad_top = 0, pad_left = 0, pad_mode = gate, pack = 0, out_h = 4, out_w = 4, nrows = 2, oc_count = 2, accumulate = 0, shift = 0>} : !tile.buffer<fmem, 16>, !tile.buffer<wmem, 2> -> !tile.buffer<acc, 64>
     tile.yield
   }
   tile.threshold %acc[%z], %tb[%z] -> %ob[%z] channel %z {geom = #tile.threshold_geometry<out_w = 4, obuf_rows = 4, nrows = 4, oc_count = 2>} : !tile.buffer<acc, 64>, !tile.buffer<tmem, 4> -> !tile.buffer<fmem, 16>
@@ -47,7 +47,7 @@ func.func @ops(%x: tensor<1x16x4x4xf32>) -> tensor<1x2x4x4xi32> {
 // CHECK:         tile.dma %w[%z] -> %wb[%z] {count = 1 : i64, length = 2 : i64, src_stride = 0 : i64, dst_stride = 0 : i64} : !tile.buffer<dram, 2> -> !tile.buffer<wmem, 2>
 // CHECK:         tile.sync
 // CHECK-NEXT:    tile.for %r = 0 to 4 step 2 unit "rows" {
-// CHECK-NEXT:      tile.conv %ib[%z], %wb[%z] -> %acc[%z] rows %r from %z {geom = #tile.conv_geometry<in_h = 4, in_w = 4, in_c = 16, buf_rows = 4, kh = 1, kw = 1, stride = 1, dilation = 1, pad_top = 0, pad_left = 0, pad_mode = gate, out_h = 4, out_w = 4, nrows = 2, oc_count = 2, accumulate = 0, shift = 0>} : !tile.buffer<fmem, 16>, !tile.buffer<wmem, 2> -> !tile.buffer<acc, 64>
+// CHECK-NEXT:      tile.conv %ib[%z], %wb[%z] -> %acc[%z] rows %r from %z {geom = #tile.conv_geometry<in_h = 4, in_w = 4, in_c = 16, buf_rows = 4, kh = 1, kw = 1, stride = 1, dilation = 1, pad_top = 0, pad_left = 0, pad_mode = gate, pack = 0, out_h = 4, out_w = 4, nrows = 2, oc_count = 2, accumulate = 0, shift = 0>} : !tile.buffer<fmem, 16>, !tile.buffer<wmem, 2> -> !tile.buffer<acc, 64>
 // CHECK-NEXT:      tile.yield
 // CHECK-NEXT:    }
 // CHECK-NEXT:    tile.threshold %acc[%z], %tb[%z] -> %ob[%z] channel %z {geom = #tile.threshold_geometry<out_w = 4, obuf_rows = 4, nrows = 4, oc_count = 2>} : !tile.buffer<acc, 64>, !tile.buffer<tmem, 4> -> !tile.buffer<fmem, 16>

@@ -40,7 +40,7 @@ func.func @net(%x: tensor<1x3x6x6xf32>) -> tensor<1x2xi32> {
 // CHECK:         tile.dma %[[T]][%{{.*}}] -> %[[TB]][%{{.*}}] {count = 1 : i64, length = 8 : i64, {{.*}}}
 // CHECK:         tile.dma %[[S]][%{{.*}}] -> %[[IB]][%{{.*}}] {count = 1 : i64, length = 36 : i64, {{.*}}}
 // CHECK-NEXT:    tile.sync
-// CHECK:         tile.conv %[[IB]][%{{.*}}], %[[WB]][%{{.*}}] -> %[[ACC]][%{{.*}}] rows %{{.*}} from %{{.*}} {geom = #tile.conv_geometry<in_h = 6, in_w = 6, in_c = 3, buf_rows = 6, kh = 3, kw = 3, stride = 1, dilation = 1, pad_top = 1, pad_left = 1, pad_mode = gate, out_h = 6, out_w = 6, nrows = 6, oc_count = 4, accumulate = 0, shift = 0>}
+// CHECK:         tile.conv %[[IB]][%{{.*}}], %[[WB]][%{{.*}}] -> %[[ACC]][%{{.*}}] rows %{{.*}} from %{{.*}} {geom = #tile.conv_geometry<in_h = 6, in_w = 6, in_c = 3, buf_rows = 6, kh = 3, kw = 3, stride = 1, dilation = 1, pad_top = 1, pad_left = 1, pad_mode = gate, pack = 0, out_h = 6, out_w = 6, nrows = 6, oc_count = 4, accumulate = 0, shift = 0>}
 // CHECK:         tile.threshold %[[ACC]][%{{.*}}], %[[TB]][%{{.*}}] -> %[[MAP1]][%{{.*}}] channel %{{.*}} {geom = #tile.threshold_geometry<out_w = 6, obuf_rows = 6, nrows = 6, oc_count = 4>}
 // CHECK-NOT:     tile.dma %[[MAP1]]
 // CHECK:         %[[MAP2:.*]] = tile.alloc {label = "maxpool{{[0-9]+}}.map"} : !tile.buffer<fmem, 9>

@@ -18,7 +18,7 @@ func.func @first(%x: tensor<1x3x4x4xf32>) -> !bnn.bits<1x2x4x4> {
 // CHECK:      tile.const {label = "conv1.weights", data = "030002000700040004000500000001000500070007000700000000000000050007000300030002000700040004000500000001000500070007000700000000000000050007000300040005000000030003000200070006000200000000000000070007000700020000000400"} : !tile.buffer<dram, 54>
 // All three planes' rows in one transfer (3 words of 16 each):
 // CHECK:      tile.dma %[[PL]][%{{.*}}] -> %[[IB:.*]][%{{.*}}] {count = 3 : i64, length = 16 : i64
-// CHECK:      tile.conv %[[IB]][%[[P0:.*]]], %{{.*}}[%{{.*}}] -> {{.*}} {geom = #tile.conv_geometry<{{.*}}in_c = 3, {{.*}}pad_mode = neg, {{.*}}accumulate = 0, shift = 0>}
+// CHECK:      tile.conv %[[IB]][%[[P0:.*]]], %{{.*}}[%{{.*}}] -> {{.*}} {geom = #tile.conv_geometry<{{.*}}in_c = 3, {{.*}}pad_mode = neg, pack = 0, {{.*}}accumulate = 0, shift = 0>}
 // offsets of constant operands fold as they are built
 // CHECK-NEXT: %[[P1:.*]] = arith.constant 16 : index
 // CHECK-NEXT: %[[O18:.*]] = arith.constant 18 : index
