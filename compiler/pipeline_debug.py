@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -123,7 +124,7 @@ class Step:
     pass_: ModulePass
     remaining: tuple[ModulePass, ...]  # this pass and the ones after it
     module: ModuleOp  # the live module: before the pass in before_pass, after it afterwards
-    before: ModuleOp  # a copy of the IR before the pass
+    snapshot: ModuleOp | Callable[[], ModuleOp]  # the IR before the pass, or how to rebuild it
     seconds: float = 0.0  # wall time of the pass
     verify_seconds: float = 0.0
 
@@ -131,8 +132,21 @@ class Step:
     def name(self) -> str:
         return self.pass_.name
 
+    @functools.cached_property
+    def before(self) -> ModuleOp:
+        """A copy of the IR before the pass."""
+        return self.snapshot if isinstance(self.snapshot, ModuleOp) else self.snapshot()
+
     def changed(self) -> bool:
         return not self.module.is_structurally_equivalent(self.before)
+
+
+def rebuild(ctx: Context, initial: ModuleOp, passes: Sequence[ModulePass]) -> ModuleOp:
+    """The IR that `passes` make of a copy of `initial`."""
+    module = initial.clone()
+    for p in passes:
+        p.apply(ctx, module)
+    return module
 
 
 class PassHook:
@@ -147,6 +161,10 @@ class PassHook:
     def pass_failed(self, step: Step, error: BaseException) -> None: ...
 
     def finish(self, ok: bool) -> None: ...
+
+    def needs_before(self) -> bool:
+        """Whether the hook reads `Step.before` of passes that succeed (else it is rebuilt only on demand)."""
+        return False
 
 
 class PassCrash(ChewcError):
@@ -173,13 +191,18 @@ class PassRunner:
 
     def run(self, ctx: Context, module: ModuleOp, passes: Sequence[ModulePass]) -> None:
         ok = False
+        # copying the IR before every pass costs more than most passes: unless a hook reads every copy,
+        # only the input is kept, and a failing pass's input is rebuilt from it (the passes are deterministic)
+        eager = any(hook.needs_before() for hook in self.hooks)
+        initial = module.clone()
         try:
             if self.verify_input:
                 self._verify(module, "the input IR does not verify")
             for hook in self.hooks:
                 hook.start(module, passes)
             for i, p in enumerate(passes):
-                step = Step(i + 1, len(passes), p, tuple(passes[i:]), module, module.clone())
+                snapshot = module.clone() if eager else functools.partial(rebuild, ctx, initial, passes[:i])
+                step = Step(i + 1, len(passes), p, tuple(passes[i:]), module, snapshot)
                 for hook in self.hooks:
                     hook.before_pass(step)
                 self._apply(ctx, step)
@@ -304,6 +327,9 @@ class IRPrinter(PassHook):
     def before_pass(self, step: Step) -> None:
         if self.before_all or step.name in self.before:
             self._print("Before", step.name, step.module)
+
+    def needs_before(self) -> bool:
+        return self.after_change
 
     def after_pass(self, step: Step) -> None:
         chosen = self.after_all or step.name in self.after or (self.after_change and not self.after)
