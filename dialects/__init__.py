@@ -32,15 +32,17 @@ def get_all_dialects() -> dict[str, Callable[[], Dialect]]:
 
 
 def make_context() -> Context:
-    """A context with builtin, func and every chewc dialect loaded."""
+    """A context with builtin, func, arith, scf and every chewc dialect loaded."""
     from xdsl.dialects.arith import Arith
     from xdsl.dialects.builtin import Builtin
     from xdsl.dialects.func import Func
+    from xdsl.dialects.scf import Scf
 
     ctx = Context()
     ctx.load_dialect(Builtin)
     ctx.load_dialect(Func)
     ctx.load_dialect(Arith)
+    ctx.load_dialect(Scf)
     for factory in get_all_dialects().values():
         ctx.load_dialect(factory())
     return ctx

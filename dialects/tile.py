@@ -1,4 +1,4 @@
-"""The `tile` dialect: loops over the hardware's units of work, buffers in memory spaces, DMA.
+"""The `tile` dialect: buffers in memory spaces, DMA, and the hardware's units of work, in `scf.for` loops.
 
 A `tile` program works on memories, not tensors: every buffer lives in one memory space of the
 machine description (`dram`, `fmem`, `wmem`, `tmem`, `acc`), words are 16 bits, and the data layouts are
@@ -7,7 +7,9 @@ in bit i; an integer map is [C][H][W] int16 words.
 
 Compute ops mirror the accelerator's units of work (a CONV over a tile of output rows for a block of
 output channels, a THRESH, a POOL, an ADD) and carry the geometry the controller is configured with
-(the ISA's register names); offsets into buffers are `index` values so loops can move them.  Host
+(the ISA's register names); offsets into buffers are `index` values (`arith` on them) so loops can move
+them. Loops are upstream `scf.for` over index constants, tagged with the unit of work they step
+(`tile.unit`: rows, ochannels or cgroups), so xDSL's own folding and canonicalisation apply.  Host
 steps (`tile.host`, `tile.write`, `tile.read`) run on the host and talk to the accelerator through DRAM.
 `tile-buffer-alloc` gives every buffer an `offset` in its memory; `convert-tile-to-chewbacca` unrolls
 the loops and emits one instruction per op.
@@ -26,32 +28,30 @@ from xdsl.dialects.builtin import (
     StringAttr,
     TensorType,
 )
-from xdsl.ir import Attribute, Block, Dialect, ParametrizedAttribute, Region, SSAValue, TypeAttribute
+from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue, TypeAttribute
 from xdsl.irdl import (
     AttrSizedOperandSegments,
     IRDLOperation,
     ParsePropInAttrDict,
     irdl_attr_definition,
     irdl_op_definition,
-    lazy_traits_def,
     operand_def,
     opt_prop_def,
     prop_def,
-    region_def,
     result_def,
-    traits_def,
     var_operand_def,
 )
-from xdsl.parser import AttrParser, Parser
+from xdsl.parser import AttrParser
 from xdsl.printer import Printer
-from xdsl.traits import HasParent, IsTerminator, SingleBlockImplicitTerminator
 from xdsl.utils.exceptions import VerifyException
 
 from isa.container import DTYPES, RANK, ZERO_RULES, Planes, tensor_words, to_chw
 from isa.errors import ChewcError
 from isa.table import MEMORIES, PAD_MODES
 
+# the unit of work an `scf.for` of a tile program steps over (its discardable attribute `tile.unit`)
 LOOP_UNITS = ("rows", "ochannels", "cgroups")
+LOOP_UNIT = "tile.unit"
 
 
 @irdl_attr_definition
@@ -356,78 +356,6 @@ class ConstOp(IRDLOperation):
             _fail(self, "constants live in dram")
         if len(self.data.data) != 4 * words_of(self.buffer):
             _fail(self, f"{len(self.data.data) // 4} words of data for a buffer of {words_of(self.buffer)}")
-
-
-# ----------------------------------------------------------------------------------------------
-# Loops
-# ----------------------------------------------------------------------------------------------
-
-
-@irdl_op_definition
-class YieldOp(IRDLOperation):
-    name = "tile.yield"
-    traits = lazy_traits_def(lambda: (IsTerminator(), HasParent(ForOp)))
-    assembly_format = "attr-dict"
-
-
-@irdl_op_definition
-class ForOp(IRDLOperation):
-    """`tile.for` over one unit of work (`rows`, `ochannels` or `cgroups`): iv = lb, lb+step, ... < ub."""
-
-    name = "tile.for"
-    lb = prop_def(IntegerAttr)
-    ub = prop_def(IntegerAttr)
-    step = prop_def(IntegerAttr)
-    unit = prop_def(StringAttr)
-    body = region_def("single_block")
-    traits = traits_def(SingleBlockImplicitTerminator(YieldOp))
-
-    def __init__(self, lb: int, ub: int, step: int, unit: str):
-        super().__init__(
-            regions=[Region(Block(arg_types=[IndexType()]))],
-            properties={
-                "lb": IntegerAttr(lb, 64), "ub": IntegerAttr(ub, 64), "step": IntegerAttr(step, 64),
-                "unit": StringAttr(unit),
-            },
-        )
-
-    def print(self, printer: Printer) -> None:
-        """`tile.for %iv = 0 to 8 step 4 unit "rows" { ... }`"""
-        printer.print_string(" ")
-        printer.print_operand(self.iv)
-        printer.print_string(f" = {self.lb.value.data} to {self.ub.value.data} step {self.step.value.data} unit ")
-        printer.print_string_literal(self.unit.data)
-        printer.print_string(" ")
-        printer.print_region(self.body, print_entry_block_args=False)
-
-    @classmethod
-    def parse(cls, parser: Parser) -> ForOp:
-        iv = parser.parse_argument(expect_type=False)
-        parser.parse_punctuation("=")
-        lb = parser.parse_integer()
-        parser.parse_keyword("to")
-        ub = parser.parse_integer()
-        parser.parse_keyword("step")
-        step = parser.parse_integer()
-        parser.parse_keyword("unit")
-        unit = parser.parse_str_literal()
-        body = parser.parse_region((iv.resolve(IndexType()),))
-        op = cls(lb, ub, step, unit)
-        op.body.detach_block(op.body.block)
-        op.body.add_block(body.detach_block(body.block))
-        return op
-
-    @property
-    def iv(self) -> SSAValue:
-        return self.body.block.args[0]
-
-    def verify_(self) -> None:
-        if self.step.value.data <= 0:
-            _fail(self, f"step must be positive, got {self.step.value.data}")
-        if self.unit.data not in LOOP_UNITS:
-            _fail(self, f"unit must be one of {LOOP_UNITS}, got '{self.unit.data}'")
-        if len(self.body.block.args) != 1 or not isinstance(self.body.block.args[0].type, IndexType):
-            _fail(self, "the body takes exactly one index argument")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -740,7 +668,7 @@ class LayerOp(IRDLOperation):
 
 Tile = Dialect(
     "tile",
-    [AllocOp, ConstOp, ForOp, YieldOp, DmaOp, SyncOp, ConvOp, ThresholdOp, PoolOp, AddOp, WriteOp, ReadOp, HostOp,
+    [AllocOp, ConstOp, DmaOp, SyncOp, ConvOp, ThresholdOp, PoolOp, AddOp, WriteOp, ReadOp, HostOp,
      ProbeOp, LayerOp],
     [BufferType, ConvGeometry, PoolGeometry, ThresholdGeometry, AddGeometry, PlanesAttr, TensorAttr],
 )

@@ -19,13 +19,12 @@ from xdsl.interpreter import (
     Interpreter,
     InterpreterFunctions,
     PythonValues,
-    ReturnedValues,
     impl,
-    impl_terminator,
     register_impls,
 )
 from xdsl.interpreters.arith import ArithFunctions
 from xdsl.interpreters.func import FuncFunctions
+from xdsl.interpreters.scf import ScfFunctions
 from xdsl.ir import Operation, SSAValue
 
 from dialects import tile
@@ -113,16 +112,6 @@ class TileFunctions(InterpreterFunctions):
     def run_const(self, interp: Interpreter, op: tile.ConstOp, args: PythonValues) -> PythonValues:
         return (self.place(op),)
 
-    @impl(tile.ForOp)
-    def run_for(self, interp: Interpreter, op: tile.ForOp, args: PythonValues) -> PythonValues:
-        for iv in range(op.lb.value.data, op.ub.value.data, op.step.value.data):
-            interp.run_ssacfg_region(op.body, (iv,), "tile.for")
-        return ()
-
-    @impl_terminator(tile.YieldOp)
-    def run_yield(self, interp: Interpreter, op: tile.YieldOp, args: PythonValues):  # noqa: ANN201
-        return ReturnedValues(args), ()
-
     @impl(tile.DmaOp)
     def run_dma(self, interp: Interpreter, op: tile.DmaOp, args: PythonValues) -> PythonValues:
         self.run_op(op, args)
@@ -195,6 +184,6 @@ def run_tile(module: ModuleOp, inputs: Sequence[np.ndarray], machine: Machine | 
     interp = Interpreter(module)
     functions = TileFunctions(m)
     functions.load_constants(module)
-    for f in (FuncFunctions(), ArithFunctions(), functions):
+    for f in (FuncFunctions(), ArithFunctions(), ScfFunctions(), functions):
         interp.register_implementations(f)
     return tuple(interp.call_op(symbol, tuple(inputs)))

@@ -1,6 +1,6 @@
 """`convert-tile-to-chewbacca`: unroll the tile loops and emit one `chewbacca` op per instruction.
 
-The ISA has no loops: every `tile.for` is unrolled as the function is walked once, in order, each
+The ISA has no loops: every `scf.for` is unrolled as the function is walked once, in order, each
 iteration with its induction variable and index arithmetic evaluated to numbers (no loop body is
 copied in the IR).
 Each tile op then becomes its instructions (`dialects/tile_to_isa.py`, shared with the tile
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from xdsl.builder import Builder
 from xdsl.context import Context
-from xdsl.dialects import arith, func
+from xdsl.dialects import arith, func, scf
 from xdsl.dialects.builtin import ArrayAttr, IntegerAttr, ModuleOp, StringAttr
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
@@ -79,11 +79,16 @@ def convert_function(fn: func.FuncOp) -> None:
 
     def walk(ops: Iterable[Operation]) -> None:
         for op in ops:
-            if isinstance(op, tile.ForOp):
-                for iv in range(op.lb.value.data, op.ub.value.data, op.step.value.data):
-                    env[op.iv] = iv
+            if isinstance(op, scf.ForOp):
+                if op.iter_args:
+                    raise ChewcError("convert-tile-to-chewbacca: the loops of a tile program carry no values")
+                iv, step = op.body.block.args[0], index_value(op.step)
+                if step <= 0:
+                    raise ChewcError(f"convert-tile-to-chewbacca: an scf.for steps by {step}; steps must be positive")
+                for i in range(index_value(op.lb), index_value(op.ub), step):
+                    env[iv] = i
                     walk(op.body.block.ops)
-            elif isinstance(op, tile.YieldOp | tile.AllocOp):
+            elif isinstance(op, scf.YieldOp | tile.AllocOp):
                 continue  # buffers became addresses
             elif isinstance(op, arith.ConstantOp):
                 assert isinstance(op.value, IntegerAttr)

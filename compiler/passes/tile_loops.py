@@ -29,7 +29,7 @@ import onnx
 from onnx import helper as onnx_helper
 from xdsl.builder import Builder
 from xdsl.context import Context
-from xdsl.dialects import arith, func
+from xdsl.dialects import arith, func, scf
 from xdsl.dialects.builtin import (
     ArrayAttr,
     IndexType,
@@ -111,7 +111,7 @@ class Lowering:
     machine: Machine
     builder: Builder
     values: dict[SSAValue, DramTensor] = field(default_factory=dict)
-    # index constants already made in a block: later ops of the block reuse them
+    # index constants already made in a block: later ops of the block, and of blocks nested in it, reuse them
     constants: dict[tuple[Block, int], SSAValue] = field(default_factory=dict)
     spent: mapping.Cost = mapping.Cost()  # predicted cost of everything lowered so far
     registers: mapping.Registers = field(default_factory=dict)  # what the predicted code left configured
@@ -179,10 +179,16 @@ class Lowering:
         return self.builder.insert(op)
 
     def idx(self, n: int) -> SSAValue:
-        block = self.builder.insertion_point.block
-        if (block, n) not in self.constants:
-            self.constants[block, n] = self.add(arith.ConstantOp(IntegerAttr(n, IndexType()))).result
-        return self.constants[block, n]
+        """The index constant n: one already made in this block or an enclosing one (built earlier, so it
+        dominates), else a new one here."""
+        block: Block | None = self.builder.insertion_point.block
+        while block is not None:
+            if (found := self.constants.get((block, n))) is not None:
+                return found
+            block = block.parent_block()
+        here = self.builder.insertion_point.block
+        self.constants[here, n] = self.add(arith.ConstantOp(IntegerAttr(n, IndexType()))).result
+        return self.constants[here, n]
 
     # index arithmetic folds on constant operands as it is built (peeled iterations have constant indices)
     def binary(self, kind: type[arith.SignlessIntegerBinaryOperation], a: SSAValue, b: SSAValue) -> SSAValue:
@@ -242,15 +248,17 @@ class Lowering:
         self.add(tile.AddOp(a, a_off, b, b_off, out, out_off, geom=geom))
 
     def loop(self, n: int, step: int, unit: str, body: Callable[[SSAValue], None]) -> None:
-        """A `tile.for` (or the body alone, for a single iteration)."""
+        """An `scf.for` over `unit` (or the body alone, for a single iteration)."""
+        assert unit in tile.LOOP_UNITS, unit
         if n == step:
             body(self.idx(0))
             return
-        loop = self.add(tile.ForOp(0, n, step, unit))
+        loop = self.add(scf.ForOp(self.idx(0), self.idx(n), self.idx(step), [], Block(arg_types=[IndexType()])))
+        loop.attributes[tile.LOOP_UNIT] = StringAttr(unit)
         outer = self.builder
         self.builder = Builder(InsertPoint.at_end(loop.body.block))
-        body(loop.iv)
-        self.add(tile.YieldOp())
+        body(loop.body.block.args[0])
+        self.add(scf.YieldOp())
         self.builder = outer
 
     def price(self, run: Callable[[mapping.Timed], None]) -> mapping.Cost:

@@ -10,7 +10,7 @@
 // STOP:      bnn.conv2d
 // STOP-NOT:  tile.
 
-// STOP-TILE: tile.for
+// STOP-TILE: scf.for
 // STOP-TILE-NOT: tile.alloc {{.*}}offset
 
 // With only bnn-dense-to-conv there is nothing at the tile level: the IR stays bnn.

@@ -9,7 +9,7 @@
 // AFTER-NOT:  IR Dump After bnn-dense-to-conv
 // AFTER:      // -----// IR Dump After tile-loops //----- //
 // AFTER-NEXT: builtin.module attributes {chewbacca.machine = #chewbacca.machine<"chewbaccann", "{{[0-9a-f]+}}">} {
-// AFTER:        tile.for
+// AFTER:        scf.for
 // AFTER-NOT:  IR Dump
 
 // ALL: IR Dump After bnn-dense-to-conv
@@ -33,7 +33,7 @@
 // CHANGE:     IR Dump After tile-buffer-alloc
 
 // GENERIC:    IR Dump After tile-loops
-// GENERIC:    "tile.for"
+// GENERIC:    "scf.for"
 
 // STDOUT-NOT: IR Dump
 // STDOUT:     tile.alloc {label = "input", offset =

@@ -46,26 +46,6 @@ func.func @const_size() {
 
 // -----
 
-func.func @loop_step() {
-  tile.for %i = 0 to 4 step 0 unit "rows" {
-    tile.yield
-  }
-  func.return
-}
-// CHECK: Operation does not verify: tile.for: step must be positive, got 0
-
-// -----
-
-func.func @loop_unit() {
-  tile.for %i = 0 to 4 step 1 unit "columns" {
-    tile.yield
-  }
-  func.return
-}
-// CHECK: Operation does not verify: tile.for: unit must be one of ('rows', 'ochannels', 'cgroups'), got 'columns'
-
-// -----
-
 func.func @weights_in_fmem() {
   %z = arith.constant 0 : index
   %i = tile.alloc {label = "i"} : !tile.buffer<fmem, 16>

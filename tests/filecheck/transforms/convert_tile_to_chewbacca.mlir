@@ -20,14 +20,15 @@ func.func @rows(%x: tensor<1x16x2x4xf32>) -> tensor<1x2x2x4xi32> attributes {bnn
   tile.dma %w[%z] -> %wb[%z] {count = 1 : i64, length = 2 : i64, src_stride = 0 : i64, dst_stride = 0 : i64} : !tile.buffer<dram, 2> -> !tile.buffer<wmem, 2>
   tile.dma %s[%z] -> %ib[%z] {count = 1 : i64, length = 8 : i64, src_stride = 0 : i64, dst_stride = 0 : i64} : !tile.buffer<dram, 8> -> !tile.buffer<fmem, 8>
   tile.sync
-  tile.for %r = 0 to 2 step 1 unit "rows" {
+  %one = arith.constant 1 : index
+  %two = arith.constant 2 : index
+  scf.for %r = %z to %two step %one {
     tile.conv %ib[%z], %wb[%z] -> %acc[%z] rows %r from %z {geom = #tile.conv_geometry<in_h = 2, in_w = 4, in_c = 16, buf_rows = 2, kh = 1, kw = 1, stride = 1, dilation = 1, pad_top = 0, pad_left = 0, pad_mode = gate, pack = 0, out_h = 2, out_w = 4, nrows = 1, oc_count = 2, accumulate = 0, shift = 0>} : !tile.buffer<fmem, 8>, !tile.buffer<wmem, 2> -> !tile.buffer<acc, 8>
     %four = arith.constant 4 : index
     %dst = arith.muli %r, %four : index
     tile.dma %acc[%z] -> %out[%dst] {count = 2 : i64, length = 4 : i64, src_stride = 4 : i64, dst_stride = 8 : i64} : !tile.buffer<acc, 8> -> !tile.buffer<dram, 16>
     tile.sync
-    tile.yield
-  }
+  } {tile.unit = "rows"}
   %y = tile.read %out {desc = #tile.tensor<[2, 2, 4], int16>} : !tile.buffer<dram, 16> -> tensor<1x2x2x4xi32>
   func.return %y : tensor<1x2x2x4xi32>
 }

@@ -21,11 +21,12 @@ func.func @reuse() {
   %w = tile.const {label = "w", data = "0100020003000400"} : !tile.buffer<dram, 4>
   tile.dma %w[%z] -> %c[%z] {count = 1 : i64, length = 4 : i64, src_stride = 0 : i64, dst_stride = 0 : i64} : !tile.buffer<dram, 4> -> !tile.buffer<fmem, 48>
   %d = tile.alloc {label = "d"} : !tile.buffer<fmem, 16>
-  tile.for %i = 0 to 4 step 1 unit "rows" {
+  %one = arith.constant 1 : index
+  %four = arith.constant 4 : index
+  scf.for %i = %z to %four step %one {
     tile.dma %in[%i] -> %d[%z] {count = 1 : i64, length = 16 : i64, src_stride = 0 : i64, dst_stride = 0 : i64} : !tile.buffer<dram, 64> -> !tile.buffer<fmem, 16>
     tile.dma %c[%z] -> %in[%i] {count = 1 : i64, length = 16 : i64, src_stride = 0 : i64, dst_stride = 0 : i64} : !tile.buffer<fmem, 48> -> !tile.buffer<dram, 64>
-    tile.yield
-  }
+  } {tile.unit = "rows"}
   %e = tile.alloc {label = "e"} : !tile.buffer<fmem, 16>
   tile.dma %in[%z] -> %e[%z] {count = 1 : i64, length = 16 : i64, src_stride = 0 : i64, dst_stride = 0 : i64} : !tile.buffer<dram, 64> -> !tile.buffer<fmem, 16>
   func.return
@@ -38,7 +39,7 @@ func.func @reuse() {
 // CHECK:         %c = tile.alloc {label = "c", offset = 0 : i64} : !tile.buffer<fmem, 48>
 // CHECK:         %w = tile.const {label = "w", data = "0100020003000400", offset = 0 : i64} : !tile.buffer<dram, 4>
 // CHECK:         %d = tile.alloc {label = "d", offset = 48 : i64} : !tile.buffer<fmem, 16>
-// CHECK:         tile.for
+// CHECK:         scf.for
 // CHECK:         %e = tile.alloc {label = "e", offset = 0 : i64} : !tile.buffer<fmem, 16>
 
 // Q-LABEL: func.func @reuse

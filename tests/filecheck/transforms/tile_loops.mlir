@@ -55,12 +55,12 @@ func.func @net(%x: tensor<1x3x6x6xf32>) -> tensor<1x2xi32> {
 // CHECK:         tile.dma %[[ACC2]][%{{.*}}] -> %[[OUT2]][%{{.*}}] {count = 2 : i64, length = 1 : i64, src_stride = 1 : i64, dst_stride = 1 : i64}
 // CHECK:         %[[R:.*]] = tile.read %[[OUT2]] {desc = #tile.tensor<[2, 1, 1], int16>} : !tile.buffer<dram, 2> -> tensor<1x2xi32>
 // CHECK-NEXT:    func.return %[[R]]
-// CHECK-NOT:     tile.for
+// CHECK-NOT:     scf.for
 
 // The quarter machine has room for the same single tiles.
 // Q-LABEL: func.func @net
 // Q:         tile.alloc {label = "conv1.acc"} : !tile.buffer<acc, 144>
-// Q-NOT:     tile.for
+// Q-NOT:     scf.for
 // Q:         func.return
 
 // -----
@@ -83,30 +83,35 @@ func.func @wide(%x: tensor<1x1x120x120xf32>) -> tensor<1x4x120x120xi32> {
 // CHECK-NEXT:    tile.alloc {label = "conv1.in"} : !tile.buffer<fmem, 14400>
 // CHECK:         tile.dma {{.*}} {count = 1 : i64, length = 14400 : i64, {{.*}}}
 // CHECK-NEXT:    tile.sync
-// CHECK-NEXT:    tile.for %{{.*}} = 0 to 4 step 1 unit "ochannels" {
+// CHECK-NEXT:    %[[C4:.*]] = arith.constant 4 : index
+// CHECK-NEXT:    %[[C1:.*]] = arith.constant 1 : index
+// CHECK-NEXT:    scf.for %{{.*}} = %{{.*}} to %[[C4]] step %[[C1]] {
 // CHECK:           tile.dma {{.*}} {count = 1 : i64, length = 9 : i64, {{.*}}}
 // CHECK-NEXT:      tile.sync
 // CHECK:           tile.conv {{.*}} buf_rows = 120, {{.*}} nrows = 120, oc_count = 1, accumulate = 0, shift = 0>}
 // CHECK:           tile.dma {{.*}} {count = 1 : i64, length = 14400 : i64, src_stride = 14400 : i64, dst_stride = 14400 : i64}
 // CHECK-NEXT:      tile.sync
-// CHECK-NEXT:      tile.yield
-// CHECK-NEXT:    }
-// CHECK-NOT:     tile.for
+// CHECK-NEXT:    } {tile.unit = "ochannels"}
+// CHECK-NOT:     scf.for
 
 // Q-LABEL: func.func @wide
 // Q:         tile.alloc {label = "conv1.acc"} : !tile.buffer<acc, 3600>
 // Q-NEXT:    %[[IB:.*]] = tile.alloc {label = "conv1.in"} : !tile.buffer<fmem, 7680>
 // Q:         tile.dma %{{.*}}[%{{.*}}] -> %[[IB]][%{{.*}}] {count = 1 : i64, length = 3840 : i64, src_stride = 14400 : i64, dst_stride = 3840 : i64}
-// Q-NEXT:    tile.for %{{.*}} = 0 to 3 step 1 unit "rows" {
+// Q-NEXT:    %[[C3:.*]] = arith.constant 3 : index
+// Q-NEXT:    %[[C1:.*]] = arith.constant 1 : index
+// Q-NEXT:    scf.for %{{.*}} = %{{.*}} to %[[C3]] step %[[C1]] {
 // Q:           tile.sync
 // Q:           tile.dma %{{.*}}[%{{.*}}] -> %[[IB]][%{{.*}}] {count = 1 : i64, length = 3840 : i64, {{.*}}}
-// Q:           tile.for %{{.*}} = 0 to 4 step 1 unit "ochannels" {
+// Q:           %[[C4:.*]] = arith.constant 4 : index
+// Q-NEXT:      scf.for %{{.*}} = %{{.*}} to %[[C4]] step %[[C1]] {
 // Q:             tile.conv %[[IB]]{{.*}} buf_rows = 32, {{.*}} nrows = 30, oc_count = 1, accumulate = 0, shift = 0>}
 // Q:             tile.dma {{.*}} {count = 1 : i64, length = 3600 : i64, src_stride = 3600 : i64, dst_stride = 14400 : i64}
-// Q:           tile.yield
-// Q-NEXT:    }
-// Q:         tile.for %{{.*}} = 0 to 4 step 1 unit "ochannels" {
+// Q:           } {tile.unit = "ochannels"}
+// Q-NEXT:    } {tile.unit = "rows"}
+// Q:         scf.for
 // Q:           tile.conv {{.*}} nrows = 30,
+// Q:         } {tile.unit = "ochannels"}
 // Q:         func.return
 
 // -----
@@ -128,7 +133,9 @@ func.func @pool(%x: tensor<1x1024x2x128xf32>) -> tensor<1x1024x1x64xf32> {
 
 // Q-LABEL:   func.func @pool
 // Q:         tile.alloc {label = "maxpool{{[0-9]+}}.in"} : !tile.buffer<fmem, 4096>
-// Q:         tile.for %[[G:.*]] = 0 to 64 step 16 unit "cgroups" {
+// Q:         %[[C64:.*]] = arith.constant 64 : index
+// Q-NEXT:    %[[C16:.*]] = arith.constant 16 : index
+// Q-NEXT:    scf.for %[[G:.*]] = %{{.*}} to %[[C64]] step %[[C16]] {
 // Q:           arith.muli %[[G]], %{{.*}} : index
 // Q:           tile.dma %{{.*}}[%{{.*}}] -> %{{.*}}[%{{.*}}] {count = 16 : i64, length = 256 : i64, src_stride = 256 : i64, dst_stride = 256 : i64}
 // Q:           tile.pool {{.*}} {geom = #tile.pool_geometry<in_h = 2, in_w = 128, in_c = 256, buf_rows = 2, {{.*}} nrows = 1>}
