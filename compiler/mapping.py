@@ -87,7 +87,7 @@ class Mapping:
     def describe(self) -> str:
         t = self.tiling
         return (f"rows {t.rows}, block {t.block}, chunk {t.chunk}, input buffers {2 if t.double_buffer else 1}, "
-                f"weight buffers {t.weight_buffers}")
+                f"weight buffers {t.weight_buffers}" + (", blocks outer" if t.order == "blocks" else ""))
 
 
 @dataclass
@@ -276,12 +276,12 @@ def search(layer: ConvLayer, m: Machine) -> Mapping:
 def _search(layer: ConvLayer, m: Machine) -> Mapping:
     candidates = conv_tilings(layer.shape, m)
     least = min(t.traffic for t in candidates)
-    # Per (rows, input buffers, weight buffers), the (block, chunk) steps of one size cost alike but for one
+    # Per (rows, input buffers, weight buffers, loop order), the (block, chunk) steps of one size cost alike but for one
     # THRESH per block: the largest block of each step size represents it.
-    families: dict[tuple[int, bool, int], dict[int, ConvTiling]] = {}
+    families: dict[tuple[int, bool, int, str], dict[int, ConvTiling]] = {}
     for t in candidates:
         if t.traffic == least:
-            sizes = families.setdefault((t.rows, t.double_buffer, t.weight_buffers), {})
+            sizes = families.setdefault((t.rows, t.double_buffer, t.weight_buffers, t.order), {})
             if (held := sizes.get(t.block * t.chunk)) is None or t.block > held.block:
                 sizes[t.block * t.chunk] = t
     priced: list[Mapping] = []
@@ -305,5 +305,5 @@ def _search(layer: ConvLayer, m: Machine) -> Mapping:
 CYCLE_TOLERANCE = 0.02
 
 
-def _tile_order(t: ConvTiling) -> tuple[int, bool, int]:
-    return (-t.rows * t.block * t.chunk, not t.double_buffer, t.weight_buffers)
+def _tile_order(t: ConvTiling) -> tuple[int, bool, int, bool]:
+    return (-t.rows * t.block * t.chunk, not t.double_buffer, t.weight_buffers, t.order != "rows")

@@ -4,11 +4,12 @@
 mapping search (`compiler.mapping`) runs the same schedule on one that prices every step with the
 emulator's cost model instead. What the search predicts is therefore what tile-loops emits.
 
-A conv layer computes tiles (output rows x output-channel block x input-channel-group chunk). Its
-input rows stream through one or two FMEM buffers (two: the next row tile's DMA is issued before the
-current tile computes); its weights stay in WMEM for the whole layer when they fit, else stream per
-(block, chunk) step, through one buffer or two (two: the next step's weights load while this step
-computes). A residual map is loaded into ACC before the convs accumulate onto it; the sums are then
+A conv layer computes tiles (output rows x output-channel block x input-channel-group chunk), in one
+of two loop orders. Row tiles outer: its input rows stream through one or two FMEM buffers (two: the
+next row tile's DMA is issued before the current tile computes); its weights stay in WMEM for the whole
+layer when they fit, else stream per (block, chunk) step, through one buffer or two (two: the next
+step's weights load while this step computes). Channel blocks outer: the whole input map is on chip,
+each block's weights load once, and its row tiles follow. A residual map is loaded into ACC before the convs accumulate onto it; the sums are then
 thresholded into FMEM, max-pooled in ACC, or stored as int16.
 """
 
@@ -103,7 +104,10 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
     pool, keep, thresholded = s.pool, s.out_resident, s.thresholded
     n_rt, n_ob, n_ch = t.tiles(s)
     crows = s.conv_rows(t.rows)  # conv rows a tile computes (more than its rows under a pool)
-    g, rows_in, blk, ch = s.g, s.rows_in(crows), t.block, t.chunk
+    # blocks outer: each block's weights load once and its row tiles read the whole map, on chip throughout
+    blocks_outer = t.order == "blocks"
+    g, blk, ch = s.g, t.block, t.chunk
+    rows_in = h if blocks_outer else s.rows_in(crows)
     sizes = layer.step_words(t)
     w_block = sum(sizes)  # one (block, chunk) step
     sub_off = np.cumsum([0] + sizes)
@@ -118,8 +122,9 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
         assert data.thresholds is not None
         tconst = e.const(f"{label}.thresholds", data.thresholds, 2 * o)
         tbuf = e.alloc("tmem", 2 * blk, f"{label}.t")
-        # THRESH fills it block by block: the row tile of every channel, or the whole kept map
-        obuf = data.out if keep else e.alloc("fmem", groups(o) * t.rows * ow, f"{label}.out")
+        # THRESH fills it block by block: the row tile of every channel (blocks outer: of the block's), or
+        # the whole kept map
+        obuf = data.out if keep else e.alloc("fmem", groups(blk if blocks_outer else o) * t.rows * ow, f"{label}.out")
     zero = e.idx(0)
     streamed = n_ob > 1 or n_ch > 1  # else the weights stay on chip for the whole layer
     steps = n_ob * n_ch  # (block, chunk) steps per row tile
@@ -159,15 +164,17 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
             e.dma(data.src, e.mul(start, w), ibuf, slot, g, rows_in * w, h * w, rows_in * w)
         return start
 
-    def compute(i: Index, out_row: Index, rt: Index, start: Index, slot: Index, last_tile: bool) -> None:
+    def compute(i: Index, out_row: Index, rt: Index, start: Index, slot: Index, last_tile: bool,
+                only: Index | None = None) -> None:
         """Row tile i from output row out_row, whose first conv row is rt, its input rows in the buffer from
-        image row `start` on; `last_tile`: the layer's last."""
+        image row `start` on; `last_tile`: the layer's last. Blocks outer: of block `only` alone, whose
+        weights and thresholds are on chip."""
 
         def chunk(ob: Index, j: Index, first: bool, lanes: int, last: bool) -> None:
             w_at = zero
             if prefetch:
                 w_at = weights_at(i, ob, j, last)
-            elif streamed:
+            elif streamed and not blocks_outer:
                 load_weights(ob, j)
                 e.sync()
             # the chunk's channel groups are consecutive planes of the input buffer
@@ -182,12 +189,12 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
                 e.conv(ibuf, src_at, wbuf, e.plus(w_at, int(sub_off[n])), abuf, zero, rt, start, geom)
 
         def block(ob: Index, last_block: bool) -> None:
-            if n_ob > 1:
+            if n_ob > 1 and not blocks_outer:
                 load_thresholds(ob)
             if data.residual is not None:  # the sums start from the residual's tile (streamed weights SYNC with it)
                 at = e.addi(e.mul(rt, ow), e.mul(ob, oh * ow))
                 e.dma(data.residual, at, abuf, zero, blk, crows * ow, oh * ow, crows * ow)
-                if not streamed:
+                if not streamed or blocks_outer:
                     e.sync()
             # peeled: it starts the sums (unless a residual did), the others add to them
             chunk(ob, zero, data.residual is None, min(c, CHANNELS_PER_WORD * ch), last_block and n_ch == 1)
@@ -205,8 +212,14 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
                           last_block and j == n_ch - 1)
             if thresholded:
                 at, obuf_rows = (e.mul(rt, ow), oh) if keep else (zero, t.rows)
-                e.threshold(abuf, zero, tbuf, zero, obuf, at, ob,
+                # blocks outer (whole 16-channel words per block): the block's words alone, sent at once
+                c0 = zero if blocks_outer and not keep else ob
+                e.threshold(abuf, zero, tbuf, zero, obuf, at, c0,
                             dict(out_w=ow, obuf_rows=obuf_rows, nrows=t.rows, oc_count=blk))
+                if blocks_outer and not keep:
+                    dst = e.addi(e.mul(e.div(ob, CHANNELS_PER_WORD), oh * ow), e.mul(rt, ow))
+                    e.dma(obuf, zero, data.out, dst, groups(blk), t.rows * ow, t.rows * ow, oh * ow)
+                    e.sync()
             elif pool is not None:
                 geom = dict(in_h=oh, in_w=ow, in_c=blk, buf_rows=crows, kh=pool.kh, kw=pool.kw, stride=pool.stride,
                             dilation=pool.dilation, pad_top=pool.pad_top, pad_left=pool.pad_left, out_h=pool.oh,
@@ -221,6 +234,9 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
                 e.dma(abuf, zero, data.out, dst, blk, t.rows * ow, t.rows * ow, oh * ow)
                 e.sync()
 
+        if only is not None:
+            block(only, last_tile)
+            return
         if last_tile and prefetch and n_ob > 1:  # the layer's last block prefetches nothing at its end: peeled
             e.loop(o - blk, blk, "ochannels", lambda ob: block(ob, False))
             block(e.idx(o - blk), True)
@@ -229,6 +245,24 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
         if thresholded and not keep:  # the row tile of every channel, in one transfer
             e.dma(obuf, zero, data.out, e.mul(rt, ow), groups(o), t.rows * ow, t.rows * ow, oh * ow)
             e.sync()
+
+    if blocks_outer:
+        if not s.in_resident:  # the whole map, once
+            e.dma(data.src, zero, ibuf, zero, g, h * w, h * w, h * w)
+
+        def block_rows(ob: Index) -> None:
+            load_weights(ob, zero)
+            load_thresholds(ob)
+            e.sync()  # the block's weights and thresholds (and on the first block, the map)
+
+            def row_tile(i: Index) -> None:
+                rt = e.mul(i, t.rows)
+                compute(i, rt, first_row(rt), zero, zero, False, ob)
+
+            e.loop(n_rt, 1, "rows", row_tile)
+
+        e.loop(o, blk, "ochannels", block_rows)
+        return
 
     if not streamed or prefetch:  # all the weights, or the first step's
         load_weights(zero, zero)

@@ -99,17 +99,22 @@ class ConvTiling:
     double_buffer: bool  # two input buffers: the next tile's DMA overlaps this tile's compute
     traffic: int  # off-chip words moved (input rows and weights)
     weight_buffers: int = 1  # 2: the next (block, chunk) step's weights load while this step computes
+    # loop order: "rows", row tiles outer (a tile's input rows load once, streamed weights once per tile);
+    # "blocks", channel blocks outer (a block's weights load once, its row tiles read the whole map on chip)
+    order: str = "rows"
 
     def tiles(self, s: ConvShape) -> tuple[int, int, int]:
         return s.out_h // self.rows, s.o // self.block, s.g // self.chunk
 
 
-def need(s: ConvShape, rows: int, block: int, chunk: int, double: bool, weight_buffers: int = 1) -> dict[str, int]:
+def need(s: ConvShape, rows: int, block: int, chunk: int, double: bool, weight_buffers: int = 1,
+         order: str = "rows") -> dict[str, int]:
     """Words of each on-chip memory one (row tile, channel block, group chunk) step needs."""
     crows = s.conv_rows(rows)
-    in_buf = s.g * s.rows_in(crows) * s.w
-    # every channel of the row tile, or of the whole map when it stays for the next layer
-    out_buf = groups(s.o) * (s.oh if s.out_resident else rows) * s.ow if s.thresholded else 0
+    in_buf = s.g * (s.h if order == "blocks" else s.rows_in(crows)) * s.w
+    # every channel of the row tile (blocks outer: the block's), or of the whole map when it stays for the next layer
+    out_buf = groups(s.o if order == "rows" else block) * rows * s.ow
+    out_buf = (groups(s.o) * s.oh * s.ow if s.out_resident else out_buf) if s.thresholded else 0
     return {
         "fmem": in_buf * (2 if double else 1) + out_buf,
         "wmem": weight_buffers * block * chunk * sum(kh * kw for kh, kw in s.kernels),
@@ -146,7 +151,8 @@ def _best_conv_tiling(s: ConvShape, m: Machine) -> ConvTiling | None:
     options = conv_tilings(s, m)
     if not options:
         return None
-    return min(options, key=lambda t: (t.traffic, -t.rows * t.block * t.chunk, not t.double_buffer, t.weight_buffers))
+    return min(options, key=lambda t: (t.traffic, -t.rows * t.block * t.chunk, not t.double_buffer, t.weight_buffers,
+                                       t.order != "rows"))
 
 
 WEIGHT_BUFFERS = (1, 2)  # WMEM buffers a streamed layer's weights may take
@@ -165,6 +171,13 @@ def _conv_tilings(s: ConvShape, m: Machine) -> tuple[ConvTiling, ...]:
             for wbufs in WEIGHT_BUFFERS if streamed else (1,):
                 if fits(m, need(s, rows, block, chunk, double, wbufs)):
                     found.append(ConvTiling(rows, block, chunk, double, inputs + weights, wbufs))
+        # blocks outer: worth it where row tiles would reload streamed weights; a block's words of the ±1 map
+        # are its own when it is whole 16-channel words (or the map stays on chip)
+        if (n_rt > 1 and s.o // block > 1 and chunk == s.g
+                and (not s.thresholded or s.out_resident or block % CHANNELS_PER_WORD == 0)
+                and fits(m, need(s, rows, block, chunk, False, 1, "blocks"))):
+            inputs = 0 if s.in_resident else s.g * s.h * s.w
+            found.append(ConvTiling(rows, block, chunk, False, inputs + s.o * s.weight_words_per_oc, 1, "blocks"))
     return tuple(found)
 
 
