@@ -87,7 +87,8 @@ class Mapping:
     def describe(self) -> str:
         t = self.tiling
         return (f"rows {t.rows}, block {t.block}, chunk {t.chunk}, input buffers {2 if t.double_buffer else 1}, "
-                f"weight buffers {t.weight_buffers}" + (", blocks outer" if t.order == "blocks" else ""))
+                f"weight buffers {t.weight_buffers}" + (", blocks outer" if t.order == "blocks" else "")
+                + (", accumulators 2" if t.acc_buffers == 2 else ""))
 
 
 @dataclass
@@ -274,14 +275,16 @@ def search(layer: ConvLayer, m: Machine) -> Mapping:
 # ResNets repeat layers (Group-Net's bases eight times over): each is searched once per machine
 @functools.lru_cache(maxsize=1024)
 def _search(layer: ConvLayer, m: Machine) -> Mapping:
-    candidates = conv_tilings(layer.shape, m)
+    # two accumulators only help sums that come in (a residual) or go out (int16)
+    candidates = [t for t in conv_tilings(layer.shape, m)
+                  if t.acc_buffers == 1 or layer.residual or not layer.shape.thresholded]
     least = min(t.traffic for t in candidates)
     # Per (rows, input buffers, weight buffers, loop order), the (block, chunk) steps of one size cost alike but for one
     # THRESH per block: the largest block of each step size represents it.
-    families: dict[tuple[int, bool, int, str], dict[int, ConvTiling]] = {}
+    families: dict[tuple[int, bool, int, str, int], dict[int, ConvTiling]] = {}
     for t in candidates:
         if t.traffic == least:
-            sizes = families.setdefault((t.rows, t.double_buffer, t.weight_buffers, t.order), {})
+            sizes = families.setdefault((t.rows, t.double_buffer, t.weight_buffers, t.order, t.acc_buffers), {})
             if (held := sizes.get(t.block * t.chunk)) is None or t.block > held.block:
                 sizes[t.block * t.chunk] = t
     priced: list[Mapping] = []
@@ -305,5 +308,5 @@ def _search(layer: ConvLayer, m: Machine) -> Mapping:
 CYCLE_TOLERANCE = 0.02
 
 
-def _tile_order(t: ConvTiling) -> tuple[int, bool, int, bool]:
-    return (-t.rows * t.block * t.chunk, not t.double_buffer, t.weight_buffers, t.order != "rows")
+def _tile_order(t: ConvTiling) -> tuple[int, bool, int, bool, int]:
+    return (-t.rows * t.block * t.chunk, not t.double_buffer, t.weight_buffers, t.order != "rows", t.acc_buffers)

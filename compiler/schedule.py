@@ -8,8 +8,10 @@ A conv layer computes tiles (output rows x output-channel block x input-channel-
 of two loop orders. Row tiles outer: its input rows stream through one or two FMEM buffers (two: the
 next row tile's DMA is issued before the current tile computes); its weights stay in WMEM for the whole
 layer when they fit, else stream per (block, chunk) step, through one buffer or two (two: the next
-step's weights load while this step computes). Channel blocks outer: the whole input map is on chip,
-each block's weights load once, and its row tiles follow. A residual map is loaded into ACC before the convs accumulate onto it; the sums are then
+step's weights load while this step computes); its sums accumulate in one ACC buffer or, with one
+block and one chunk, two (two: the next tile's residual loads and this tile's int16 sums leave while the
+next tile computes). Channel blocks outer: the whole input map is on chip, each block's weights load
+once, and its row tiles follow. A residual map is loaded into ACC before the convs accumulate onto it; the sums are then
 thresholded into FMEM, max-pooled in ACC, or stored as int16.
 """
 
@@ -113,7 +115,10 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
     sub_off = np.cumsum([0] + sizes)
     wconst = e.const(f"{label}.weights", lambda: data.weights(t), n_ob * n_ch * w_block)
     wbuf = e.alloc("wmem", t.weight_buffers * w_block, f"{label}.w")
-    abuf = e.alloc("acc", blk * crows * ow, f"{label}.acc")
+    a_words = blk * crows * ow  # one tile's sums
+    # two accumulators: the next tile's residual loads, and this tile's int16 sums leave, while a tile computes
+    two_acc = t.acc_buffers == 2
+    abuf = e.alloc("acc", t.acc_buffers * a_words, f"{label}.acc")
     if pool is not None:
         pbuf = e.alloc("acc", blk * t.rows * pool.ow, f"{label}.pooled")
     ibuf = data.src if s.in_resident else e.alloc("fmem", g * rows_in * w * (2 if t.double_buffer else 1), f"{label}.in")
@@ -164,11 +169,19 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
             e.dma(data.src, e.mul(start, w), ibuf, slot, g, rows_in * w, h * w, rows_in * w)
         return start
 
+    def load_residual(rt: Index, acc_at: Index) -> None:
+        e.dma(data.residual, e.mul(rt, ow), abuf, acc_at, blk, crows * ow, oh * ow, crows * ow)
+
+    def store_sums(rt: Index, acc_at: Index) -> None:
+        e.dma(abuf, acc_at, data.out, e.mul(rt, ow), blk, t.rows * ow, t.rows * ow, oh * ow)
+
     def compute(i: Index, out_row: Index, rt: Index, start: Index, slot: Index, last_tile: bool,
-                only: Index | None = None) -> None:
+                only: Index | None = None, acc_at: Index = None) -> None:
         """Row tile i from output row out_row, whose first conv row is rt, its input rows in the buffer from
-        image row `start` on; `last_tile`: the layer's last. Blocks outer: of block `only` alone, whose
-        weights and thresholds are on chip."""
+        image row `start` on, its sums at `acc_at` of the accumulator; `last_tile`: the layer's last. Blocks
+        outer: of block `only` alone, whose weights and thresholds are on chip. Two accumulators: the
+        residual is there already and the int16 sums leave with the next tile."""
+        acc_at = zero if acc_at is None else acc_at
 
         def chunk(ob: Index, j: Index, first: bool, lanes: int, last: bool) -> None:
             w_at = zero
@@ -186,13 +199,13 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
                             pack=min(sub.pack, groups(in_c)) - 1, out_h=oh, out_w=ow, nrows=crows, oc_count=blk,
                             accumulate=int(n > 0 or not first), shift=sub.shift)
                 src_at = e.plus(at, sub.group * rows_in * w) if sub.group else at
-                e.conv(ibuf, src_at, wbuf, e.plus(w_at, int(sub_off[n])), abuf, zero, rt, start, geom)
+                e.conv(ibuf, src_at, wbuf, e.plus(w_at, int(sub_off[n])), abuf, acc_at, rt, start, geom)
 
         def block(ob: Index, last_block: bool) -> None:
             if n_ob > 1 and not blocks_outer:
                 load_thresholds(ob)
-            if data.residual is not None:  # the sums start from the residual's tile (streamed weights SYNC with it)
-                at = e.addi(e.mul(rt, ow), e.mul(ob, oh * ow))
+            if data.residual is not None and not two_acc:  # the sums start from the residual's tile (streamed
+                at = e.addi(e.mul(rt, ow), e.mul(ob, oh * ow))  # weights SYNC with it)
                 e.dma(data.residual, at, abuf, zero, blk, crows * ow, oh * ow, crows * ow)
                 if not streamed or blocks_outer:
                     e.sync()
@@ -214,7 +227,7 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
                 at, obuf_rows = (e.mul(rt, ow), oh) if keep else (zero, t.rows)
                 # blocks outer (whole 16-channel words per block): the block's words alone, sent at once
                 c0 = zero if blocks_outer and not keep else ob
-                e.threshold(abuf, zero, tbuf, zero, obuf, at, c0,
+                e.threshold(abuf, acc_at, tbuf, zero, obuf, at, c0,
                             dict(out_w=ow, obuf_rows=obuf_rows, nrows=t.rows, oc_count=blk))
                 if blocks_outer and not keep:
                     dst = e.addi(e.mul(e.div(ob, CHANNELS_PER_WORD), oh * ow), e.mul(rt, ow))
@@ -224,12 +237,12 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
                 geom = dict(in_h=oh, in_w=ow, in_c=blk, buf_rows=crows, kh=pool.kh, kw=pool.kw, stride=pool.stride,
                             dilation=pool.dilation, pad_top=pool.pad_top, pad_left=pool.pad_left, out_h=pool.oh,
                             out_w=pool.ow, obuf_rows=t.rows, nrows=t.rows)
-                e.pool(abuf, zero, pbuf, zero, out_row, rt, geom)
+                e.pool(abuf, acc_at, pbuf, zero, out_row, rt, geom)
                 plane = pool.oh * pool.ow
                 dst = e.addi(e.mul(out_row, pool.ow), e.mul(ob, plane))
                 e.dma(pbuf, zero, data.out, dst, blk, t.rows * pool.ow, t.rows * pool.ow, plane)
                 e.sync()
-            else:
+            elif not two_acc:
                 dst = e.addi(e.mul(rt, ow), e.mul(ob, oh * ow))
                 e.dma(abuf, zero, data.out, dst, blk, t.rows * ow, t.rows * ow, oh * ow)
                 e.sync()
@@ -268,35 +281,61 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
         load_weights(zero, zero)
     if n_ob == 1:
         load_thresholds(zero)
+    if two_acc and data.residual is not None:
+        load_residual(zero, zero)
+
+    def overlap(i: Index, first: bool, last: bool) -> Index:
+        """With two accumulators, after tile i's SYNC: tile i-1's int16 sums leave and tile i+1's residual
+        comes in (in that order: they share an accumulator), both behind tile i's compute. Tile i's slot."""
+        if not two_acc:
+            return zero
+        rt, other = e.mul(i, t.rows), e.mul(e.rem(e.plus(i, 1), 2), a_words)
+        if not first and not thresholded:
+            store_sums(e.plus(rt, -t.rows), other)
+        if not last and data.residual is not None:
+            load_residual(e.plus(rt, t.rows), other)
+        return e.mul(e.rem(i, 2), a_words)
+
+    def row_loop(tile: Callable[[Index, bool, bool], None]) -> None:
+        """Every row tile; the last peeled when it prefetches nothing, the first when it stores nothing."""
+        peel_first = int(two_acc)
+        peel_last = int(t.double_buffer or prefetch or two_acc)
+        if peel_first:
+            tile(zero, True, n_rt == 1)
+        if n_rt - peel_first - peel_last > 0:
+            e.loop(n_rt - peel_first - peel_last, 1, "rows", lambda i: tile(e.plus(i, peel_first), False, False))
+        if peel_last and n_rt > peel_first:
+            tile(e.idx(n_rt - 1), n_rt == 1, True)
+
     if t.double_buffer:
         load_rows(first_row(zero), zero)
 
-        def row_tile(i: Index, last: bool) -> None:
+        def row_tile(i: Index, first: bool, last: bool) -> None:
             rt = e.mul(i, t.rows)
             # this tile's rows (prefetched by the previous tile) must have arrived; the SYNC comes before
             # the next prefetch, so that transfer still overlaps this tile's compute
             e.sync()
             if not last:
                 load_rows(first_row(e.plus(rt, t.rows)), e.mul(e.rem(e.plus(i, 1), 2), in_words))
+            acc_at = overlap(i, first, last)
             conv_row = first_row(rt)
-            compute(i, rt, conv_row, window_start(conv_row), e.mul(e.rem(i, 2), in_words), last)
+            compute(i, rt, conv_row, window_start(conv_row), e.mul(e.rem(i, 2), in_words), last, acc_at=acc_at)
 
-        e.loop(n_rt - 1, 1, "rows", lambda i: row_tile(i, False))
-        row_tile(e.idx(n_rt - 1), True)  # peeled: nothing left to prefetch
+        row_loop(row_tile)
     else:
-        def row_tile_single(i: Index, last: bool) -> None:
+        def row_tile_single(i: Index, first: bool, last: bool) -> None:
             rt = e.mul(i, t.rows)
             conv_row = first_row(rt)
             start = load_rows(conv_row, zero)
             e.sync()  # the rows, and the layer's weights on the first tile
-            compute(i, rt, conv_row, start, zero, last)
+            acc_at = overlap(i, first, last)
+            compute(i, rt, conv_row, start, zero, last, acc_at=acc_at)
 
-        # with weight prefetch the last tile is peeled (it prefetches nothing at its end)
-        peel = int(prefetch)
-        if n_rt - peel > 0:
-            e.loop(n_rt - peel, 1, "rows", lambda i: row_tile_single(i, False))
-        if peel:
-            row_tile_single(e.idx(n_rt - 1), True)
+        row_loop(row_tile_single)
+    if two_acc and not thresholded:  # the last tile's sums
+        e.sync()
+        store_sums(e.idx((n_rt - 1) * t.rows), e.idx((n_rt - 1) % 2 * a_words))
+        e.sync()
 
 
 def threshold_map(e: Emitter, label: str, shape: tuple[int, int, int], t: MapTiling, src: Buffer, out: Buffer,

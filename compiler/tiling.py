@@ -102,13 +102,16 @@ class ConvTiling:
     # loop order: "rows", row tiles outer (a tile's input rows load once, streamed weights once per tile);
     # "blocks", channel blocks outer (a block's weights load once, its row tiles read the whole map on chip)
     order: str = "rows"
+    # 2: two accumulators, so a tile's residual loads and its int16 sums leave behind the next tile's
+    # compute (row tiles outer, one block, one chunk)
+    acc_buffers: int = 1
 
     def tiles(self, s: ConvShape) -> tuple[int, int, int]:
         return s.out_h // self.rows, s.o // self.block, s.g // self.chunk
 
 
 def need(s: ConvShape, rows: int, block: int, chunk: int, double: bool, weight_buffers: int = 1,
-         order: str = "rows") -> dict[str, int]:
+         order: str = "rows", acc_buffers: int = 1) -> dict[str, int]:
     """Words of each on-chip memory one (row tile, channel block, group chunk) step needs."""
     crows = s.conv_rows(rows)
     in_buf = s.g * (s.h if order == "blocks" else s.rows_in(crows)) * s.w
@@ -119,7 +122,7 @@ def need(s: ConvShape, rows: int, block: int, chunk: int, double: bool, weight_b
         "fmem": in_buf * (2 if double else 1) + out_buf,
         "wmem": weight_buffers * block * chunk * sum(kh * kw for kh, kw in s.kernels),
         "tmem": 2 * block if s.thresholded else 0,
-        "acc": block * crows * s.ow + (block * rows * s.pool.ow if s.pool else 0),
+        "acc": acc_buffers * block * crows * s.ow + (block * rows * s.pool.ow if s.pool else 0),
     }
 
 
@@ -152,7 +155,7 @@ def _best_conv_tiling(s: ConvShape, m: Machine) -> ConvTiling | None:
     if not options:
         return None
     return min(options, key=lambda t: (t.traffic, -t.rows * t.block * t.chunk, not t.double_buffer, t.weight_buffers,
-                                       t.order != "rows"))
+                                       t.order != "rows", t.acc_buffers))
 
 
 WEIGHT_BUFFERS = (1, 2)  # WMEM buffers a streamed layer's weights may take
@@ -171,6 +174,8 @@ def _conv_tilings(s: ConvShape, m: Machine) -> tuple[ConvTiling, ...]:
             for wbufs in WEIGHT_BUFFERS if streamed else (1,):
                 if fits(m, need(s, rows, block, chunk, double, wbufs)):
                     found.append(ConvTiling(rows, block, chunk, double, inputs + weights, wbufs))
+            if n_rt > 1 and not streamed and s.pool is None and fits(m, need(s, rows, block, chunk, double, 1, "rows", 2)):
+                found.append(ConvTiling(rows, block, chunk, double, inputs + weights, 1, "rows", 2))
         # blocks outer: worth it where row tiles would reload streamed weights; a block's words of the ±1 map
         # are its own when it is whole 16-channel words (or the map stays on chip)
         if (n_rt > 1 and s.o // block > 1 and chunk == s.g
