@@ -1,8 +1,11 @@
 """Tile-size analysis: which output-row tiles and channel blocks fit the on-chip memories.
 
-Pure functions of a layer's shape and the machine description, used by `tile-loops`.  The choice
-minimises off-chip traffic (input rows re-read at tile borders, weights re-read when they do not stay
-on chip), then prefers fewer, larger tiles.  Sizes are in 16-bit words, as the memories count them.
+Pure functions of a layer's shape and the machine description. `conv_tilings` lists every tiling of a
+conv layer that fits (rows, channel block, group chunk, input and weight buffers, loop order,
+accumulators) with its off-chip traffic (input rows re-read at tile borders, weights re-read when they
+do not stay on chip), which the mapping search (`compiler.mapping`) prices; `choose_conv_tiling` is the
+feasibility check (least traffic, then fewer, larger tiles). Sizes are in 16-bit words, as the
+memories count them.
 """
 
 from __future__ import annotations
@@ -116,8 +119,12 @@ def need(s: ConvShape, rows: int, block: int, chunk: int, double: bool, weight_b
     crows = s.conv_rows(rows)
     in_buf = s.g * (s.h if order == "blocks" else s.rows_in(crows)) * s.w
     # every channel of the row tile (blocks outer: the block's), or of the whole map when it stays for the next layer
-    out_buf = groups(s.o if order == "rows" else block) * rows * s.ow
-    out_buf = (groups(s.o) * s.oh * s.ow if s.out_resident else out_buf) if s.thresholded else 0
+    if not s.thresholded:
+        out_buf = 0
+    elif s.out_resident:
+        out_buf = groups(s.o) * s.oh * s.ow
+    else:
+        out_buf = groups(s.o if order == "rows" else block) * rows * s.ow
     return {
         "fmem": in_buf * (2 if double else 1) + out_buf,
         "wmem": weight_buffers * block * chunk * sum(kh * kw for kh, kw in s.kernels),
