@@ -208,7 +208,7 @@ class Timed:
 
 
 Config = tuple[tuple[tuple[str, ...], tuple[int | str, ...]], ...]  # per instruction: its registers, their values
-Geometry = tuple[tuple[str, int], ...]
+GeometryKey = tuple[tuple[str, int | str], ...]  # a CONV's geometry, hashable
 
 
 def _registers(instructions: list[Instruction]) -> Config:
@@ -220,7 +220,7 @@ class _Memo:
     """What pricing computes again and again, per machine (no Machine in the keys: hashing one is slow)."""
 
     m: Machine
-    conv_cycles: dict[tuple[Geometry, int], int] = field(default_factory=dict)
+    conv_cycles: dict[tuple[GeometryKey, int], int] = field(default_factory=dict)
     configs: dict[tuple[object, ...], Config] = field(default_factory=dict)
 
     def config(self, key: tuple[object, ...], make: Callable[[], list[Instruction]]) -> Config:
@@ -228,7 +228,7 @@ class _Memo:
             found = self.configs[key] = _registers(make())
         return found
 
-    def conv(self, geom: Geometry, row0: int) -> int:
+    def conv(self, geom: GeometryKey, row0: int) -> int:
         if (found := self.conv_cycles.get((geom, row0))) is None:
             g = dict(geom)
             found = self.conv_cycles[geom, row0] = conv_op_cost(

@@ -24,11 +24,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from compiler.tiling import ConvShape, ConvTiling, MapTiling, groups
+from dialects.tile import GeometryValues
 from isa.table import CHANNELS_PER_WORD
 
 Index = Any  # an index SSAValue when building IR, an int when pricing
 Buffer = Any  # a tile buffer SSAValue when building IR, a `compiler.mapping.Buf` when pricing
-Geometry = dict[str, int | str]  # a compute op's registers (`dialects.tile`'s geometry attributes)
 
 
 class Emitter(Protocol):
@@ -48,13 +48,13 @@ class Emitter(Protocol):
     def sync(self) -> None: ...
     def loop(self, n: int, step: int, unit: str, body: Callable[[Index], None]) -> None: ...
     def conv(self, src: Buffer, src_off: Index, weights: Buffer, w_off: Index, acc: Buffer, acc_off: Index,
-             row0: Index, buf_row0: Index, geom: Geometry) -> None: ...
+             row0: Index, buf_row0: Index, geom: GeometryValues) -> None: ...
     def threshold(self, acc: Buffer, acc_off: Index, thresholds: Buffer, t_off: Index, out: Buffer, out_off: Index,
-                  c0: Index, geom: Geometry) -> None: ...
+                  c0: Index, geom: GeometryValues) -> None: ...
     def pool(self, src: Buffer, src_off: Index, out: Buffer, out_off: Index, row0: Index, buf_row0: Index,
-             geom: Geometry) -> None: ...
+             geom: GeometryValues) -> None: ...
     def add_tiles(self, a: Buffer, a_off: Index, b: Buffer, b_off: Index, out: Buffer, out_off: Index,
-                  geom: Geometry) -> None: ...
+                  geom: GeometryValues) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -175,13 +175,12 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
     def store_sums(rt: Index, acc_at: Index) -> None:
         e.dma(abuf, acc_at, data.out, e.mul(rt, ow), blk, t.rows * ow, t.rows * ow, oh * ow)
 
-    def compute(i: Index, out_row: Index, rt: Index, start: Index, slot: Index, last_tile: bool,
-                only: Index | None = None, acc_at: Index = None) -> None:
+    def compute(i: Index, out_row: Index, rt: Index, start: Index, slot: Index, acc_at: Index, last_tile: bool,
+                only: Index | None = None) -> None:
         """Row tile i from output row out_row, whose first conv row is rt, its input rows in the buffer from
         image row `start` on, its sums at `acc_at` of the accumulator; `last_tile`: the layer's last. Blocks
         outer: of block `only` alone, whose weights and thresholds are on chip. Two accumulators: the
         residual is there already and the int16 sums leave with the next tile."""
-        acc_at = zero if acc_at is None else acc_at
 
         def chunk(ob: Index, j: Index, first: bool, lanes: int, last: bool) -> None:
             w_at = zero
@@ -204,8 +203,9 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
         def block(ob: Index, last_block: bool) -> None:
             if n_ob > 1 and not blocks_outer:
                 load_thresholds(ob)
-            if data.residual is not None and not two_acc:  # the sums start from the residual's tile (streamed
-                at = e.addi(e.mul(rt, ow), e.mul(ob, oh * ow))  # weights SYNC with it)
+            # the sums start from the residual's tile (streamed weights SYNC with it; two accumulators prefetch it)
+            if data.residual is not None and not two_acc:
+                at = e.addi(e.mul(rt, ow), e.mul(ob, oh * ow))
                 e.dma(data.residual, at, abuf, zero, blk, crows * ow, oh * ow, crows * ow)
                 if not streamed or blocks_outer:
                     e.sync()
@@ -270,7 +270,7 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
 
             def row_tile(i: Index) -> None:
                 rt = e.mul(i, t.rows)
-                compute(i, rt, first_row(rt), zero, zero, False, ob)
+                compute(i, rt, first_row(rt), zero, zero, zero, False, ob)
 
             e.loop(n_rt, 1, "rows", row_tile)
 
@@ -319,7 +319,7 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
                 load_rows(first_row(e.plus(rt, t.rows)), e.mul(e.rem(e.plus(i, 1), 2), in_words))
             acc_at = overlap(i, first, last)
             conv_row = first_row(rt)
-            compute(i, rt, conv_row, window_start(conv_row), e.mul(e.rem(i, 2), in_words), last, acc_at=acc_at)
+            compute(i, rt, conv_row, window_start(conv_row), e.mul(e.rem(i, 2), in_words), acc_at, last)
 
         row_loop(row_tile)
     else:
@@ -329,7 +329,7 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
             start = load_rows(conv_row, zero)
             e.sync()  # the rows, and the layer's weights on the first tile
             acc_at = overlap(i, first, last)
-            compute(i, rt, conv_row, start, zero, last, acc_at=acc_at)
+            compute(i, rt, conv_row, start, zero, acc_at, last)
 
         row_loop(row_tile_single)
     if two_acc and not thresholded:  # the last tile's sums

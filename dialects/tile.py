@@ -47,7 +47,7 @@ from xdsl.utils.exceptions import VerifyException
 
 from isa.container import DTYPES, RANK, ZERO_RULES, Planes, tensor_words, to_chw
 from isa.errors import ChewcError
-from isa.table import MEMORIES, PAD_MODES
+from isa.table import BY_MNEMONIC, MEMORIES, REGISTERS, Field, register_field
 
 # the unit of work an `scf.for` of a tile program steps over (its discardable attribute `tile.unit`)
 LOOP_UNITS = ("rows", "ochannels", "cgroups")
@@ -109,19 +109,26 @@ def _check_space(op: IRDLOperation, v: SSAValue, *spaces: str, what: str) -> Non
 # ----------------------------------------------------------------------------------------------
 
 Value = int | str
+GeometryValues = dict[str, Value]  # a compute op's geometry as the ISA's register values
 
 
 class Geometry(ParametrizedAttribute):
     """Named parameters, each an integer or (for an ISA enum) a name, printed `<key = value, ...>`.
 
-    Subclasses list their parameters as annotated fields (`IntAttr`, or `StringAttr` for an enum whose
-    names `ENUMS` gives), in the order the ISA's registers take them."""
+    Subclasses list their parameters as annotated fields (`IntAttr`, or `StringAttr` for an enum), in the
+    order the ISA's registers take them. A parameter named after an ISA register (or listed in `FIELDS`)
+    must hold a value its field encodes."""
 
-    ENUMS: ClassVar[dict[str, tuple[str, ...]]] = {}
+    FIELDS: ClassVar[dict[str, Field]] = {}  # parameters that are instruction fields rather than registers
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
         return tuple(name for name, _ in cls.get_irdl_definition().parameters)
+
+    @classmethod
+    def field(cls, key: str) -> Field | None:
+        """The ISA field whose values `key` takes, if any."""
+        return cls.FIELDS.get(key) or (register_field(key) if key in REGISTERS else None)
 
     @classmethod
     def of(cls, values: Mapping[str, Value]) -> Self:
@@ -133,16 +140,17 @@ class Geometry(ParametrizedAttribute):
             raise VerifyException(f"#{cls.name}: has unknown keys {', '.join(extra)}")
         return cls(*(StringAttr(v) if isinstance(v := values[k], str) else IntAttr(int(v)) for k in keys))
 
-    def as_dict(self) -> dict[str, Value]:
+    def as_dict(self) -> GeometryValues:
         return {k: p.data for k, p in zip(self.keys(), self.parameters, strict=True)}  # type: ignore[attr-defined]
 
-    def __getitem__(self, key: str) -> Value:
-        return getattr(self, key).data
-
     def verify(self) -> None:
-        for key, names in self.ENUMS.items():
-            if self[key] not in names:
-                raise VerifyException(f"#{self.name}: {key} must be one of {', '.join(names)}, got '{self[key]}'")
+        for key, value in self.as_dict().items():
+            if (f := self.field(key)) is None:
+                continue
+            if f.enum and value not in f.enum:
+                raise VerifyException(f"#{self.name}: {key} must be one of {', '.join(f.enum)}, got '{value}'")
+            if not f.enum and not (isinstance(value, int) and f.lo <= value <= f.hi):
+                raise VerifyException(f"#{self.name}: {key} = {value} is outside the ISA's range {f.lo}..{f.hi}")
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
@@ -151,7 +159,8 @@ class Geometry(ParametrizedAttribute):
         def entry() -> None:
             key = parser.parse_identifier()
             parser.parse_punctuation("=")
-            values[key] = parser.parse_identifier() if key in cls.ENUMS else parser.parse_integer()
+            f = cls.field(key)
+            values[key] = parser.parse_identifier() if f is not None and f.enum else parser.parse_integer()
 
         parser.parse_comma_separated_list(parser.Delimiter.ANGLE, entry)
         try:
@@ -163,12 +172,9 @@ class Geometry(ParametrizedAttribute):
         printer.print_string("<" + ", ".join(f"{k} = {v}" for k, v in self.as_dict().items()) + ">")
 
 
-@irdl_attr_definition
-class ConvGeometry(Geometry):
-    """What a `tile.conv` configures: input map and buffer, window, output tile, and CONV's own fields."""
+class WindowGeometry(Geometry):
+    """The input map, its buffer and the window: what CONV and POOL both configure (CFG.IN, CFG.BUF, CFG.K)."""
 
-    name = "tile.conv_geometry"
-    ENUMS = {"pad_mode": PAD_MODES}
     in_h: IntAttr
     in_w: IntAttr
     in_c: IntAttr
@@ -179,6 +185,14 @@ class ConvGeometry(Geometry):
     dilation: IntAttr
     pad_top: IntAttr
     pad_left: IntAttr
+
+
+@irdl_attr_definition
+class ConvGeometry(WindowGeometry):
+    """What a `tile.conv` configures: input map and buffer, window, output tile, and CONV's own fields."""
+
+    name = "tile.conv_geometry"
+    FIELDS = {"accumulate": BY_MNEMONIC["CONV"].field("accumulate")}
     pad_mode: StringAttr
     pack: IntAttr  # channel groups each window cycle reads beyond the first (the tap-packing extension)
     out_h: IntAttr
@@ -190,29 +204,17 @@ class ConvGeometry(Geometry):
 
     def verify(self) -> None:
         super().verify()
-        if not (self.kh.data >= 1 and self.kw.data >= 1):
-            raise VerifyException(f"#{self.name}: kernel sizes must be >= 1")
-        if not 0 <= self.shift.data <= 15:
-            raise VerifyException(f"#{self.name}: shift must be 0..15")
-        if self.accumulate.data not in (0, 1):
-            raise VerifyException(f"#{self.name}: accumulate must be 0 or 1")
+        shift = BY_MNEMONIC["CONV.S"].field("shift")
+        if self.shift.data and not shift.lo <= self.shift.data <= shift.hi:
+            raise VerifyException(f"#{self.name}: shift = {self.shift.data} is outside CONV.S's range "
+                                  f"{shift.lo}..{shift.hi} (0: CONV)")
 
 
 @irdl_attr_definition
-class PoolGeometry(Geometry):
+class PoolGeometry(WindowGeometry):
     """What a `tile.pool` configures: input map and buffer, window, output tile."""
 
     name = "tile.pool_geometry"
-    in_h: IntAttr
-    in_w: IntAttr
-    in_c: IntAttr
-    buf_rows: IntAttr
-    kh: IntAttr
-    kw: IntAttr
-    stride: IntAttr
-    dilation: IntAttr
-    pad_top: IntAttr
-    pad_left: IntAttr
     out_h: IntAttr
     out_w: IntAttr
     obuf_rows: IntAttr
@@ -421,7 +423,7 @@ class ComputeOp(IRDLOperation):
         super().__init__(operands=list(operands), properties={"geom": self.GEOMETRY.of(geom)})
 
     @property
-    def geometry(self) -> dict[str, Value]:
+    def geometry(self) -> GeometryValues:
         geom = self.properties["geom"]
         assert isinstance(geom, Geometry)
         return geom.as_dict()

@@ -9,7 +9,7 @@ itself.  The conversion pass drops configuration that repeats the registers' cur
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from xdsl.ir import SSAValue
 
@@ -18,14 +18,13 @@ from isa.container import HostStep, HostTensor
 from isa.instruction import Instruction
 
 Value = Callable[[SSAValue], int]
-Geometry = Mapping[str, int | str]  # a compute op's registers (`tile.ComputeOp.geometry`)
 
 
 def _cfg(mnemonic: str, **fields: int | str) -> Instruction:
     return Instruction.make(mnemonic, **fields)
 
 
-def window_config(g: Geometry, buf_row0: int, dilation: int, pad_mode: str, pack: int = 0) -> list[Instruction]:
+def window_config(g: tile.GeometryValues, buf_row0: int, dilation: int, pad_mode: str, pack: int = 0) -> list[Instruction]:
     return [
         _cfg("CFG.IN", in_h=g["in_h"], in_w=g["in_w"], in_c=g["in_c"]),
         _cfg("CFG.BUF", buf_row0=buf_row0, buf_rows=g["buf_rows"]),
@@ -34,7 +33,7 @@ def window_config(g: Geometry, buf_row0: int, dilation: int, pad_mode: str, pack
     ]
 
 
-def conv_config(g: Geometry, buf_row0: int, row0: int) -> list[Instruction]:
+def conv_config(g: tile.GeometryValues, buf_row0: int, row0: int) -> list[Instruction]:
     """The registers a CONV of geometry `g` reads (also what `compiler.mapping` prices)."""
     return [
         *window_config(g, buf_row0, g["dilation"], g["pad_mode"], g["pack"]),
@@ -43,14 +42,14 @@ def conv_config(g: Geometry, buf_row0: int, row0: int) -> list[Instruction]:
     ]
 
 
-def threshold_config(g: Geometry) -> list[Instruction]:
+def threshold_config(g: tile.GeometryValues) -> list[Instruction]:
     return [
         _cfg("CFG.OUT", out_h=g["nrows"], out_w=g["out_w"], obuf_rows=g["obuf_rows"]),
         _cfg("CFG.TILE", row0=0, nrows=g["nrows"], oc_count=g["oc_count"]),
     ]
 
 
-def pool_config(g: Geometry, buf_row0: int, row0: int) -> list[Instruction]:
+def pool_config(g: tile.GeometryValues, buf_row0: int, row0: int) -> list[Instruction]:
     return [
         *window_config(g, buf_row0, g["dilation"], "gate"),
         _cfg("CFG.OUT", out_h=g["out_h"], out_w=g["out_w"], obuf_rows=g["obuf_rows"]),
@@ -58,7 +57,7 @@ def pool_config(g: Geometry, buf_row0: int, row0: int) -> list[Instruction]:
     ]
 
 
-def add_config(g: Geometry) -> list[Instruction]:
+def add_config(g: tile.GeometryValues) -> list[Instruction]:
     """ADD's registers are THRESH's, its output rows packed (obuf_rows = nrows)."""
     return threshold_config({**g, "obuf_rows": g["nrows"]})
 

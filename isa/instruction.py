@@ -24,8 +24,8 @@ class Instruction:
         op = BY_MNEMONIC.get(mnemonic.upper())
         if op is None:
             raise ChewcError(f"unknown mnemonic '{mnemonic}'")
-        if len(fields) != len(op.fields) or not all(n in fields for n in op.field_names):
-            fields = {f.name: f.default for f in op.fields if f.default is not None} | fields
+        if op.defaults:
+            fields = op.defaults | fields
         if len(fields) != len(op.fields) or not all(n in fields for n in op.field_names):
             extra = [n for n in fields if n not in op.field_names]
             if extra:

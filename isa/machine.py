@@ -361,9 +361,9 @@ class _Loader:
             self.fail("array.macs_per_cycle", f"{a.macs_per_cycle} != window_h*window_w*lanes")
         if a.row_buffers <= a.window_h:
             self.fail("array.row_buffers", "needs at least one buffer beyond the window rows")
-        if not 1 <= a.max_pack <= min(a.window_h, register_field("pack").hi + 1):
-            self.fail("array.max_pack", f"must be 1..{min(a.window_h, register_field('pack').hi + 1)} (one kernel "
-                                        "row per window row, and what CFG.K pack encodes)")
+        most = min(a.window_h, register_field("pack").hi + 1)  # a kernel row per window row; what pack encodes
+        if not 1 <= a.max_pack <= most:
+            self.fail("array.max_pack", f"must be 1..{most} (one kernel row per window row, and what CFG.K pack encodes)")
         for f in dataclasses.fields(Memories):
             mem = getattr(m.memory, f.name)
             if mem.word_bits != CHANNELS_PER_WORD:

@@ -86,6 +86,11 @@ class Op:
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
+    @functools.cached_property
+    def defaults(self) -> dict[str, int]:
+        """The values of the optional fields an instruction may leave out."""
+        return {f.name: f.default for f in self.fields if f.default is not None}
+
 
 def _f(
     name: str,

@@ -106,7 +106,7 @@ def threshold_words(layer: str, th: bnn.ThresholdOp) -> np.ndarray:
 
 @dataclass
 class Lowering:
-    """Builds the tile program of one function, layer by layer, at the end of the new body."""
+    """Builds the tile program of one function, layer by layer, each bnn op's tile ops just before it."""
 
     machine: Machine
     builder: Builder
@@ -235,16 +235,16 @@ class Lowering:
     def sync(self) -> None:
         self.add(tile.SyncOp())
 
-    def conv(self, src, src_off, weights, w_off, acc, acc_off, row0, buf_row0, geom: schedule.Geometry) -> None:  # noqa: ANN001
+    def conv(self, src, src_off, weights, w_off, acc, acc_off, row0, buf_row0, geom: tile.GeometryValues) -> None:  # noqa: ANN001
         self.add(tile.ConvOp(src, src_off, weights, w_off, acc, acc_off, row0, buf_row0, geom=geom))
 
-    def threshold(self, acc, acc_off, thresholds, t_off, out, out_off, c0, geom: schedule.Geometry) -> None:  # noqa: ANN001
+    def threshold(self, acc, acc_off, thresholds, t_off, out, out_off, c0, geom: tile.GeometryValues) -> None:  # noqa: ANN001
         self.add(tile.ThresholdOp(acc, acc_off, thresholds, t_off, out, out_off, c0, geom=geom))
 
-    def pool(self, src, src_off, out, out_off, row0, buf_row0, geom: schedule.Geometry) -> None:  # noqa: ANN001
+    def pool(self, src, src_off, out, out_off, row0, buf_row0, geom: tile.GeometryValues) -> None:  # noqa: ANN001
         self.add(tile.PoolOp(src, src_off, out, out_off, row0, buf_row0, geom=geom))
 
-    def add_tiles(self, a, a_off, b, b_off, out, out_off, geom: schedule.Geometry) -> None:  # noqa: ANN001
+    def add_tiles(self, a, a_off, b, b_off, out, out_off, geom: tile.GeometryValues) -> None:  # noqa: ANN001
         self.add(tile.AddOp(a, a_off, b, b_off, out, out_off, geom=geom))
 
     def loop(self, n: int, step: int, unit: str, body: Callable[[SSAValue], None]) -> None:

@@ -4,7 +4,7 @@ arithmetic `arith`, so xDSL's own canonicalisation runs on them and changes noth
 from __future__ import annotations
 
 import pytest
-from xdsl.dialects import arith, scf
+from xdsl.dialects import scf
 from xdsl.transforms.canonicalize import CanonicalizePass
 
 from compiler.driver import compile_model
@@ -20,9 +20,7 @@ def test_canonicalised_tile_programs_lower_to_the_same_instructions(name: str) -
     module = compile_model(path, "tile").module
     loops = [op for op in module.walk() if isinstance(op, scf.ForOp)]
     assert loops and all(op.attributes[tile.LOOP_UNIT].data in tile.LOOP_UNITS for op in loops)  # type: ignore[attr-defined]
-    before = sum(isinstance(op, arith.ConstantOp) for op in module.walk())
     CanonicalizePass().apply(make_context(), module)
     module.verify()
-    assert sum(isinstance(op, arith.ConstantOp) for op in module.walk()) <= before
     ConvertTileToChewbaccaPass().apply(make_context(), module)
     assert emit_program(module).to_bytes() == compile_model(path).program.to_bytes()  # type: ignore[union-attr]

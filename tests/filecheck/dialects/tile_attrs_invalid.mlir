@@ -33,7 +33,7 @@ func.func @shift() {
   tile.conv %i[%z], %w[%z] -> %a[%z] rows %z from %z {geom = #tile.conv_geometry<in_h = 4, in_w = 4, in_c = 16, buf_rows = 4, kh = 1, kw = 1, stride = 1, dilation = 1, pad_top = 0, pad_left = 0, pad_mode = gate, pack = 0, out_h = 4, out_w = 4, nrows = 4, oc_count = 2, accumulate = 0, shift = 16>} : !tile.buffer<fmem, 16>, !tile.buffer<wmem, 2> -> !tile.buffer<acc, 32>
   func.return
 }
-// CHECK: #tile.conv_geometry: shift must be 0..15
+// CHECK: #tile.conv_geometry: shift = 16 is outside CONV.S's range 1..15 (0: CONV)
 
 // -----
 
@@ -62,3 +62,15 @@ func.func @planes(%x: tensor<1x16x4x4xf32>) {
   func.return
 }
 // CHECK: #tile.planes: not a valid bit-plane grid
+
+// -----
+
+func.func @register_range() {
+  %z = arith.constant 0 : index
+  %i = tile.alloc {label = "i"} : !tile.buffer<fmem, 16>
+  %w = tile.alloc {label = "w"} : !tile.buffer<wmem, 2>
+  %a = tile.alloc {label = "a"} : !tile.buffer<acc, 32>
+  tile.conv %i[%z], %w[%z] -> %a[%z] rows %z from %z {geom = #tile.conv_geometry<in_h = 4, in_w = 4, in_c = 16, buf_rows = 4, kh = 9, kw = 1, stride = 1, dilation = 1, pad_top = 0, pad_left = 0, pad_mode = gate, pack = 0, out_h = 4, out_w = 4, nrows = 4, oc_count = 2, accumulate = 0, shift = 0>} : !tile.buffer<fmem, 16>, !tile.buffer<wmem, 2> -> !tile.buffer<acc, 32>
+  func.return
+}
+// CHECK: #tile.conv_geometry: kh = 9 is outside the ISA's range 1..7
