@@ -8,7 +8,8 @@ chain need never leave the chip, so it is not counted; maps between layers are. 
 - **compulsory off-chip traffic**: the layer's constants once (weight words, two threshold words per
   channel) plus its input maps and its output map once each, in the words of the ISA's data layout
   (a ±1 map of C channels takes ceil(C/16) words per pixel, an int16 map C). This is the layer-wise
-  bound: a schedule that keeps maps on chip between layers, or fuses layers, can go below it.
+  bound: a schedule that keeps maps on chip between layers, or fuses layers, can go below it (tile-loops
+  runs the threshold of a residual stream in its producer's ACC, so that layer's input read is saved).
 - **array cycles**: each conv's MACs over the window's lanes at its kernel size, MACs / (16 kh kw p),
   i.e. every lane of every used tap busy, with p the channel groups one cycle reads (1 on the chip as
   published, where a 3x3 kernel uses at most 9 of the 49 taps; more with the tap-packing extension,

@@ -10,6 +10,10 @@ sum nor the addition crosses DRAM.
 ACC holds int16 and overflow is an error, so a fused residual must not change which inputs overflow:
 either every partial sum provably fits int16 (`int_bound`), or the group is one conv, issued as one CONV
 per tile (all channel groups at once), whose single addition onto the residual is the `bnn.add` itself.
+
+A group's int16 sums that another layer reads as well (a residual stream) may still end in a threshold
+run on them in ACC (`epilogue_threshold`): the layer then writes the int16 map and the ±1 map, and the
+threshold, a layer of its own in `compiler.bounds`, never reads the int16 map back.
 """
 
 from __future__ import annotations
@@ -82,6 +86,20 @@ def lowered_later(op: Operation) -> bool:
         return True
     return (isinstance(op, Conv | bnn.AddOp) and conv_group(op.results[0]) is not None
             and isinstance(op.results[0].get_user_of_unique_use(), bnn.ThresholdOp))
+
+
+def epilogue_threshold(v: SSAValue) -> bnn.ThresholdOp | None:
+    """The threshold a layer runs on its int16 map `v` while the map is still in ACC, when `v` has other
+    users too (a later residual add): the layer then writes both maps, and the threshold never reads the
+    int16 map back from DRAM. None when `v` has one use (that threshold ends the layer already)."""
+    if v.has_one_use():
+        return None
+    found = [u.operation for u in v.uses if isinstance(u.operation, bnn.ThresholdOp)]
+    if len(found) > 1:  # the first in program order, whatever order the uses are listed in
+        block = found[0].parent_block()
+        assert block is not None
+        found.sort(key=block.get_operation_index)
+    return found[0] if found else None
 
 
 def int_bound(v: SSAValue) -> int | None:

@@ -254,7 +254,8 @@ def layer_cost(m: Machine, layer: ConvLayer, t: ConvTiling) -> Priced:
     s = layer.shape
     src = Buf("fmem", 0) if s.in_resident else DRAM
     out = Buf("fmem", 0) if s.out_resident else DRAM
-    data = schedule.ConvData(src, out, no_data, no_data if s.thresholded else None, DRAM if layer.residual else None)
+    data = schedule.ConvData(src, out, no_data, no_data if s.thresholded else None, DRAM if layer.residual else None,
+                             DRAM if s.sums_out else None)
     return price(m, lambda e: schedule.conv_layer(e, "", layer, t, data))
 
 
@@ -277,7 +278,7 @@ def search(layer: ConvLayer, m: Machine) -> Mapping:
 def _search(layer: ConvLayer, m: Machine) -> Mapping:
     # two accumulators only help sums that come in (a residual) or go out (int16)
     candidates = [t for t in conv_tilings(layer.shape, m)
-                  if t.acc_buffers == 1 or layer.residual or not layer.shape.thresholded]
+                  if t.acc_buffers == 1 or layer.residual or layer.shape.writes_sums]
     least = min(t.traffic for t in candidates)
     # Per (rows, input buffers, weight buffers, loop order), the (block, chunk) steps of one size cost alike but for one
     # THRESH per block: the largest block of each step size represents it.

@@ -12,7 +12,8 @@ step's weights load while this step computes); its sums accumulate in one ACC bu
 block and one chunk, two (two: the next tile's residual loads and this tile's int16 sums leave while the
 next tile computes). Channel blocks outer: the whole input map is on chip, each block's weights load
 once, and its row tiles follow. A residual map is loaded into ACC before the convs accumulate onto it; the sums are then
-thresholded into FMEM, max-pooled in ACC, or stored as int16.
+max-pooled in ACC or not, and thresholded into FMEM, stored as int16, or both (when another layer adds
+the int16 map: the threshold then reads it in ACC instead of from DRAM).
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class ConvData:
     weights: Callable[[ConvTiling], np.ndarray]
     thresholds: Callable[[], np.ndarray] | None
     residual: Buffer | None = None
+    sums: Buffer | None = None  # where the int16 sums go when `out` is their threshold (`ConvShape.sums_out`)
 
 
 def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: ConvData) -> None:
@@ -104,6 +106,7 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
     h, w, c, o, oh, ow = s.h, s.w, s.c, s.o, s.oh, s.ow
     stride, d, lo = s.stride, s.dilation, s.row_span[0]
     pool, keep, thresholded = s.pool, s.out_resident, s.thresholded
+    out_h, out_w = s.out_h, s.out_w  # of the map the layer writes: pooled, under a pool
     n_rt, n_ob, n_ch = t.tiles(s)
     crows = s.conv_rows(t.rows)  # conv rows a tile computes (more than its rows under a pool)
     # blocks outer: each block's weights load once and its row tiles read the whole map, on chip throughout
@@ -129,7 +132,8 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
         tbuf = e.alloc("tmem", 2 * blk, f"{label}.t")
         # THRESH fills it block by block: the row tile of every channel (blocks outer: of the block's), or
         # the whole kept map
-        obuf = data.out if keep else e.alloc("fmem", groups(blk if blocks_outer else o) * t.rows * ow, f"{label}.out")
+        obuf = data.out if keep else e.alloc("fmem", groups(blk if blocks_outer else o) * t.rows * out_w,
+                                                     f"{label}.out")
     zero = e.idx(0)
     streamed = n_ob > 1 or n_ch > 1  # else the weights stay on chip for the whole layer
     steps = n_ob * n_ch  # (block, chunk) steps per row tile
@@ -172,8 +176,10 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
     def load_residual(rt: Index, acc_at: Index) -> None:
         e.dma(data.residual, e.mul(rt, ow), abuf, acc_at, blk, crows * ow, oh * ow, crows * ow)
 
+    sums_dst = data.sums if thresholded else data.out
+
     def store_sums(rt: Index, acc_at: Index) -> None:
-        e.dma(abuf, acc_at, data.out, e.mul(rt, ow), blk, t.rows * ow, t.rows * ow, oh * ow)
+        e.dma(abuf, acc_at, sums_dst, e.mul(rt, ow), blk, t.rows * ow, t.rows * ow, oh * ow)
 
     def compute(i: Index, out_row: Index, rt: Index, start: Index, slot: Index, acc_at: Index, last_tile: bool,
                 only: Index | None = None) -> None:
@@ -223,28 +229,27 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
                 for j in range(1, n_ch):
                     chunk(ob, e.idx(j), False, min(CHANNELS_PER_WORD * ch, c - CHANNELS_PER_WORD * ch * j),
                           last_block and j == n_ch - 1)
-            if thresholded:
-                at, obuf_rows = (e.mul(rt, ow), oh) if keep else (zero, t.rows)
-                # blocks outer (whole 16-channel words per block): the block's words alone, sent at once
-                c0 = zero if blocks_outer and not keep else ob
-                e.threshold(abuf, acc_at, tbuf, zero, obuf, at, c0,
-                            dict(out_w=ow, obuf_rows=obuf_rows, nrows=t.rows, oc_count=blk))
-                if blocks_outer and not keep:
-                    dst = e.addi(e.mul(e.div(ob, CHANNELS_PER_WORD), oh * ow), e.mul(rt, ow))
-                    e.dma(obuf, zero, data.out, dst, groups(blk), t.rows * ow, t.rows * ow, oh * ow)
-                    e.sync()
-            elif pool is not None:
+            sums, sums_at = abuf, acc_at  # the tile's sums in ACC, pooled or not
+            if pool is not None:
                 geom = dict(in_h=oh, in_w=ow, in_c=blk, buf_rows=crows, kh=pool.kh, kw=pool.kw, stride=pool.stride,
                             dilation=pool.dilation, pad_top=pool.pad_top, pad_left=pool.pad_left, out_h=pool.oh,
                             out_w=pool.ow, obuf_rows=t.rows, nrows=t.rows)
                 e.pool(abuf, acc_at, pbuf, zero, out_row, rt, geom)
-                plane = pool.oh * pool.ow
-                dst = e.addi(e.mul(out_row, pool.ow), e.mul(ob, plane))
-                e.dma(pbuf, zero, data.out, dst, blk, t.rows * pool.ow, t.rows * pool.ow, plane)
-                e.sync()
-            elif not two_acc:
-                dst = e.addi(e.mul(rt, ow), e.mul(ob, oh * ow))
-                e.dma(abuf, zero, data.out, dst, blk, t.rows * ow, t.rows * ow, oh * ow)
+                sums, sums_at = pbuf, zero
+            if thresholded:
+                at, obuf_rows = (e.mul(out_row, out_w), out_h) if keep else (zero, t.rows)
+                # blocks outer (whole 16-channel words per block): the block's words alone, sent at once
+                c0 = zero if blocks_outer and not keep else ob
+                e.threshold(sums, sums_at, tbuf, zero, obuf, at, c0,
+                            dict(out_w=out_w, obuf_rows=obuf_rows, nrows=t.rows, oc_count=blk))
+                if blocks_outer and not keep:
+                    dst = e.addi(e.mul(e.div(ob, CHANNELS_PER_WORD), out_h * out_w), e.mul(out_row, out_w))
+                    e.dma(obuf, zero, data.out, dst, groups(blk), t.rows * out_w, t.rows * out_w, out_h * out_w)
+                    e.sync()
+            if s.writes_sums and not two_acc:
+                plane = out_h * out_w
+                dst = e.addi(e.mul(out_row, out_w), e.mul(ob, plane))
+                e.dma(sums, zero, sums_dst, dst, blk, t.rows * out_w, t.rows * out_w, plane)
                 e.sync()
 
         if only is not None:
@@ -256,7 +261,8 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
         else:
             e.loop(o, blk, "ochannels", lambda ob: block(ob, last_tile))
         if thresholded and not keep:  # the row tile of every channel, in one transfer
-            e.dma(obuf, zero, data.out, e.mul(rt, ow), groups(o), t.rows * ow, t.rows * ow, oh * ow)
+            e.dma(obuf, zero, data.out, e.mul(out_row, out_w), groups(o), t.rows * out_w, t.rows * out_w,
+                  out_h * out_w)
             e.sync()
 
     if blocks_outer:
@@ -290,7 +296,7 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
         if not two_acc:
             return zero
         rt, other = e.mul(i, t.rows), e.mul(e.rem(e.plus(i, 1), 2), a_words)
-        if not first and not thresholded:
+        if not first and s.writes_sums:
             store_sums(e.plus(rt, -t.rows), other)
         if not last and data.residual is not None:
             load_residual(e.plus(rt, t.rows), other)
@@ -332,7 +338,7 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
             compute(i, rt, conv_row, start, zero, acc_at, last)
 
         row_loop(row_tile_single)
-    if two_acc and not thresholded:  # the last tile's sums
+    if two_acc and s.writes_sums:  # the last tile's sums
         e.sync()
         store_sums(e.idx((n_rt - 1) * t.rows), e.idx((n_rt - 1) % 2 * a_words))
         e.sync()

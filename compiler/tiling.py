@@ -69,11 +69,22 @@ class ConvShape:
     out_resident: bool = False  # the output map stays in FMEM for the next layer: no output DMA
     whole_groups: bool = False  # every input channel group in one chunk (bit planes: one CONV per plane)
     pool: PoolAfter | None = None
+    # thresholded, and its int16 sums (pooled, under a pool) leave for DRAM too, for another user
+    sums_out: bool = False
 
     @property
     def out_h(self) -> int:
         """Rows of the map the layer writes (the pooled map's, after a pool)."""
         return self.pool.oh if self.pool else self.oh
+
+    @property
+    def out_w(self) -> int:
+        return self.pool.ow if self.pool else self.ow
+
+    @property
+    def writes_sums(self) -> bool:
+        """Whether the int16 sums leave the chip: unthresholded, or thresholded with `sums_out`."""
+        return not self.thresholded or self.sums_out
 
     def conv_rows(self, rows: int) -> int:
         """Conv rows one tile of `rows` output rows computes."""
@@ -122,9 +133,9 @@ def need(s: ConvShape, rows: int, block: int, chunk: int, double: bool, weight_b
     if not s.thresholded:
         out_buf = 0
     elif s.out_resident:
-        out_buf = groups(s.o) * s.oh * s.ow
+        out_buf = groups(s.o) * s.out_h * s.out_w
     else:
-        out_buf = groups(s.o if order == "rows" else block) * rows * s.ow
+        out_buf = groups(s.o if order == "rows" else block) * rows * s.out_w
     return {
         "fmem": in_buf * (2 if double else 1) + out_buf,
         "wmem": weight_buffers * block * chunk * sum(kh * kw for kh, kw in s.kernels),

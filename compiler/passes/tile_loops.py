@@ -10,7 +10,9 @@ each conv layer's tiling is the one the mapping search (`compiler.mapping`) pick
 A layer is a conv group (`compiler.layers`): the convs `bnn.add`s sum (sub-convolutions from
 `bnn-decompose-kernels` included) accumulate in ACC, onto a residual map loaded into ACC first when the
 sum adds one, then are thresholded, or max-pooled in ACC (an integer pool right after the conv, e.g. an
-ImageNet stem), before anything is written back: none of these intermediate sums crosses DRAM.
+ImageNet stem), before anything is written back: none of these intermediate sums crosses DRAM. Sums
+another layer adds later are written as int16 and, when they are also thresholded, thresholded in ACC
+by the same layer (`Lowering.epilogue`), whose marker then covers both layers of the bounds.
 
 Semantics preserved: each layer's DRAM result equals the `bnn` op's reference result, bit for bit.
 Float and relayout work becomes `tile.host` steps between accelerator phases.
@@ -46,7 +48,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from compiler import mapping, schedule, tiling
 from compiler.bounds import NetworkBound, function_bounds
-from compiler.layers import Conv, ConvGroup, conv_group, lowered_later
+from compiler.layers import Conv, ConvGroup, conv_group, epilogue_threshold, lowered_later
 from compiler.passes.common import INDEX_ARITH, functions, module_machine
 from compiler.schedule import planes
 from compiler.tiling import ConvShape, MapShape, groups
@@ -118,7 +120,7 @@ class Lowering:
     chosen: str = ""  # the tiling of the current layer's conv, for its marker
     layer_bounds: NetworkBound = NetworkBound(())
     layer_of: dict[Operation, int] = field(default_factory=dict)  # the layer each op that starts one belongs to
-    current: int | None = None  # the layer being lowered
+    current: set[int] = field(default_factory=set)  # the layers being lowered (two when one is fused into the other)
     marks: list[tuple[tile.LayerOp, mapping.Cost]] = field(default_factory=list)  # with the cost spent before each
     done: set[Operation] = field(default_factory=set)  # the bnn ops lowered so far
     convs: int = 0  # conv layers so far, for their labels
@@ -126,18 +128,21 @@ class Lowering:
     # -- the pass's walk -----------------------------------------------------------------------
 
     @contextmanager
-    def lowering(self, op: Operation) -> Iterator[None]:
+    def lowering(self, op: Operation, fused: Operation | None = None) -> Iterator[None]:
         """Lower `op`: its tile ops go before it, after the marker of the layer it starts, and the ONNX
-        tensor it computes is probed where it now lies."""
+        tensor it computes is probed where it now lies. `fused`: a later op that starts a layer of its own
+        in the bounds and is lowered with `op` here; one marker covers both layers, with both bounds."""
         self.builder = Builder(InsertPoint.before(op))
-        if (index := self.layer_of.get(op)) is not None and index != self.current:
-            b = self.layer_bounds.layers[index]
-            self.mark(tile.LayerOp(b.name, b.kind, b.traffic_bits, math.ceil(b.cycle_bound)))
-            self.current = index
+        if (index := self.layer_of.get(op)) is not None and index not in self.current:
+            joined = [index] + [i for i in [self.layer_of.get(fused)] if fused is not None and i is not None]
+            b = [self.layer_bounds.layers[i] for i in joined]
+            self.mark(tile.LayerOp(", ".join(x.name for x in b), "+".join(x.kind for x in b),
+                                   sum(x.traffic_bits for x in b), math.ceil(sum(x.cycle_bound for x in b))))
+            self.current = set(joined)
         elif isinstance(op, bnn.HostOp | bnn.SignOp | bnn.BitplanesOp | bnn.SubsampleOp):
             name = op.attributes.get(bnn.ONNX_NAME)
             self.mark(tile.LayerOp(name.data if isinstance(name, StringAttr) else op.name, "host", -1, -1))
-            self.current = None
+            self.current = set()
         yield
         self.probe(op)
         if self.marks and self.chosen:
@@ -168,10 +173,27 @@ class Lowering:
         if (group := conv_group(op.results[0])) is None:
             return False
         user = op.results[0].get_user_of_unique_use()
-        with self.lowering(op):
-            self.lower_layer(self.layer_label(), group, None, op.results[0],
-                             pool=user if isinstance(user, bnn.MaxPoolOp) else None)
+        pool = user if isinstance(user, bnn.MaxPoolOp) else None
+        th = self.epilogue(group, op.results[0], pool)
+        with self.lowering(op, th):
+            keep = th is not None and self.can_keep(th.output, lambda: tiling.choose_conv_tiling(self.group_shape(
+                "conv", group, True, self.values[group.input].on_chip, True, self.pool_after(pool) if pool else None,
+                True), self.machine))
+            self.lower_layer(self.layer_label(), group, th, op.results[0], keep, pool, th is not None)
+            if th is not None:
+                self.probe(th)
+                self.done.add(th)
         return True
+
+    def epilogue(self, group: ConvGroup, result: SSAValue, pool: bnn.MaxPoolOp | None) -> bnn.ThresholdOp | None:
+        """The threshold of the group's int16 map `result` (pooled, under a pool) the layer runs in ACC as
+        well as writing the map for its other users (`compiler.layers.epilogue_threshold`), when a tiling fits."""
+        th = epilogue_threshold(pool.output if pool is not None else result)
+        pool_after = self.pool_after(pool) if pool is not None else None
+        if th is None or (pool is not None and pool_after is None):
+            return None
+        fits = self.tiles(self.group_shape("conv", group, True, self.values[group.input].on_chip, False, pool_after, True))
+        return th if fits else None
 
     # -- small builders ------------------------------------------------------------------------
 
@@ -371,9 +393,9 @@ class Lowering:
 
     def conv_shape(self, name: str, convs: Sequence[Conv], thresholded: bool, src_shape: tuple[int, ...],
                    in_resident: bool, out_resident: bool, one_pass: bool = False,
-                   pool: tiling.PoolAfter | None = None) -> ConvShape:
+                   pool: tiling.PoolAfter | None = None, sums_out: bool = False) -> ConvShape:
         """`one_pass`: every channel group in one CONV per tile (bit planes always); `pool`: an integer max-pool
-        of the sums the layer runs before they leave ACC."""
+        of the sums the layer runs before they leave ACC; `sums_out`: thresholded, the int16 sums leave too."""
         c, h, w = src_shape
         _, o, oh, ow = bnn.shape_of(convs[0].output.type)
         strides, dils = bnn.ints(convs[0].strides), bnn.ints(convs[0].dilations)
@@ -390,32 +412,39 @@ class Lowering:
         lo = min(-p[0] for p in pads)
         hi = max(-p[0] + (k[0] - 1) * d for p, k in zip(pads, kernels))
         return ConvShape(name, c, h, w, o, oh, ow, strides[0], d, kernels, (lo, hi), thresholded,  # type: ignore[arg-type]
-                         in_resident, out_resident, one_pass or isinstance(convs[0], bnn.BitplaneConv2dOp), pool)
+                         in_resident, out_resident, one_pass or isinstance(convs[0], bnn.BitplaneConv2dOp), pool,
+                         sums_out)
 
     def group_shape(self, name: str, group: ConvGroup, thresholded: bool, in_resident: bool,
-                    out_resident: bool, pool: tiling.PoolAfter | None = None) -> ConvShape:
+                    out_resident: bool, pool: tiling.PoolAfter | None = None, sums_out: bool = False) -> ConvShape:
         """A group's layer shape; a residual whose partial sums may overflow takes one CONV per tile."""
         one_pass = group.residual is not None and not group.partial_sums_fit
         return self.conv_shape(name, group.convs, thresholded, self.values[group.input].shape, in_resident,
-                               out_resident, one_pass, pool)
+                               out_resident, one_pass, pool, sums_out)
 
     def lower_layer(self, name: str, group: ConvGroup, th: bnn.ThresholdOp | None, result: SSAValue,
-                    keep: bool = False, pool: bnn.MaxPoolOp | None = None) -> None:
-        """A conv group with its residual, and its threshold or the integer max-pool of its sums. What no
-        tiling fits in one layer runs apart: the pool after the sums reach DRAM; a residual that needs one
-        CONV per tile (see `compiler.layers`) by ADD after the convs, the sum thresholded apart."""
+                    keep: bool = False, pool: bnn.MaxPoolOp | None = None, sums_out: bool = False) -> None:
+        """A conv group with its residual, the integer max-pool of its sums, and its threshold (with
+        `sums_out`, the int16 map is written as well, for its other users: `result` is then that map and
+        `th`'s output the ±1 one). What no tiling fits in one layer runs apart: the pool after the sums reach
+        DRAM; a residual that needs one CONV per tile (see `compiler.layers`) by ADD after the convs, the
+        sum thresholded apart."""
         src = self.values[group.input]
         pool_after = self.pool_after(pool) if pool is not None else None
         if pool_after is not None and not self.tiles(self.group_shape(name, group, False, src.on_chip, False, pool_after)):
             pool_after = None
         if group.residual is not None and not group.partial_sums_fit and not self.tiles(
-            self.group_shape(name, group, th is not None, src.on_chip, keep, pool_after)
+            self.group_shape(name, group, th is not None, src.on_chip, keep, pool_after, sums_out)
         ):
-            sums = self.lower_conv_group(name, group.convs, None, result)
+            assert not sums_out  # `epilogue` fused the threshold because this tiling fits
+            sums = self.lower_conv_group(name, group.convs, None, result)[0]
             total = self.add_maps(sums, self.values[group.residual], f"{name}.add")
             self.values[result] = self.threshold_map(total, th) if th is not None else total
         else:
-            self.values[result] = self.lower_conv_group(name, group.convs, th, result, keep, group, pool_after)
+            out, sums_map = self.lower_conv_group(name, group.convs, th, result, keep, group, pool_after, sums_out)
+            self.values[result] = out if sums_map is None else sums_map
+            if th is not None and sums_map is not None:
+                self.values[th.output] = out
         if pool is not None:
             if pool_after is None:
                 self.lower_maxpool(pool)
@@ -440,15 +469,16 @@ class Lowering:
         return tiling.PoolAfter(k[0], k[1], st[0], d[0], pads[0], pads[1], oh, ow)
 
     def lower_conv_group(self, name: str, convs: Sequence[Conv], th: bnn.ThresholdOp | None, result: SSAValue,
-                         keep: bool = False, group: ConvGroup | None = None,
-                         pool: tiling.PoolAfter | None = None) -> DramTensor:
-        """The convs of a layer summed in ACC (onto `group`'s residual, loaded first, if it has one), then
-        thresholded, or max-pooled in ACC by `pool`."""
+                         keep: bool = False, group: ConvGroup | None = None, pool: tiling.PoolAfter | None = None,
+                         sums_out: bool = False) -> tuple[DramTensor, DramTensor | None]:
+        """The convs of a layer summed in ACC (onto `group`'s residual, loaded first, if it has one),
+        max-pooled in ACC by `pool`, then thresholded: the map it writes, and with `sums_out` the int16 map
+        it writes too."""
         src = self.values[convs[0].input]
-        _, o, oh, ow = bnn.shape_of(convs[0].output.type)
+        o = bnn.shape_of(convs[0].output.type)[1]
         residual = self.values[group.residual] if group is not None and group.residual is not None else None
         if group is not None:
-            shape = self.group_shape(layer_name(name, result), group, th is not None, src.on_chip, keep, pool)
+            shape = self.group_shape(layer_name(name, result), group, th is not None, src.on_chip, keep, pool, sums_out)
         else:
             shape = self.conv_shape(layer_name(name, result), convs, th is not None, src.shape, src.on_chip, keep)
         if isinstance(convs[0], bnn.BitplaneConv2dOp):
@@ -463,18 +493,19 @@ class Lowering:
         if isinstance(convs[0], bnn.BitplaneConv2dOp) and t.tiles(shape)[2] > 1:
             raise ChewcError(f"layer {shape.name}: the weights of all {len(subs)} bit planes must fit WMEM at "
                              f"once ({shape.weight_words_per_oc} words per output channel)")
+        out_shape = (o, shape.out_h, shape.out_w)
         if keep:
-            out = DramTensor(self.alloc("fmem", groups(o) * oh * ow, f"{name}.map"), (o, oh, ow), "bits", True)
-        elif pool is not None:
-            out = self.dram((o, pool.oh, pool.ow), "int16", f"{name}.pool")
+            out = DramTensor(self.alloc("fmem", groups(o) * shape.out_h * shape.out_w, f"{name}.map"), out_shape, "bits",
+                             True)
         else:
-            out = self.dram((o, oh, ow), "bits" if th else "int16", name)
+            out = self.dram(out_shape, "bits" if th else "int16", f"{name}.pool" if pool and not th else name)
+        sums = self.dram(out_shape, "int16", f"{name}.sums") if sums_out else None
         data = schedule.ConvData(
             src.buffer, out.buffer, lambda t: pack_weights(subs, t, shape),
             (lambda: threshold_words(shape.name, th)) if th is not None else None,
-            residual.buffer if residual is not None else None)
+            residual.buffer if residual is not None else None, sums.buffer if sums is not None else None)
         schedule.conv_layer(self, name, layer, t, data)
-        return out
+        return out, sums
     def lower_threshold(self, op: bnn.ThresholdOp) -> None:
         """A threshold of sums that are not a fresh conv (after a residual add or an int pool)."""
         self.values[op.output] = self.threshold_map(self.values[op.input], op)

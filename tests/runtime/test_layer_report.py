@@ -39,15 +39,33 @@ def test_layers_add_up_to_the_run_and_carry_the_bounds(program: ChewProgram) -> 
     assert sum(r.dram_bits for r in rows) == report.traffic_bits["dram"]["read"] + report.traffic_bits["dram"]["write"]
     assert sum(r.system_energy_j for r in rows) == pytest.approx(report.system_energy_j, rel=1e-12)
     assert sum(r.core_energy_j for r in rows) == pytest.approx(report.core_energy_j, rel=1e-12)
-    # every accelerator layer of the bnn module, in order, with its bound
+    # every accelerator layer of the bnn module, in order, with its bound; a threshold run in its producer's
+    # ACC (its int16 map kept for a residual add too) shares the producer's row, with both bounds
     bound = layer_bounds(compile_model(MODEL, "bnn", stop_after="bnn-decompose-kernels").module)
     accelerated = [r for r in rows if r.kind != "host"]
-    assert [(r.layer, r.kind) for r in accelerated] == [(b.name, b.kind) for b in bound.layers]
-    assert [r.bound_dram_bits for r in accelerated] == [b.traffic_bits for b in bound.layers]
+    assert [n for r in accelerated for n in r.layer.split(", ")] == [b.name for b in bound.layers]
+    it = iter(bound.layers)
+    for r in accelerated:
+        mine = [next(it) for _ in r.layer.split(", ")]
+        assert r.kind == "+".join(b.kind for b in mine)
+        assert r.bound_dram_bits == sum(b.traffic_bits for b in mine)
     assert all(r.cycles >= r.bound_cycles > 0 for r in accelerated if r.macs)
     # the same figures from a replay of the checked run's plan
     assert run(program, seed=1).layers == rows
     assert "layers (achieved against" in report.to_text(160)
+
+
+def test_a_threshold_run_in_its_producers_acc_never_reads_the_int16_map_back(program: ChewProgram) -> None:
+    """Where a residual stream's int16 map is both added later and thresholded, the threshold runs on the
+    sums still in ACC: the fused layer moves less than both bounds by at least the map's read."""
+    bounds = {b.name: b for b in layer_bounds(compile_model(MODEL, "bnn", stop_after="bnn-decompose-kernels").module).layers}
+    fused = [r for r in run(program).layers if ", " in r.layer]
+    assert [r.kind for r in fused] == ["conv+maxpool+threshold"] + ["conv+residual+threshold"] * 4
+    for r in fused:
+        producer, threshold = (bounds[n] for n in r.layer.split(", "))
+        assert threshold.kind == "threshold"
+        assert r.bound_dram_bits == producer.traffic_bits + threshold.traffic_bits
+        assert r.dram_bits <= r.bound_dram_bits - threshold.input_bits
 
 
 def with_layers(prog: ChewProgram, payload: bytes) -> ChewProgram:
