@@ -26,6 +26,9 @@ The model (a necessary-condition model of the maps, not a schedule):
   A segment kept on chip occupies its memory at every layer from its start to its end, both included
   (a layer's inputs and its output are on chip together), except that a residual accumulated in place
   (its last reader is the layer that adds onto it) shares its words with that layer's output.
+- **Fused thresholds.** An int16 map that is added later and also thresholded is thresholded by its
+  producer while each tile of sums is still in ACC (`compiler.layers.epilogue_threshold`, as tile-loops
+  does it): that segment, producer -> threshold, is on chip at no cost in whole-map words.
 - **Which segments stay.** Greedily, shortest segments first (most reads saved per word-layer of memory),
   larger maps first among equal spans, program order last: a segment stays iff at every layer it covers
   the segments already kept plus it fit the memory. (This keeps every map that the simpler rule "a map
@@ -67,7 +70,7 @@ from xdsl.ir import Operation, SSAValue  # noqa: E402
 
 from compiler.bounds import LayerBound, function_bounds, map_bits  # noqa: E402
 from compiler.driver import compile_model  # noqa: E402
-from compiler.layers import conv_group  # noqa: E402
+from compiler.layers import conv_group, epilogue_threshold  # noqa: E402
 from compiler.tiling import groups  # noqa: E402
 from dialects import bnn  # noqa: E402
 from dialects.chewbacca import machine_of  # noqa: E402
@@ -117,6 +120,7 @@ class Segment:
     map: Map
     start: int  # layer index (HOST: from before the first layer)
     end: int  # the reading layer
+    fused: bool = False  # the reader is the threshold its producer runs on the sums in ACC: always on chip, free
 
     @property
     def span(self) -> int:
@@ -214,13 +218,14 @@ def check(layers: list[Layer]) -> list[str]:
     return out
 
 
-def segments(maps: list[Map]) -> list[Segment]:
+def segments(layers: list[Layer], maps: list[Map]) -> list[Segment]:
     out = []
     for m in maps:
         points = [m.producer, *m.readers]
+        th = epilogue_threshold(m.value)
         for a, b in zip(points, points[1:]):
             if a != HOST:  # the host's maps are in DRAM: their first read is compulsory
-                out.append(Segment(m, a, b))
+                out.append(Segment(m, a, b, a == m.producer and th is not None and th in layers[b].ops))
     return out
 
 
@@ -249,7 +254,7 @@ def occupancy(layers: list[Layer], kept: Choice, memory: str) -> list[float]:
     cover the layer, less what a residual accumulated in place shares with the layer's output."""
     covered: dict[Map, dict[int, float]] = {}
     for s, f in kept.items():
-        if s.map.memory == memory:
+        if s.map.memory == memory and not s.fused:
             where = covered.setdefault(s.map, {})
             for i in _cover(s):
                 where[i] = max(where.get(i, 0.0), f)
@@ -276,10 +281,10 @@ def choose(layers: list[Layer], segs: list[Segment], capacity: dict[str, float],
     """The greedy choice of segments kept on chip within `capacity` (bits per memory); with `split`, a
     second pass keeps the largest share of whole channels (16-channel words of a ±1 map) of each
     segment left out that still fits beside the others."""
-    kept: Choice = {}
+    kept: Choice = {s: 1.0 for s in segs if s.fused}
     occ = {mem: [0.0] * len(layers) for mem in capacity}
     covered: dict[Map, set[int]] = {}
-    order = sorted(segs, key=lambda s: (s.span, -s.map.bits, s.start, s.end))
+    order = sorted((s for s in segs if not s.fused), key=lambda s: (s.span, -s.map.bits, s.start, s.end))
     for s in order:
         mem, cap = s.map.memory, capacity[s.map.memory]
         new = [i for i in _cover(s) if i not in covered.get(s.map, ())]
@@ -396,15 +401,17 @@ def main(argv: list[str] | None = None) -> int:
             core_j, now_j = report.core_energy_j, report.system_energy_j
             now_bits = report.traffic_bits["dram"]["read"] + report.traffic_bits["dram"]["write"]
             rows = [r for r in report.layers if r.kind != "host"]  # host steps: no accelerator traffic
-            if [r.layer for r in rows] == [layer.bound.name for layer in layers]:
-                now_layers = [r.dram_bits for r in rows]
+            # a fused row ("add1, sign4") counts in its first layer's row
+            named = [(name, r.dram_bits if k == 0 else 0) for r in rows for k, name in enumerate(r.layer.split(", "))]
+            if [name for name, _ in named] == [layer.bound.name for layer in layers]:
+                now_layers = [bits for _, bits in named]
             else:  # the report's layers are not the bound's (host steps, renamed): no per-layer column
                 console.print(f"[yellow]the run report has {len(rows)} layers, the bound "
                               f"{len(layers)}: no per-layer 'today' column[/yellow]")
 
     for problem in check(layers):
         console.print(f"[red]mismatch with compiler.bounds: {problem}[/red]")
-    segs = segments(maps)
+    segs = segments(layers, maps)
     everything: Choice = {seg: 1.0 for seg in segs}
     need = {mem: occupancy(layers, everything, mem) for mem in ("fmem", "acc")}
     floor = traffic(layers, maps, everything)
