@@ -13,7 +13,9 @@ per tile (all channel groups at once), whose single addition onto the residual i
 
 A group's int16 sums that another layer reads as well (a residual stream) may still end in a threshold
 run on them in ACC (`epilogue_threshold`): the layer then writes the int16 map and the ±1 map, and the
-threshold, a layer of its own in `compiler.bounds`, never reads the int16 map back.
+threshold, a layer of its own in `compiler.bounds`, never reads the int16 map back. When a group's
+residual is such a map and nothing else reads it (`residual_user`), the map may stay in ACC between the
+two layers, and the group accumulates onto it in place.
 """
 
 from __future__ import annotations
@@ -100,6 +102,18 @@ def epilogue_threshold(v: SSAValue) -> bnn.ThresholdOp | None:
         assert block is not None
         found.sort(key=block.get_operation_index)
     return found[0] if found else None
+
+
+def residual_user(v: SSAValue) -> bnn.AddOp | None:
+    """The add that accumulates a conv group onto the int16 map `v` (`v` its residual), when that is the
+    only user of `v` besides the threshold its producer runs (`epilogue_threshold`): `v` may then stay in
+    ACC from its producer to that group, which adds onto it in place. None otherwise."""
+    th = epilogue_threshold(v)
+    users = [u.operation for u in v.uses if u.operation is not th]
+    if len(users) != 1 or not isinstance(add := users[0], bnn.AddOp):
+        return None
+    group = conv_group(add.output)
+    return add if group is not None and group.residual is v else None
 
 
 def int_bound(v: SSAValue) -> int | None:

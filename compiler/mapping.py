@@ -253,9 +253,12 @@ def price(m: Machine, run: Callable[[Timed], None]) -> Priced:
 def layer_cost(m: Machine, layer: ConvLayer, t: ConvTiling) -> Priced:
     s = layer.shape
     src = Buf("fmem", 0) if s.in_resident else DRAM
-    out = Buf("fmem", 0) if s.out_resident else DRAM
-    data = schedule.ConvData(src, out, no_data, no_data if s.thresholded else None, DRAM if layer.residual else None,
-                             DRAM if s.sums_out else None)
+    acc = Buf("acc", 0)  # a map kept in ACC
+    sums = acc if s.sums_in_acc else DRAM
+    out = Buf("fmem", 0) if s.out_resident else DRAM if s.thresholded else sums
+    data = schedule.ConvData(src, out, no_data, no_data if s.thresholded else None,
+                             (acc if s.residual_in_acc else DRAM) if layer.residual else None,
+                             sums if s.sums_out else None)
     return price(m, lambda e: schedule.conv_layer(e, "", layer, t, data))
 
 

@@ -13,7 +13,9 @@ block and one chunk, two (two: the next tile's residual loads and this tile's in
 next tile computes). Channel blocks outer: the whole input map is on chip, each block's weights load
 once, and its row tiles follow. A residual map is loaded into ACC before the convs accumulate onto it; the sums are then
 max-pooled in ACC or not, and thresholded into FMEM, stored as int16, or both (when another layer adds
-the int16 map: the threshold then reads it in ACC instead of from DRAM).
+the int16 map: the threshold then reads it in ACC instead of from DRAM). An int16 map kept in ACC
+between layers (`ConvShape.residual_in_acc`, `sums_in_acc`) takes one row tile: each block's sums lie
+at their place in the map, accumulated onto the residual in place, and neither is transferred.
 """
 
 from __future__ import annotations
@@ -121,9 +123,17 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
     a_words = blk * crows * ow  # one tile's sums
     # two accumulators: the next tile's residual loads, and this tile's int16 sums leave, while a tile computes
     two_acc = t.acc_buffers == 2
-    abuf = e.alloc("acc", t.acc_buffers * a_words, f"{label}.acc")
+    sums_dst = data.sums if thresholded else data.out
+    # a map kept in ACC (one row tile): each block's sums at its place in it, the residual's or their own
+    whole_acc = s.residual_in_acc or (s.sums_in_acc and pool is None)
+    if s.residual_in_acc:
+        abuf = data.residual
+    elif whole_acc:
+        abuf = sums_dst
+    else:
+        abuf = e.alloc("acc", t.acc_buffers * a_words, f"{label}.acc")
     if pool is not None:
-        pbuf = e.alloc("acc", blk * t.rows * pool.ow, f"{label}.pooled")
+        pbuf = sums_dst if s.sums_in_acc else e.alloc("acc", blk * t.rows * pool.ow, f"{label}.pooled")
     ibuf = data.src if s.in_resident else e.alloc("fmem", g * rows_in * w * (2 if t.double_buffer else 1), f"{label}.in")
     in_words = g * rows_in * w
     if thresholded:
@@ -176,8 +186,6 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
     def load_residual(rt: Index, acc_at: Index) -> None:
         e.dma(data.residual, e.mul(rt, ow), abuf, acc_at, blk, crows * ow, oh * ow, crows * ow)
 
-    sums_dst = data.sums if thresholded else data.out
-
     def store_sums(rt: Index, acc_at: Index) -> None:
         e.dma(abuf, acc_at, sums_dst, e.mul(rt, ow), blk, t.rows * ow, t.rows * ow, oh * ow)
 
@@ -188,7 +196,7 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
         outer: of block `only` alone, whose weights and thresholds are on chip. Two accumulators: the
         residual is there already and the int16 sums leave with the next tile."""
 
-        def chunk(ob: Index, j: Index, first: bool, lanes: int, last: bool) -> None:
+        def chunk(ob: Index, j: Index, first: bool, lanes: int, last: bool, acc_b: Index) -> None:
             w_at = zero
             if prefetch:
                 w_at = weights_at(i, ob, j, last)
@@ -204,38 +212,41 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
                             pack=min(sub.pack, groups(in_c)) - 1, out_h=oh, out_w=ow, nrows=crows, oc_count=blk,
                             accumulate=int(n > 0 or not first), shift=sub.shift)
                 src_at = e.plus(at, sub.group * rows_in * w) if sub.group else at
-                e.conv(ibuf, src_at, wbuf, e.plus(w_at, int(sub_off[n])), abuf, acc_at, rt, start, geom)
+                e.conv(ibuf, src_at, wbuf, e.plus(w_at, int(sub_off[n])), abuf, acc_b, rt, start, geom)
 
         def block(ob: Index, last_block: bool) -> None:
             if n_ob > 1 and not blocks_outer:
                 load_thresholds(ob)
-            # the sums start from the residual's tile (streamed weights SYNC with it; two accumulators prefetch it)
-            if data.residual is not None and not two_acc:
+            acc_b = e.addi(acc_at, e.mul(ob, oh * ow)) if whole_acc else acc_at
+            # the sums start from the residual's tile (streamed weights SYNC with it; two accumulators prefetch
+            # it; kept in ACC, it is in place)
+            if data.residual is not None and not two_acc and not s.residual_in_acc:
                 at = e.addi(e.mul(rt, ow), e.mul(ob, oh * ow))
                 e.dma(data.residual, at, abuf, zero, blk, crows * ow, oh * ow, crows * ow)
                 if not streamed or blocks_outer:
                     e.sync()
             # peeled: it starts the sums (unless a residual did), the others add to them
-            chunk(ob, zero, data.residual is None, min(c, CHANNELS_PER_WORD * ch), last_block and n_ch == 1)
+            chunk(ob, zero, data.residual is None, min(c, CHANNELS_PER_WORD * ch), last_block and n_ch == 1, acc_b)
             if n_ch > 1 and c % CHANNELS_PER_WORD == 0:
                 full = CHANNELS_PER_WORD * ch
                 # the layer's last step prefetches nothing: peeled
                 peel = int(last_block and prefetch)
                 if n_ch - 1 - peel > 0:
-                    e.loop(n_ch - 1 - peel, 1, "cgroups", lambda j: chunk(ob, e.plus(j, 1), False, full, False))
+                    e.loop(n_ch - 1 - peel, 1, "cgroups", lambda j: chunk(ob, e.plus(j, 1), False, full, False, acc_b))
                 if peel:
-                    chunk(ob, e.idx(n_ch - 1), False, full, True)
+                    chunk(ob, e.idx(n_ch - 1), False, full, True, acc_b)
             else:  # the last chunk has fewer real channels: unrolled, each with its lane count
                 for j in range(1, n_ch):
                     chunk(ob, e.idx(j), False, min(CHANNELS_PER_WORD * ch, c - CHANNELS_PER_WORD * ch * j),
-                          last_block and j == n_ch - 1)
-            sums, sums_at = abuf, acc_at  # the tile's sums in ACC, pooled or not
+                          last_block and j == n_ch - 1, acc_b)
+            sums, sums_at = abuf, acc_b  # the tile's sums in ACC, pooled or not
             if pool is not None:
                 geom = dict(in_h=oh, in_w=ow, in_c=blk, buf_rows=crows, kh=pool.kh, kw=pool.kw, stride=pool.stride,
                             dilation=pool.dilation, pad_top=pool.pad_top, pad_left=pool.pad_left, out_h=pool.oh,
                             out_w=pool.ow, obuf_rows=t.rows, nrows=t.rows)
-                e.pool(abuf, acc_at, pbuf, zero, out_row, rt, geom)
-                sums, sums_at = pbuf, zero
+                pool_at = e.mul(ob, pool.oh * pool.ow) if s.sums_in_acc else zero
+                e.pool(abuf, acc_b, pbuf, pool_at, out_row, rt, geom)
+                sums, sums_at = pbuf, pool_at
             if thresholded:
                 at, obuf_rows = (e.mul(out_row, out_w), out_h) if keep else (zero, t.rows)
                 # blocks outer (whole 16-channel words per block): the block's words alone, sent at once
@@ -246,10 +257,10 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
                     dst = e.addi(e.mul(e.div(ob, CHANNELS_PER_WORD), out_h * out_w), e.mul(out_row, out_w))
                     e.dma(obuf, zero, data.out, dst, groups(blk), t.rows * out_w, t.rows * out_w, out_h * out_w)
                     e.sync()
-            if s.writes_sums and not two_acc:
+            if s.writes_sums and not two_acc and not s.sums_in_acc:
                 plane = out_h * out_w
                 dst = e.addi(e.mul(out_row, out_w), e.mul(ob, plane))
-                e.dma(sums, zero, sums_dst, dst, blk, t.rows * out_w, t.rows * out_w, plane)
+                e.dma(sums, sums_at, sums_dst, dst, blk, t.rows * out_w, t.rows * out_w, plane)
                 e.sync()
 
         if only is not None:

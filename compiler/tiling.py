@@ -71,6 +71,11 @@ class ConvShape:
     pool: PoolAfter | None = None
     # thresholded, and its int16 sums (pooled, under a pool) leave for DRAM too, for another user
     sums_out: bool = False
+    # int16 maps kept in ACC between layers (a residual stream), one row tile then: the residual is already
+    # there and the sums accumulate onto it in place; the sums (pooled, under a pool) stay there, in place
+    # of the residual when it is there too, else in a map the layer's ACC need counts
+    residual_in_acc: bool = False
+    sums_in_acc: bool = False
 
     @property
     def out_h(self) -> int:
@@ -136,11 +141,17 @@ def need(s: ConvShape, rows: int, block: int, chunk: int, double: bool, weight_b
         out_buf = groups(s.o) * s.out_h * s.out_w
     else:
         out_buf = groups(s.o if order == "rows" else block) * rows * s.out_w
+    sums = acc_buffers * block * crows * s.ow  # a tile's sums
+    pooled = block * rows * s.pool.ow if s.pool else 0
+    if s.sums_in_acc and not s.residual_in_acc:  # the whole map of sums (or pooled sums) stays
+        sums, pooled = (sums, s.o * s.out_h * s.out_w) if s.pool else (s.o * s.oh * s.ow, 0)
+    if s.residual_in_acc:  # the sums accumulate in the residual's words, which the caller has reserved
+        sums = 0
     return {
         "fmem": in_buf * (2 if double else 1) + out_buf,
         "wmem": weight_buffers * block * chunk * sum(kh * kw for kh, kw in s.kernels),
         "tmem": 2 * block if s.thresholded else 0,
-        "acc": acc_buffers * block * crows * s.ow + (block * rows * s.pool.ow if s.pool else 0),
+        "acc": sums + pooled,
     }
 
 
@@ -155,8 +166,11 @@ def choose_conv_tiling(s: ConvShape, m: Machine) -> ConvTiling:
         )
     best = _best_conv_tiling(dataclasses.replace(s, name=""), m)
     if best is None:
-        smallest = need(s, 1, 1, s.g if s.whole_groups else 1, False)
+        in_acc = s.residual_in_acc or s.sums_in_acc  # one row tile of the map kept in ACC
+        smallest = need(s, s.out_h if in_acc else 1, 1, s.g if s.whole_groups else 1, False)
         over = [k for k in smallest if smallest[k] > m.memory.words(k)]
+        if not over:
+            raise ChewcError(f"layer {s.name}: no tile computes whole rows of the int16 map it keeps in ACC")
         k = over[0]
         raise ChewcError(
             f"layer {s.name}: one tile needs {smallest[k] * 2 / 1024:.1f} KiB of {k} memory, "
@@ -183,7 +197,11 @@ WEIGHT_BUFFERS = (1, 2)  # WMEM buffers a streamed layer's weights may take
 def _conv_tilings(s: ConvShape, m: Machine) -> tuple[ConvTiling, ...]:
     found = []
     chunks = [s.g] if s.whole_groups else divisors(s.g)
-    for rows, block, chunk in itertools.product(divisors(s.out_h), divisors(s.o), chunks):
+    # a map kept in ACC is one row tile: its blocks lie at their places in the map
+    row_options = [s.out_h] if s.residual_in_acc or s.sums_in_acc else divisors(s.out_h)
+    for rows, block, chunk in itertools.product(row_options, divisors(s.o), chunks):
+        if s.residual_in_acc and s.conv_rows(rows) != s.oh:  # the sums are the residual's rows, all of them
+            continue
         n_rt = s.out_h // rows
         streamed = s.o // block > 1 or s.g // chunk > 1  # weights do not stay on chip
         inputs = 0 if s.in_resident else n_rt * s.g * s.rows_in(s.conv_rows(rows)) * s.w

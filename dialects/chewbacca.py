@@ -362,8 +362,8 @@ class ProbeOp(IRDLOperation):
     irdl_options = (ParsePropInAttrDict(),)
 
     def verify_(self) -> None:
-        if self.mem.data not in ("dram", "fmem"):
-            raise VerifyException(f"{self.name}: a probed tensor lies in dram or fmem, not {self.mem.data}")
+        if self.mem.data not in ("dram", "fmem", "acc"):
+            raise VerifyException(f"{self.name}: a probed tensor lies in dram, fmem or acc, not {self.mem.data}")
         # any ONNX tensor name goes (it is never a .chew name): only dtype and shape are checked
         words, size = _tensor(self, self.addr.value.data, "probe").words, machine_of(self).memory.words(self.mem.data)
         if self.addr.value.data < 0 or self.addr.value.data + words > size:

@@ -627,7 +627,7 @@ class ProbeOp(IRDLOperation):
         super().__init__(operands=[buffer], properties={"tensor": StringAttr(tensor), "desc": desc})
 
     def verify_(self) -> None:
-        _check_desc(self, self.desc, self.buffer, spaces=("dram", "fmem"))
+        _check_desc(self, self.desc, self.buffer, spaces=("dram", "fmem", "acc"))
 
 
 @irdl_op_definition

@@ -63,8 +63,9 @@ def last_fit(intervals: list[tuple[int, int, int]], start: int, words: int, capa
 
 
 def allocate(fn: func.FuncOp, m: Machine) -> None:
-    """Set the `offset` of every buffer of `fn`: first fit by liveness, constants first, and the maps kept
-    on chip between layers (`*.map`) alternately at the top and the bottom of FMEM."""
+    """Set the `offset` of every buffer of `fn`: first fit by liveness, constants first, the ±1 maps kept
+    on chip between layers (`*.map`) alternately at the top and the bottom of FMEM, and int16 maps kept in
+    ACC (`*.stream`) at its top."""
     placed: dict[str, list[tuple[int, int, int]]] = {}
     top = False  # maps kept on chip between layers alternate between the two ends of FMEM
     ranges = sorted(live_ranges(fn), key=lambda r: (not isinstance(r[0], tile.ConstOp), r[1]))
@@ -76,8 +77,9 @@ def allocate(fn: func.FuncOp, m: Machine) -> None:
         low, high = first_fit(pool, start, words), last_fit(pool, start, words, capacity)
         if buf.label.data.endswith(".map"):
             top = not top  # ping-pong: the next layer's map goes to the other end, leaving no hole between
-        fits = [o for o in ((high, low) if top and buf.label.data.endswith(".map") else (low, high))
-                if 0 <= o <= capacity - words]
+        # an int16 map kept in ACC across layers (one at a time) at the top, the layers' tiles below it
+        high_first = buf.label.data.endswith(".stream") or top and buf.label.data.endswith(".map")
+        fits = [o for o in ((high, low) if high_first else (low, high)) if 0 <= o <= capacity - words]
         if not fits:
             live = sum(s for o, s, e in pool if e >= start)
             raise ChewcError(

@@ -12,7 +12,10 @@ A layer is a conv group (`compiler.layers`): the convs `bnn.add`s sum (sub-convo
 sum adds one, then are thresholded, or max-pooled in ACC (an integer pool right after the conv, e.g. an
 ImageNet stem), before anything is written back: none of these intermediate sums crosses DRAM. Sums
 another layer adds later are written as int16 and, when they are also thresholded, thresholded in ACC
-by the same layer (`Lowering.epilogue`), whose marker then covers both layers of the bounds.
+by the same layer (`Lowering.epilogue`), whose marker then covers both layers of the bounds. Where the
+group that adds onto them is their only other reader, they may stay in ACC until it runs
+(`Lowering.may_stream`): the layers in between tile in the rest of ACC, and `lower_function` lowers
+the function again with the map in DRAM when one of them does not fit.
 
 Semantics preserved: each layer's DRAM result equals the `bnn` op's reference result, bit for bit.
 Float and relayout work becomes `tile.host` steps between accelerator phases.
@@ -21,6 +24,7 @@ Float and relayout work becomes `tile.host` steps between accelerator phases.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -48,7 +52,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from compiler import mapping, schedule, tiling
 from compiler.bounds import NetworkBound, function_bounds
-from compiler.layers import Conv, ConvGroup, conv_group, epilogue_threshold, lowered_later
+from compiler.layers import Conv, ConvGroup, conv_group, epilogue_threshold, lowered_later, residual_user
 from compiler.passes.common import INDEX_ARITH, functions, module_machine
 from compiler.schedule import planes
 from compiler.tiling import ConvShape, MapShape, groups
@@ -67,12 +71,17 @@ THRESHOLD_MODE = {"g": "ge", "l": "le", "+": "plus", "-": "minus"}
 @dataclass
 class DramTensor:
     """Where a tensor between layers lives: in DRAM, or (on_chip) as a whole ±1 map kept in FMEM for its
-    consumers, when producer and consumers fit beside it (else it spills to DRAM)."""
+    consumers, when producer and consumers fit beside it (else it spills to DRAM), or as a whole int16 map
+    kept in ACC for the conv group that adds onto it (a residual stream)."""
 
     buffer: SSAValue
     shape: tuple[int, ...]  # logical [C, H, W] (batch dropped)
     dtype: str  # bits | int16 | f32
     on_chip: bool = False
+
+    @property
+    def in_acc(self) -> bool:
+        return self.on_chip and self.dtype == "int16"
 
     def desc(self, zero: str = "") -> tile.TensorAttr:
         return tile.TensorAttr(self.shape, self.dtype, zero)
@@ -124,6 +133,13 @@ class Lowering:
     marks: list[tuple[tile.LayerOp, mapping.Cost]] = field(default_factory=list)  # with the cost spent before each
     done: set[Operation] = field(default_factory=set)  # the bnn ops lowered so far
     convs: int = 0  # conv layers so far, for their labels
+    streams: bool = False  # keep int16 maps in ACC between layers where they fit (`may_stream`)
+    stream: SSAValue | None = None  # the int16 map kept in ACC now: later layers tile in the ACC it leaves
+    no_stream: set[SSAValue] = field(default_factory=set)  # maps that must not stay in ACC (`lower_function`)
+    chip: Machine | None = None  # the machine; `machine` is what the layer being lowered may use of it
+
+    def __post_init__(self) -> None:
+        self.chip = self.machine
 
     # -- the pass's walk -----------------------------------------------------------------------
 
@@ -393,9 +409,11 @@ class Lowering:
 
     def conv_shape(self, name: str, convs: Sequence[Conv], thresholded: bool, src_shape: tuple[int, ...],
                    in_resident: bool, out_resident: bool, one_pass: bool = False,
-                   pool: tiling.PoolAfter | None = None, sums_out: bool = False) -> ConvShape:
+                   pool: tiling.PoolAfter | None = None, sums_out: bool = False, residual_in_acc: bool = False,
+                   sums_in_acc: bool = False) -> ConvShape:
         """`one_pass`: every channel group in one CONV per tile (bit planes always); `pool`: an integer max-pool
-        of the sums the layer runs before they leave ACC; `sums_out`: thresholded, the int16 sums leave too."""
+        of the sums the layer runs before they leave ACC; `sums_out`: thresholded, the int16 sums leave too;
+        `residual_in_acc`, `sums_in_acc`: the residual, the int16 sums are kept in ACC (`ConvShape`)."""
         c, h, w = src_shape
         _, o, oh, ow = bnn.shape_of(convs[0].output.type)
         strides, dils = bnn.ints(convs[0].strides), bnn.ints(convs[0].dilations)
@@ -413,14 +431,16 @@ class Lowering:
         hi = max(-p[0] + (k[0] - 1) * d for p, k in zip(pads, kernels))
         return ConvShape(name, c, h, w, o, oh, ow, strides[0], d, kernels, (lo, hi), thresholded,  # type: ignore[arg-type]
                          in_resident, out_resident, one_pass or isinstance(convs[0], bnn.BitplaneConv2dOp), pool,
-                         sums_out)
+                         sums_out, residual_in_acc, sums_in_acc)
 
     def group_shape(self, name: str, group: ConvGroup, thresholded: bool, in_resident: bool,
-                    out_resident: bool, pool: tiling.PoolAfter | None = None, sums_out: bool = False) -> ConvShape:
+                    out_resident: bool, pool: tiling.PoolAfter | None = None, sums_out: bool = False,
+                    sums_in_acc: bool = False) -> ConvShape:
         """A group's layer shape; a residual whose partial sums may overflow takes one CONV per tile."""
         one_pass = group.residual is not None and not group.partial_sums_fit
+        residual_in_acc = group.residual is not None and self.values[group.residual].in_acc
         return self.conv_shape(name, group.convs, thresholded, self.values[group.input].shape, in_resident,
-                               out_resident, one_pass, pool, sums_out)
+                               out_resident, one_pass, pool, sums_out, residual_in_acc, sums_in_acc)
 
     def lower_layer(self, name: str, group: ConvGroup, th: bnn.ThresholdOp | None, result: SSAValue,
                     keep: bool = False, pool: bnn.MaxPoolOp | None = None, sums_out: bool = False) -> None:
@@ -433,23 +453,60 @@ class Lowering:
         pool_after = self.pool_after(pool) if pool is not None else None
         if pool_after is not None and not self.tiles(self.group_shape(name, group, False, src.on_chip, False, pool_after)):
             pool_after = None
+        in_acc = group.residual is not None and self.values[group.residual].in_acc
         if group.residual is not None and not group.partial_sums_fit and not self.tiles(
             self.group_shape(name, group, th is not None, src.on_chip, keep, pool_after, sums_out)
         ):
             assert not sums_out  # `epilogue` fused the threshold because this tiling fits
+            if in_acc:  # lower_function then lowers the function again with every map in DRAM
+                raise ChewcError(f"layer {name}: no tiling adds its residual in ACC")
             sums = self.lower_conv_group(name, group.convs, None, result)[0]
             total = self.add_maps(sums, self.values[group.residual], f"{name}.add")
             self.values[result] = self.threshold_map(total, th) if th is not None else total
         else:
-            out, sums_map = self.lower_conv_group(name, group.convs, th, result, keep, group, pool_after, sums_out)
+            written = pool.output if pool is not None and pool_after is not None else result
+            stream = self.may_stream(written, th, sums_out, in_acc, pool_after) and self.tiles(
+                self.group_shape(name, group, th is not None, src.on_chip, keep, pool_after, sums_out, True))
+            out, sums_map = self.lower_conv_group(name, group.convs, th, result, keep, group, pool_after, sums_out,
+                                                  stream)
             self.values[result] = out if sums_map is None else sums_map
             if th is not None and sums_map is not None:
                 self.values[th.output] = out
+            if stream or in_acc:
+                self.reserve(written if stream else None)
         if pool is not None:
             if pool_after is None:
                 self.lower_maxpool(pool)
             else:
                 self.values[pool.output] = self.values.pop(result)
+
+    def may_stream(self, written: SSAValue, th: bnn.ThresholdOp | None, sums_out: bool, in_acc: bool,
+                   pool: tiling.PoolAfter | None) -> bool:
+        """Whether a layer's int16 map `written` may stay in ACC for the group that adds onto it: its only
+        other reader is the threshold the layer runs, the map fits ACC, and it is the only map kept there
+        (in the words of the residual the layer adds onto, or with none kept yet)."""
+        if not self.streams or written in self.no_stream or (th is not None and not sums_out) \
+                or residual_user(written) is None:
+            return False
+        if (other := epilogue_threshold(written)) is not None and other is not th:
+            return False
+        assert self.chip is not None
+        words = math.prod(bnn.shape_of(written.type)[1:])
+        if words > self.chip.memory.words("acc"):
+            return False
+        return pool is None if in_acc else self.stream is None
+
+    def reserve(self, v: SSAValue | None) -> None:
+        """The int16 map kept in ACC from now on (None: none); the layers lowered while it is there tile
+        in the rest of ACC."""
+        assert self.chip is not None
+        self.stream = v
+        self.machine = self.chip
+        if v is not None:
+            acc = self.chip.memory.acc
+            left = acc.size_bytes - math.prod(bnn.shape_of(v.type)[1:]) * acc.word_bits // 8
+            self.machine = dataclasses.replace(self.chip, memory=dataclasses.replace(
+                self.chip.memory, acc=dataclasses.replace(acc, size_bytes=left)))
 
     def tiles(self, shape: ConvShape) -> bool:
         try:
@@ -470,15 +527,17 @@ class Lowering:
 
     def lower_conv_group(self, name: str, convs: Sequence[Conv], th: bnn.ThresholdOp | None, result: SSAValue,
                          keep: bool = False, group: ConvGroup | None = None, pool: tiling.PoolAfter | None = None,
-                         sums_out: bool = False) -> tuple[DramTensor, DramTensor | None]:
-        """The convs of a layer summed in ACC (onto `group`'s residual, loaded first, if it has one),
-        max-pooled in ACC by `pool`, then thresholded: the map it writes, and with `sums_out` the int16 map
-        it writes too."""
+                         sums_out: bool = False, sums_in_acc: bool = False) -> tuple[DramTensor, DramTensor | None]:
+        """The convs of a layer summed in ACC (onto `group`'s residual, loaded first, or there already, if it
+        has one), max-pooled in ACC by `pool`, then thresholded: the map it writes, and with `sums_out` the
+        int16 map it writes too; `sums_in_acc`: the int16 map stays in ACC (in the residual's words when
+        that is there)."""
         src = self.values[convs[0].input]
         o = bnn.shape_of(convs[0].output.type)[1]
         residual = self.values[group.residual] if group is not None and group.residual is not None else None
         if group is not None:
-            shape = self.group_shape(layer_name(name, result), group, th is not None, src.on_chip, keep, pool, sums_out)
+            shape = self.group_shape(layer_name(name, result), group, th is not None, src.on_chip, keep, pool, sums_out,
+                                     sums_in_acc)
         else:
             shape = self.conv_shape(layer_name(name, result), convs, th is not None, src.shape, src.on_chip, keep)
         if isinstance(convs[0], bnn.BitplaneConv2dOp):
@@ -494,12 +553,19 @@ class Lowering:
             raise ChewcError(f"layer {shape.name}: the weights of all {len(subs)} bit planes must fit WMEM at "
                              f"once ({shape.weight_words_per_oc} words per output channel)")
         out_shape = (o, shape.out_h, shape.out_w)
+        kept = None  # the int16 map kept in ACC
+        if sums_in_acc:
+            buf = residual.buffer if shape.residual_in_acc and residual is not None else self.alloc(
+                "acc", o * shape.out_h * shape.out_w, f"{name}.stream")
+            kept = DramTensor(buf, out_shape, "int16", True)
         if keep:
             out = DramTensor(self.alloc("fmem", groups(o) * shape.out_h * shape.out_w, f"{name}.map"), out_shape, "bits",
                              True)
+        elif kept is not None and th is None:
+            out = kept
         else:
             out = self.dram(out_shape, "bits" if th else "int16", f"{name}.pool" if pool and not th else name)
-        sums = self.dram(out_shape, "int16", f"{name}.sums") if sums_out else None
+        sums = (kept or self.dram(out_shape, "int16", f"{name}.sums")) if sums_out else None
         data = schedule.ConvData(
             src.buffer, out.buffer, lambda t: pack_weights(subs, t, shape),
             (lambda: threshold_words(shape.name, th)) if th is not None else None,
@@ -783,18 +849,57 @@ class TileLoopsPass(ModulePass):
             lower_function(fn, m)
 
 
+STREAM_RETRIES = 8  # lowerings of a function that each leave out one more map kept in ACC, before none is
+
+
+@dataclass
+class StreamMiss(Exception):
+    """A layer did not fit beside the int16 map kept in ACC, made by the op at `index` of the function."""
+
+    index: int
+
+
 def lower_function(fn: func.FuncOp, m: Machine) -> None:
+    """Lower `fn`, keeping int16 maps in ACC between layers where they fit. Where a layer in between does
+    not fit beside such a map, the function is lowered again (from a copy) with that map in DRAM; after
+    `STREAM_RETRIES` misses, or any other error, with every map in DRAM."""
+    if any(residual_user(r) is not None and math.prod(bnn.shape_of(r.type)[1:]) <= m.memory.words("acc")
+           for op in fn.body.block.ops for r in op.results):
+        missed: set[int] = set()
+        for _ in range(STREAM_RETRIES):
+            trial = fn.clone()
+            try:
+                lower_ops(trial, m, missed)
+            except StreamMiss as miss:
+                missed.add(miss.index)
+                continue
+            except ChewcError:
+                break
+            Rewriter.replace_op(fn, trial)
+            return
+    lower_ops(fn, m, None)
+
+
+def lower_ops(fn: func.FuncOp, m: Machine, missed: set[int] | None) -> None:
+    """Lower the ops of `fn`; `missed`: the ops whose int16 maps must not stay in ACC (None: no map does)."""
     block = fn.body.block
     bounds, layer_of = function_bounds(fn, m)
     ops = list(block.ops)
-    lw = Lowering(m, Builder(InsertPoint.at_start(block)), layer_bounds=bounds, layer_of=layer_of)
+    no_stream = {ops[i].results[0] for i in missed or ()}
+    lw = Lowering(m, Builder(InsertPoint.at_start(block)), layer_bounds=bounds, layer_of=layer_of,
+                  streams=missed is not None, no_stream=no_stream)
     lw.lower_input(block.args[0])
     patterns = GreedyRewritePatternApplier([p(lw) for p in PATTERNS])
     # one walk in program order, each op once: xDSL's walker would also revisit the tile ops it inserts,
     # and it rewraps the pass's errors (one line, naming the layer) as diagnostics
     for o in ops:
-        if o not in lw.done:
-            patterns.match_and_rewrite(o, PatternRewriter(o))
+        try:
+            if o not in lw.done:
+                patterns.match_and_rewrite(o, PatternRewriter(o))
+        except ChewcError as e:
+            if lw.stream is not None and isinstance(lw.stream.owner, Operation):
+                raise StreamMiss(ops.index(lw.stream.owner)) from e
+            raise
         if o not in lw.done:
             raise ChewcError(f"tile-loops: {o.name} has no lowering (run bnn-dense-to-conv first for bnn.dense)")
     lw.close_marks()

@@ -19,7 +19,7 @@ from runtime.check import check_program
 REPO = Path(__file__).resolve().parents[2]
 
 
-def stream_model(path: Path, blocks: int, channels: int, k: int) -> Path:
+def stream_model(path: Path, blocks: int, channels: int, k: int, size: int = 2) -> Path:
     """s0 = Conv k x k (pad 'same') of Sign(x); `blocks` times s = s + Conv(Sign(s - 0.5)); y = Sign(s - 0.5).
     Every sum is even (an even number of in-image ±1 taps), so no Sign sees 0."""
     rng = np.random.default_rng(0)
@@ -33,8 +33,9 @@ def stream_model(path: Path, blocks: int, channels: int, k: int) -> Path:
             nodes.append(helper.make_node("Add", [s, f"c{i}"], [f"s{i}"]))
         s = f"s{i}" if i else "c0"
         nodes += [helper.make_node("Sub", [s, "half"], [f"d{i}"]), helper.make_node("Sign", [f"d{i}"], [f"a{i + 1}"])]
-    graph = helper.make_graph(nodes, "stream", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, channels, 2, 2])],
-                              [helper.make_tensor_value_info(f"a{blocks + 1}", TensorProto.FLOAT, [1, channels, 2, 2])], inits)
+    shape = [1, channels, size, size]
+    graph = helper.make_graph(nodes, "stream", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info(f"a{blocks + 1}", TensorProto.FLOAT, shape)], inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
     return path
 

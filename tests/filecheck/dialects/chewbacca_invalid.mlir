@@ -79,8 +79,8 @@ func.func @output_outside_dram() -> tensor<1x4xf32> {
 
 // -----
 
-func.func @probe_in_acc() {
-  chewbacca.probe {tensor = "7", mem = "acc", addr = 0 : i64, shape = [16 : i64], dtype = "int16"}
+func.func @probe_in_wmem() {
+  chewbacca.probe {tensor = "7", mem = "wmem", addr = 0 : i64, shape = [16 : i64], dtype = "int16"}
   func.return
 }
-// CHECK: Operation does not verify: chewbacca.probe: a probed tensor lies in dram or fmem, not acc
+// CHECK: Operation does not verify: chewbacca.probe: a probed tensor lies in dram, fmem or acc, not wmem

@@ -171,3 +171,31 @@ func.func @stream(%x: tensor<1x3x6x6xf32>) -> (tensor<1x4x6x6xi32>, !bnn.bits<1x
 // CHECK-NOT:     tile.threshold
 // CHECK:         tile.read %[[SUMS]]
 // CHECK-NEXT:    tile.read %[[BITS]]
+
+// -----
+
+// The int16 sums %c are thresholded and then added onto by a second conv, their only other reader: they
+// stay in ACC (conv1.stream), the threshold runs on them there, and the second conv accumulates onto them
+// in place (its CONV writes conv1.stream, no residual DMA); only the final sums leave.
+func.func @acc_stream(%x: tensor<1x3x6x6xf32>) -> tensor<1x4x6x6xi32> {
+  %s = bnn.sign %x {zero = "plus"} : tensor<1x3x6x6xf32> -> !bnn.bits<1x3x6x6>
+  %c = bnn.conv2d %s {weights = #bnn.dense_bits<4x3x3x3, "a5f00f3c7e1f18c3a5f00f3c7e1f">, strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, pad_value = "zero"} : !bnn.bits<1x3x6x6> -> tensor<1x4x6x6xi32>
+  %t = bnn.threshold %c {thresholds = array<i32: 0, 1, -1, 2>, modes = "glgg"} : tensor<1x4x6x6xi32> -> !bnn.bits<1x4x6x6>
+  %d = bnn.conv2d %t {weights = #bnn.dense_bits<4x4x3x3, "a5f00f3c7e1f18c3a5f00f3c7e1f18c3a5f0">, strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, pad_value = "zero"} : !bnn.bits<1x4x6x6> -> tensor<1x4x6x6xi32>
+  %y = bnn.add %c, %d : tensor<1x4x6x6xi32>, tensor<1x4x6x6xi32> -> tensor<1x4x6x6xi32>
+  func.return %y : tensor<1x4x6x6xi32>
+}
+
+// CHECK-LABEL: func.func @acc_stream
+// CHECK:         tile.layer {layer = "conv, threshold", kind = "conv+threshold", {{.*}} predicted_dram_bits = 1280 : i64, {{.*}}}
+// CHECK-NEXT:    %[[STREAM:.*]] = tile.alloc {label = "conv1.stream"} : !tile.buffer<acc, 144>
+// CHECK-NEXT:    %[[MAP:.*]] = tile.alloc {label = "conv1.map"} : !tile.buffer<fmem, 36>
+// CHECK:         tile.conv {{.*}} -> %[[STREAM]]
+// CHECK-NEXT:    tile.threshold %[[STREAM]][%{{.*}}], %{{.*}} -> %[[MAP]]
+// CHECK-NEXT:    tile.layer {layer = "conv", kind = "conv+residual", {{.*}} predicted_dram_bits = 2880 : i64, {{.*}}}
+// CHECK-NEXT:    %[[OUT:.*]] = tile.alloc {label = "conv2"} : !tile.buffer<dram, 144>
+// CHECK-NOT:     tile.dma {{.*}} -> %[[STREAM]]
+// CHECK:         tile.conv %[[MAP]][%{{.*}}], %{{.*}} -> %[[STREAM]][%{{.*}}] {{.*}} accumulate = 1
+// CHECK-NEXT:    tile.dma %[[STREAM]][%{{.*}}] -> %[[OUT]][%{{.*}}] {count = 4 : i64, length = 36 : i64, {{.*}}}
+// CHECK-NEXT:    tile.sync
+// CHECK-NEXT:    tile.read %[[OUT]]
