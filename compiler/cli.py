@@ -12,6 +12,7 @@ from compiler.passes import get_all_passes
 from compiler.pipeline_debug import add_debug_arguments, describe_passes, load_pass_plugins, runner_from_args
 from isa.errors import ChewcError, cli_main
 from isa.files import writable, write_output
+from isa.version import add_version
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bisect", action="store_true",
                    help="execute the IR after every pass on one input (--seed/--input), compare with the ONNX "
                    "reference, name the first pass that differs and write its reproducer (exit 1)")
+    add_version(p)
     return p
 
 

@@ -40,6 +40,7 @@ from dialects.chewbacca import set_machine
 from isa.errors import ChewcError, cli_main
 from isa.files import read_text, writable
 from isa.machine import load_machine
+from isa.version import version
 
 DESCRIPTION = """chewc-opt: run a pass pipeline on .mlir (bnn, tile or chewbacca IR; a file, or - for stdin)
 and debug it.
@@ -67,7 +68,7 @@ class XdslPassFlags(PassHook):
 
 
 class ChewcOptMain(xDSLOptMain):
-    version_format = "chewc-opt built on xdsl {xdsl_version}"
+    version_format = f"chewc-opt {version()} (xdsl {{xdsl_version}})"
 
     def __init__(self, args: Sequence[str] | None = None):
         # plugins must be known before xDSL builds its argument parser (the -p help lists every pass)
@@ -94,6 +95,11 @@ class ChewcOptMain(xDSLOptMain):
     def register_all_arguments(self, arg_parser: argparse.ArgumentParser) -> None:
         arg_parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep DESCRIPTION's lines
         super().register_all_arguments(arg_parser)
+        # upstream's -p help lists all ~150 passes alphabetically: ours first, the rest by --list-passes
+        ours = ", ".join(sorted({**get_all_passes(), **self.plugin_passes}))
+        arg_parser._option_string_actions["-p"].help = (
+            f"comma-separated pass pipeline, with options as pass{{opt=value}}; chewc's passes: {ours}; "
+            f"xDSL's {len(upstream_passes())} upstream passes also work (--list-passes lists every pass)")
         g = add_debug_arguments(arg_parser, ["--ir-dump-dir", "--dump-dir"])
         g.add_argument("--list-passes", action="store_true",
                        help="list every pass with its options and a one-line description, and exit")

@@ -11,6 +11,7 @@ from isa.container import ChewProgram
 from isa.errors import cli_main
 from isa.files import MAX_PROGRAM_BYTES, MAX_TEXT_BYTES, read_bytes, read_text, write_output
 from isa.machine import load_machine
+from isa.version import add_version
 
 _MACHINE_HELP = "machine description (.toml file or bundled name: chewbaccann, quarter); default chewbaccann"
 
@@ -26,6 +27,7 @@ def assemble_main(argv: Sequence[str] | None) -> int:
     parser.add_argument("source", type=Path, help="assembly file (.s)")
     parser.add_argument("-o", "--output", type=Path, help="output .chew file (default: SOURCE with .chew)")
     parser.add_argument("--machine", help=_MACHINE_HELP)
+    add_version(parser)
     args = parser.parse_args(argv)
     machine = load_machine(args.machine)
     program = assemble(read_text(args.source, "assembly file", MAX_TEXT_BYTES), machine, str(args.source))
@@ -44,6 +46,7 @@ def objdump_main(argv: Sequence[str] | None) -> int:
     )
     parser.add_argument("program", type=Path, help=".chew file")
     parser.add_argument("-o", "--output", type=Path, help="write the listing here instead of stdout")
+    add_version(parser)
     args = parser.parse_args(argv)
     listing = disassemble(ChewProgram.from_bytes(read_bytes(args.program, ".chew program", MAX_PROGRAM_BYTES), str(args.program)))
     if args.output:

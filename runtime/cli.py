@@ -17,6 +17,7 @@ import numpy as np
 
 from isa.container import ChewProgram, TensorDesc
 from isa.errors import ChewcError, MismatchError, cli_main
+from isa.version import add_version
 from isa.files import writable, write_output
 from isa.machine import load_machine
 from runtime.check import OnnxReference, check_layers, compare, load_arrays, random_image, run_program, same_shape
@@ -79,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         help="with --check MODEL.onnx: also compare every layer boundary of the first input with the model's "
         "tensor of the same name",
     )
+    add_version(parser)
     return parser
 
 
