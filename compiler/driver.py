@@ -10,9 +10,13 @@ and emission through the ISA encoder.  Import attaches the machine description t
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from onnx import helper
 
 from xdsl.dialects.builtin import ModuleOp
 
@@ -22,11 +26,14 @@ from compiler.placement import Placement, array_layers, placement
 from compiler.pipeline_debug import PassFactory, PassRunner, format_ir, parse_pipeline
 from dialects import make_context
 from isa.asm import disassemble
-from isa.container import ChewProgram, Planes
+from isa import build
+from isa.container import ChewProgram, Planes, Section
+from isa.version import version
 from isa.errors import ChewcError, InternalError
 from dialects.chewbacca import machine_of
 from isa.machine import Machine, load_machine
 from runtime.emulator import verify_program
+from runtime.onnx_file import read_model
 
 EMIT_LEVELS = ("bnn", "tile", "chewbacca", "asm", "chew")
 # the last pass of each IR level
@@ -76,6 +83,8 @@ def compile_model(path: str | Path, emit: str = "chew", machine_path: str | None
     if emit in LEVEL_END or stop_after is not None:
         return Compilation(module, machine)
     program = emit_program(module)
+    program = dataclasses.replace(program, sections=(*program.sections, *build_sections(
+        path, ",".join(str(p.pipeline_pass_spec()) for p in passes), machine, {"first_layer": first_layer, "input_grid": _grid(input_grid)}, program)))
     try:
         verify_program(program, machine)
     except ChewcError as e:  # the compiler's fault, never the model's: no such program may leave it
@@ -84,6 +93,29 @@ def compile_model(path: str | Path, emit: str = "chew", machine_path: str | None
     if strict:
         where.check_strict()
     return Compilation(module, machine, program, where)
+
+
+def build_sections(path: str | Path, pipeline: str, machine: Machine, options: dict[str, str],
+                   program: ChewProgram) -> tuple[Section, Section]:
+    """The program's build manifest and the ONNX graph's output types and shapes (`isa.build`)."""
+    model = read_model(path)  # the import has read and checked it; external tensors come inlined
+    outputs = {}
+    names = {d.name for d in program.outputs}
+    for v in model.graph.output:
+        t = v.type.tensor_type
+        if v.name in names and t.HasField("shape") and t.elem_type:
+            dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim]
+            outputs[v.name] = {"dtype": str(helper.tensor_dtype_to_np_dtype(t.elem_type)), "shape": dims}
+    # the model with its external tensors (a model file alone is that file's bytes)
+    digest = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
+    manifest = {"chewc": version(), "model_sha256": digest, "pipeline": pipeline,
+                "machine": machine.name,
+                "machine_sha256": machine.hash().hex(), "options": options}
+    return build.section(build.MANIFEST, manifest), build.section(build.OUTPUTS, outputs)
+
+
+def _grid(grid: Planes | None) -> str:
+    return "" if grid is None else f"{grid.bits},{grid.exponent}" + ("" if grid.signed else ",unsigned")
 
 
 def render(c: Compilation, emit: str, generic: bool = False) -> str | bytes:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import lark
 
+from isa import build
 from isa.container import (
     DTYPES,
     HOST_KIND,
@@ -424,6 +425,12 @@ def _lines(program: ChewProgram) -> Iterator[str]:
         if s.kind == HOST_KIND:
             continue
         yield ""
+        if (s.kind, s.name) == (build.KIND, build.MANIFEST):
+            try:
+                lines = build.describe(build.manifest(program) or {})
+            except ChewcError as e:
+                lines = [f"an unreadable build manifest: {e}"]
+            yield from (f"; {line}" for line in lines)
         yield f".section {s.kind} {s.name}"
         for off in range(0, len(s.payload), 32):
             yield f'.hex "{s.payload[off : off + 32].hex()}"'

@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from isa import build
 from isa.container import ChewProgram, TensorDesc, to_chw
 from isa.errors import ChewcError, first_line
 from isa.files import MiB, read_bytes
 from isa.machine import Machine
 from runtime.emulator import DEFAULT_MAX_WORK, EmulationResult, emulate, load_program, program_machine
-from runtime.host import unpack
+from runtime.host import same_shape, unpack
 from runtime.exact import exact_model
 from runtime.onnx_file import read_model
 from runtime.onnx_ref import OnnxExecutor, first_input_name, is_qonnx
@@ -148,17 +149,37 @@ def load_arrays(path: Path) -> np.ndarray | dict[str, np.ndarray]:
         raise ChewcError(f"cannot read {path}: not a .npy/.npz file ({first_line(e)})") from e
 
 
-def same_shape(a: Sequence[int], b: Sequence[int]) -> bool:
-    """Equal up to dimensions of size 1: a model's [1, C, H, W] is [C, H, W], its [1, K] is [K, 1, 1]."""
-    return [d for d in a if d != 1] == [d for d in b if d != 1]
-
-
 def fit(desc: TensorDesc, value: np.ndarray) -> np.ndarray:
     """`value` in the shape of program input `desc`, if it has that shape up to dimensions of size 1."""
     arr = np.asarray(value)
     if not same_shape(arr.shape, desc.shape):
         raise ChewcError(f"input '{desc.name}' has shape {list(arr.shape)}, the program expects {list(desc.shape)}")
     return arr.reshape(desc.shape)
+
+
+def model_shaped(prog: ChewProgram, runs: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The outputs of `runs` as onnxruntime returns them for the graph (`isa.build.model_outputs`): in its
+    element type and shape, the runs along a dynamic batch dimension, or stacked on a new leading axis
+    when the graph's batch is fixed. Outputs the program does not record keep its [C, H, W] (stacked)."""
+    recorded = build.model_outputs(prog)
+    out = {}
+    for name in runs[0]:
+        values = [r[name] for r in runs]
+        if name not in recorded:
+            out[name] = values[0] if len(values) == 1 else np.stack(values)
+            continue
+        dtype, shape = recorded[name]
+        one = tuple(1 if d is None else d for d in shape)
+        if not same_shape(values[0].shape, one):
+            raise ChewcError(f"output '{name}': the program's {list(values[0].shape)} is not the model's {list(shape)}")
+        cast = [v.reshape(one).astype(dtype) for v in values]
+        if len(cast) == 1:
+            out[name] = cast[0]
+        elif shape and shape[0] is None:
+            out[name] = np.concatenate(cast)
+        else:
+            out[name] = np.stack(cast)
+    return out
 
 
 def compare(i: int, got: Mapping[str, np.ndarray], want: Mapping[str, np.ndarray]) -> Mismatch | None:

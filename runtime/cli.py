@@ -15,12 +15,22 @@ from pathlib import Path
 
 import numpy as np
 
+from isa import build
 from isa.container import ChewProgram, TensorDesc
 from isa.errors import ChewcError, MismatchError, cli_main
-from isa.version import add_version
 from isa.files import writable, write_output
 from isa.machine import load_machine
-from runtime.check import OnnxReference, check_layers, compare, load_arrays, random_image, run_program, same_shape
+from isa.version import add_version
+from runtime.check import (
+    OnnxReference,
+    check_layers,
+    compare,
+    load_arrays,
+    model_shaped,
+    random_image,
+    run_program,
+    same_shape,
+)
 from runtime.emulator import DEFAULT_MAX_WORK, check_machine, load_program, program_machine
 
 
@@ -199,12 +209,8 @@ def main(argv: Sequence[str] | None) -> int:
     results, mismatch = run_program(program, runs, machine, args.vdd, reference, args.max_work)
     if mismatch is not None:
         raise MismatchError(mismatch.message)
-    # Several runs: each output stacked along a leading axis, as the inputs were.
-    outputs = (
-        results[0].outputs
-        if len(results) == 1
-        else {name: np.stack([r.outputs[name] for r in results]) for name in results[0].outputs}
-    )
+    # as onnxruntime returns them: the model's type and shape, several runs along its batch axis
+    outputs = model_shaped(program, [r.outputs for r in results])
     if args.output:
         out, buffer = Path(args.output), io.BytesIO()  # through a buffer: numpy would append .npy to the name
         if out.suffix == ".npz":
@@ -232,7 +238,7 @@ def main(argv: Sequence[str] | None) -> int:
         }
         print(
             json.dumps(
-                {"outputs": summary, "runs": len(results), "check": checked,
+                {"outputs": summary, "runs": len(results), "check": checked, "manifest": build.manifest(program),
                  "rounding": [vars(r) for r in reference.rounding] if reference is not None else [],
                  "report": report.to_dict()}, indent=2
             )
@@ -242,7 +248,7 @@ def main(argv: Sequence[str] | None) -> int:
         print(f"inputs: random (seed {args.seed})" + (f", {len(results)} samples" if len(results) > 1 else ""))
     if len(results) > 1:
         print(f"{len(results)} runs; the outputs and report below are those of the last")
-    for name, value in results[-1].outputs.items():
+    for name, value in model_shaped(program, [results[-1].outputs]).items():
         print(_describe(name, value))
     if checked:
         print(checked)

@@ -8,6 +8,7 @@ two words each, little-endian: the low 16 bits first. A tensor of shape [K] is s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from math import ceil
 
 import numpy as np
@@ -75,12 +76,18 @@ def bit_planes(x: np.ndarray, planes: Planes, where: str) -> np.ndarray:
     return out.reshape(n, planes.bits * per, h, w)
 
 
+def same_shape(a: Sequence[int], b: Sequence[int]) -> bool:
+    """Equal up to dimensions of size 1: a model's [1, C, H, W] is [C, H, W], its [1, K] is [K, 1, 1]."""
+    return [d for d in a if d != 1] == [d for d in b if d != 1]
+
+
 def pack(desc: TensorDesc, value: np.ndarray) -> np.ndarray:
-    """The DRAM words of tensor `desc` holding `value`; checks shape and element values."""
+    """The DRAM words of tensor `desc` holding `value` (in its shape, or the model's: [1, C, H, W] for
+    [C, H, W]); checks shape and element values."""
     arr = np.asarray(value)
-    if arr.shape != desc.shape:
+    if not same_shape(arr.shape, desc.shape):
         raise ChewcError(f"input '{desc.name}' has shape {list(arr.shape)}, the program expects {list(desc.shape)}")
-    return to_words(desc.dtype, arr, f"input '{desc.name}'")
+    return to_words(desc.dtype, arr.reshape(desc.shape), f"input '{desc.name}'")
 
 
 def unpack(desc: TensorDesc, words: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import io
 import sys
@@ -13,6 +14,9 @@ from types import ModuleType
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from isa import build
+from isa.container import ChewProgram
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "models"
@@ -38,6 +42,12 @@ def save_model(
     model = helper.make_model(graph, opset_imports=opsets)
     onnx.save(model, path)
     return path
+
+
+def without_build(prog: ChewProgram | None) -> bytes:
+    """A program's bytes without its build sections (`isa.build`: which model file and pipeline made it)."""
+    assert prog is not None
+    return dataclasses.replace(prog, sections=tuple(s for s in prog.sections if s.kind != build.KIND)).to_bytes()
 
 
 def run_cli(main: Callable[[Sequence[str]], int], *args: str) -> tuple[int, str, str]:
