@@ -110,7 +110,9 @@ def build_sections(path: str | Path, pipeline: str, machine: Machine, options: d
     digest = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
     manifest = {"chewc": version(), "model_sha256": digest, "pipeline": pipeline,
                 "machine": machine.name,
-                "machine_sha256": machine.hash().hex(), "options": options}
+                "machine_sha256": machine.hash().hex(), "options": options,
+                "input_encoding": encoding if (encoding := {p.key: p.value for p in model.metadata_props}.get(
+                    "chewc.input", "")) in build.ENCODINGS else ""}
     return build.section(build.MANIFEST, manifest), build.section(build.OUTPUTS, outputs)
 
 

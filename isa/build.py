@@ -1,8 +1,9 @@
 """What a compiled program records about its build, as sections of the `.chew` (data, never code):
 
 - `build manifest`: the chewc version, the sha256 of the ONNX model, the pass pipeline with its options,
-  the machine description (name and parameter digest) and the compile options, so a program can be
-  traced back to exactly what produced it;
+  the machine description (name and parameter digest), the compile options and the input encoding the
+  model declares (its metadata `chewc.input`: unit or q17, "" when none), so a program can be traced
+  back to exactly what produced it and a data set preprocessed for it;
 - `build outputs`: each program output's element type and shape in the ONNX graph (a dynamic batch
   dimension as null), so that the runtime returns what onnxruntime returns for the graph.
 """
@@ -17,7 +18,8 @@ from isa.errors import ChewcError
 
 KIND = "build"
 MANIFEST, OUTPUTS = "manifest", "outputs"
-MANIFEST_FIELDS = ("chewc", "model_sha256", "pipeline", "machine", "machine_sha256", "options")
+MANIFEST_FIELDS = ("chewc", "model_sha256", "pipeline", "machine", "machine_sha256", "options", "input_encoding")
+ENCODINGS = ("unit", "q17")  # pixel/255 in [0, 1]; CNV's Q1.7 codes of 2*pixel/255 - 1
 DTYPES = ("float32", "float64", "float16", "int8", "int16", "int32", "int64", "uint8", "bool")
 
 
@@ -49,6 +51,8 @@ def manifest(prog: ChewProgram) -> dict[str, Any] | None:
     if not all(isinstance(value[k], str) for k in MANIFEST_FIELDS if k != "options") or not isinstance(
             value["options"], dict):
         raise ChewcError(f"section '{KIND} {MANIFEST}': its fields are strings, and 'options' an object")
+    if value["input_encoding"] not in ("", *ENCODINGS):
+        raise ChewcError(f"section '{KIND} {MANIFEST}': input_encoding must be one of {', '.join(ENCODINGS)} or empty")
     return value
 
 
@@ -75,4 +79,5 @@ def describe(value: dict[str, Any]) -> list[str]:
     opts = ", ".join(f"{k}={v}" for k, v in sorted(value["options"].items()))
     return [f"built by chewc {value['chewc']} from a model of sha256 {value['model_sha256']}",
             f"pipeline {value['pipeline']}",
-            f"machine {value['machine']} ({value['machine_sha256']})" + (f"; options {opts}" if opts else "")]
+            f"machine {value['machine']} ({value['machine_sha256']})" + (f"; options {opts}" if opts else ""),
+            f"input encoding {value['input_encoding'] or 'not declared'}"]

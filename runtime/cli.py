@@ -10,16 +10,19 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress
 
 from isa import build
 from isa.container import ChewProgram, TensorDesc
 from isa.errors import ChewcError, MismatchError, cli_main
 from isa.files import writable, write_output
-from isa.machine import load_machine
+from isa.machine import Machine, load_machine
 from isa.version import add_version
 from runtime.check import (
     OnnxReference,
@@ -32,6 +35,7 @@ from runtime.check import (
     same_shape,
 )
 from runtime.emulator import DEFAULT_MAX_WORK, check_machine, load_program, program_machine
+from runtime.evaluate import PREPROCESS, encoding_of, evaluate, load_dataset, preprocess, range_warning
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
         "  chewc-run res.chew --input x=x.npy --input s=s.npy --report json\n"
         "  chewc-run net.chew --input images.npy --check net.onnx     # images: [N, 3, 32, 32]\n"
         "  chewc-run net.chew --samples 10 --check net.onnx --report none\n"
-        "  chewc-run model.bnn.mlir --input x.npy --check model.onnx\n",
+        "  chewc-run model.bnn.mlir --input x.npy --check model.onnx\n"
+        "  chewc-run cnv.chew --dataset cifar10 --preprocess q17 --check cnv.onnx --per-image cnv.csv\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("program", help=".chew program, or .mlir module")
@@ -90,8 +95,46 @@ def _parser() -> argparse.ArgumentParser:
         help="with --check MODEL.onnx: also compare every layer boundary of the first input with the model's "
         "tensor of the same name",
     )
+    data = parser.add_argument_group("data sets")
+    data.add_argument("--dataset", metavar="NAME|FILE.npz",
+                      help="evaluate a labelled set: cifar10 or mnist (from the shared data folder, or $CHEWC_DATA), "
+                      "or an .npz with x (uint8 NHWC images, or float NCHW tensors) and y (labels): top-1 accuracy, "
+                      "agreement with --check MODEL.onnx (bit-identical outputs), mean energy and latency")
+    data.add_argument("--limit", type=int, metavar="N", help="the first N items of the set only")
+    data.add_argument("--preprocess", choices=PREPROCESS,
+                      help="uint8 pixels to the model's input: unit (pixel/255), q17 (CNV's Q1.7 codes) or none "
+                      "(float tensors as given); default: the input encoding the model declares")
+    data.add_argument("--per-image", metavar="FILE.csv",
+                      help="write each item's label, prediction, reference prediction and match")
     add_version(parser)
     return parser
+
+
+def _evaluate(args: argparse.Namespace, program: ChewProgram, machine: Machine) -> int:
+    if args.input or args.samples != 1 or args.check_layers or args.output:
+        raise ChewcError("--dataset evaluates a set: it takes none of --input, --samples, --check-layers, --output")
+    if args.check and not args.check.endswith(".onnx"):
+        raise ChewcError("--dataset --check takes the ONNX model (agreement is with its reference)")
+    for path in (args.per_image,):
+        if path:
+            writable(path)
+    how = encoding_of(program, args.preprocess)
+    images, labels = load_dataset(args.dataset, args.limit)
+    inputs = preprocess(images, how, program.inputs[0].shape)
+    if (warning := range_warning(inputs, (build.manifest(program) or {}).get("input_encoding") or how)) is not None:
+        print(warning, file=sys.stderr)
+    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=Console(stderr=True),
+                  transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task(f"{args.dataset}", total=len(inputs))
+        result = evaluate(program, inputs, labels, args.check, machine, args.vdd,
+                          lambda done: bar.update(task, completed=done))
+    if args.per_image:
+        write_output(Path(args.per_image), result.per_image_csv().encode())
+    if args.report == "json":
+        print(json.dumps({"dataset": result.to_dict(), "manifest": build.manifest(program)}, indent=2))
+    else:
+        print("\n".join(result.lines()))
+    return 0
 
 
 def _runs(program: ChewProgram, specs: Sequence[str] | None, seed: int, samples: int) -> list[dict[str, np.ndarray]]:
@@ -195,7 +238,16 @@ def main(argv: Sequence[str] | None) -> int:
     machine = load_machine(args.machine) if args.machine else program_machine(program)
     check_machine(program, machine)
     program.check_fits(machine)  # tensors inside DRAM, before any input is made for them
+    if args.dataset:
+        return _evaluate(args, program, machine)
+    if args.limit or args.preprocess or args.per_image:
+        raise ChewcError("--limit, --preprocess and --per-image go with --dataset")
     runs = _runs(program, args.input, args.seed, args.samples)
+    encoding = (build.manifest(program) or {}).get("input_encoding")
+    if args.input and encoding and program.inputs and program.inputs[0].dtype == "f32":
+        given = np.concatenate([np.ravel(r[program.inputs[0].name]) for r in runs])
+        if (warning := range_warning(given, encoding)) is not None:
+            print(warning, file=sys.stderr)
     reference = OnnxReference(args.check) if args.check and args.check.endswith(".onnx") else None
     if args.check_layers:
         if reference is None:

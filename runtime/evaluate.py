@@ -1,0 +1,174 @@
+"""Data-set evaluation: a labelled set through a compiled program, with accuracy beside its cost.
+
+Each image is preprocessed into the model's input (the encoding the program's manifest records from
+the model, `isa.build`, or the one asked for), emulated bit-exactly, and, given the ONNX model, run
+through its reference: top-1 accuracy against the labels, agreement (images whose outputs are
+bit-identical to the reference's), and the mean core and system energy and latency per inference.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from isa import build
+from isa.container import ChewProgram
+from isa.errors import ChewcError
+from isa.machine import Machine
+from runtime.check import OnnxReference, compare, load_arrays, model_shaped
+from runtime.datasets import cifar10_subset, mnist_test, quantize_q17
+from runtime.emulator import emulate, program_machine
+
+DATASETS: dict[str, Callable[[int | None], tuple[np.ndarray, np.ndarray]]] = {
+    "cifar10": cifar10_subset, "mnist": mnist_test}
+PREPROCESS = ("unit", "q17", "none")
+# the input range each encoding gives (a first layer expecting it sees nothing else)
+RANGES = {"unit": (0.0, 1.0), "q17": (-1.0, 127 / 128)}
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    index: int
+    label: int
+    prediction: int
+    reference_prediction: int | None  # None without a reference
+    match: bool | None  # outputs bit-identical to the reference's
+
+
+@dataclass
+class Evaluation:
+    images: int
+    top1: float
+    agreement: float | None
+    core_energy_j: float  # mean per inference
+    system_energy_j: float
+    latency_s: float  # the accelerator's, per inference
+    images_per_second: float  # of the emulation, wall time
+    per_image: list[ImageResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"images": self.images, "top1": self.top1, "agreement": self.agreement,
+                "core_energy_j": self.core_energy_j, "system_energy_j": self.system_energy_j,
+                "latency_s": self.latency_s, "images_per_second": self.images_per_second}
+
+    def lines(self) -> list[str]:
+        agree = "no reference" if self.agreement is None else f"{self.agreement:.2%} bit-identical to the reference"
+        return [f"{self.images} images: top-1 {self.top1:.2%}, {agree}",
+                f"per inference: core {self.core_energy_j * 1e6:,.3f} uJ, system {self.system_energy_j * 1e6:,.3f} uJ, "
+                f"latency {self.latency_s * 1e6:,.2f} us; emulated at {self.images_per_second:,.1f} images/s"]
+
+    def per_image_csv(self) -> str:
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(["index", "label", "prediction", "reference_prediction", "match"])
+        for r in self.per_image:
+            w.writerow([r.index, r.label, r.prediction, "" if r.reference_prediction is None else r.reference_prediction,
+                        "" if r.match is None else int(r.match)])
+        return out.getvalue()
+
+
+def load_dataset(spec: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels of a bundled set (cifar10, mnist; from the shared data folder) or an .npz with
+    `x` (uint8 NHWC / NHW images, or float NCHW tensors) and `y` (integer labels)."""
+    if limit is not None and limit < 1:
+        raise ChewcError(f"--limit {limit}: evaluate at least one image")
+    if spec in DATASETS:
+        return DATASETS[spec](None if limit is None else limit)
+    path = Path(spec)
+    if path.suffix != ".npz":
+        raise ChewcError(f"--dataset {spec}: a set name ({', '.join(DATASETS)}) or an .npz file with x and y")
+    arrays = load_arrays(path)  # bounded, like every array file
+    if not isinstance(arrays, dict) or "x" not in arrays or "y" not in arrays:
+        have = ", ".join(arrays) if isinstance(arrays, dict) else "one array"
+        raise ChewcError(f"{path}: needs arrays 'x' (images) and 'y' (labels), has {have}")
+    x, y = arrays["x"], arrays["y"]
+    if y.ndim != 1 or y.dtype.kind not in "iu" or len(y) != len(x):
+        raise ChewcError(f"{path}: y must be {len(x)} integer labels, one per image, got {y.dtype} {list(y.shape)}")
+    if x.dtype != np.uint8 and x.dtype.kind != "f":
+        raise ChewcError(f"{path}: x must be uint8 images or float tensors, got {x.dtype}")
+    n = len(x) if limit is None else min(limit, len(x))
+    return x[:n], y[:n]
+
+
+def encoding_of(prog: ChewProgram, asked: str | None) -> str:
+    """The preprocessing: the one asked for, else the model's declared input encoding."""
+    if asked is not None:
+        if asked not in PREPROCESS:
+            raise ChewcError(f"--preprocess {asked}: one of {', '.join(PREPROCESS)}")
+        return asked
+    declared = (build.manifest(prog) or {}).get("input_encoding", "")
+    if not declared:
+        raise ChewcError("the model declares no input encoding (metadata chewc.input): pass --preprocess unit|q17|none")
+    return declared
+
+
+def preprocess(x: np.ndarray, how: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Model inputs [N, *shape] (shape: the program input's [C, H, W]) from images or tensors."""
+    if x.dtype == np.uint8:
+        if how == "none":
+            raise ChewcError("--preprocess none takes float tensors; these are uint8 images: pass unit or q17")
+        if x.ndim == 4 and x.shape[-1] == shape[0] and x.shape[1] != shape[0]:
+            x = x.transpose(0, 3, 1, 2)  # NHWC -> NCHW
+        values = quantize_q17(x) if how == "q17" else x.astype(np.float32) / np.float32(255.0)
+    else:
+        values = x.astype(np.float32)
+    n = len(values)
+    if values.size != n * int(np.prod(shape)):
+        raise ChewcError(f"the data set's items have shape {list(x.shape[1:])}, the program expects {list(shape)}")
+    return values.reshape(n, *shape)
+
+
+def range_warning(x: np.ndarray, how: str) -> str | None:
+    """One warning line when inputs lie outside the range the model's encoding gives, e.g. raw 0..255
+    pixels fed to a unit or Q1.7 model (the reference would get the same wrong input)."""
+    if how not in RANGES or x.size == 0:
+        return None
+    lo, hi = RANGES[how]
+    got = float(np.min(x)), float(np.max(x))
+    if got[0] < lo or got[1] > hi:
+        return (f"warning: inputs range {got[0]:g}..{got[1]:g}, outside the {lo:g}..{hi:g} of the model's {how} "
+                "input encoding: is the preprocessing right?")
+    return None
+
+
+def predict(outputs: dict[str, np.ndarray]) -> int:
+    """Top-1 class of a run: the arg max of its first output."""
+    return int(np.argmax(next(iter(outputs.values())).reshape(-1)))
+
+
+def evaluate(prog: ChewProgram, inputs: np.ndarray, labels: np.ndarray, model: str | Path | None = None,
+             machine: Machine | None = None, vdd: float | None = None,
+             progress: Callable[[int], None] | None = None) -> Evaluation:
+    """Emulate every input ([N, C, H, W]) and score it against `labels` (and the ONNX `model`, when given)."""
+    if len(prog.inputs) != 1:
+        raise ChewcError(f"a data set feeds one-input programs; this one has {len(prog.inputs)}")
+    machine = machine or program_machine(prog)
+    reference = OnnxReference(model) if model is not None else None
+    results, core, system, latency, wall = [], 0.0, 0.0, 0.0, 0.0
+    for i, (x, label) in enumerate(zip(inputs, labels, strict=True)):
+        start = time.perf_counter()
+        run = emulate(prog, x, machine, vdd)
+        wall += time.perf_counter() - start
+        core, system, latency = core + run.report.core_energy_j, system + run.report.system_energy_j, \
+            latency + run.report.seconds
+        ref_pred = match = None
+        if reference is not None:
+            want = reference.run(x, i)
+            match = compare(i, run.outputs, want) is None
+            ref_pred = predict(want)
+        results.append(ImageResult(i, int(label), predict(model_shaped(prog, [run.outputs])), ref_pred, match))
+        if progress is not None:
+            progress(i + 1)
+    n = len(results)
+    if n == 0:
+        raise ChewcError("the data set is empty")
+    return Evaluation(n, sum(r.prediction == r.label for r in results) / n,
+                      None if reference is None else sum(bool(r.match) for r in results) / n,
+                      core / n, system / n, latency / n, n / wall if wall else 0.0, results)
