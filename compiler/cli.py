@@ -9,7 +9,13 @@ from collections.abc import Sequence
 from compiler import first_layer as fl
 from compiler.driver import EMIT_LEVELS, compile_model, render
 from compiler.passes import get_all_passes
-from compiler.pipeline_debug import add_debug_arguments, describe_passes, load_pass_plugins, runner_from_args
+from compiler.pipeline_debug import (
+    ELIDE_LARGER_THAN,
+    add_debug_arguments,
+    describe_passes,
+    load_pass_plugins,
+    runner_from_args,
+)
 from isa.errors import ChewcError, cli_main
 from isa.files import writable, write_output
 from isa.version import add_version
@@ -68,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_main("chewc")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.elide_constants_larger_than is not None and args.elide_constants_larger_than < 0:
+        raise ChewcError(f"--elide-constants-larger-than {args.elide_constants_larger_than}: a size of 0 or more")
+    ELIDE_LARGER_THAN.set(args.elide_constants_larger_than)
     passes = get_all_passes()
     passes |= load_pass_plugins(args.load_pass_plugin, passes)
     if args.list_passes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from xdsl.dialects.builtin import ModuleOp
 from dialects.chewbacca_emit import emit_program
 from compiler.importer import import_model
 from compiler.placement import Placement, array_layers, placement
+from compiler.provenance import layer_nodes
 from compiler.pipeline_debug import PassFactory, PassRunner, format_ir, parse_pipeline
 from dialects import make_context
 from isa.asm import disassemble
@@ -83,8 +85,8 @@ def compile_model(path: str | Path, emit: str = "chew", machine_path: str | None
     if emit in LEVEL_END or stop_after is not None:
         return Compilation(module, machine)
     program = emit_program(module)
-    program = dataclasses.replace(program, sections=(*program.sections, *build_sections(
-        path, ",".join(str(p.pipeline_pass_spec()) for p in passes), machine, {"first_layer": first_layer, "input_grid": _grid(input_grid)}, program)))
+    program = record_build(program, path, ",".join(str(p.pipeline_pass_spec()) for p in passes), machine,
+                           {"first_layer": first_layer, "input_grid": _grid(input_grid)})
     try:
         verify_program(program, machine)
     except ChewcError as e:  # the compiler's fault, never the model's: no such program may leave it
@@ -95,9 +97,10 @@ def compile_model(path: str | Path, emit: str = "chew", machine_path: str | None
     return Compilation(module, machine, program, where)
 
 
-def build_sections(path: str | Path, pipeline: str, machine: Machine, options: dict[str, str],
-                   program: ChewProgram) -> tuple[Section, Section]:
-    """The program's build manifest and the ONNX graph's output types and shapes (`isa.build`)."""
+def record_build(program: ChewProgram, path: str | Path, pipeline: str, machine: Machine,
+                 options: dict[str, str]) -> ChewProgram:
+    """`program` with its build manifest, the ONNX graph's output types and shapes (`isa.build`) and, in
+    its layers section, the ONNX nodes of each layer (`compiler.provenance`)."""
     model = read_model(path)  # the import has read and checked it; external tensors come inlined
     outputs = {}
     names = {d.name for d in program.outputs}
@@ -113,7 +116,16 @@ def build_sections(path: str | Path, pipeline: str, machine: Machine, options: d
                 "machine_sha256": machine.hash().hex(), "options": options,
                 "input_encoding": encoding if (encoding := {p.key: p.value for p in model.metadata_props}.get(
                     "chewc.input", "")) in build.ENCODINGS else ""}
-    return build.section(build.MANIFEST, manifest), build.section(build.OUTPUTS, outputs)
+    sections = []
+    for s in program.sections:
+        if (s.kind, s.name) == ("report", "layers"):
+            marks = json.loads(s.payload)
+            for mark, nodes in zip(marks, layer_nodes(model.graph, [m["layer"].split(", ") for m in marks]), strict=True):
+                mark["onnx_nodes"] = nodes
+            s = Section(s.kind, s.name, json.dumps(marks, sort_keys=True, separators=(",", ":")).encode())
+        sections.append(s)
+    sections += [build.section(build.MANIFEST, manifest), build.section(build.OUTPUTS, outputs)]
+    return dataclasses.replace(program, sections=tuple(sections))
 
 
 def _grid(grid: Planes | None) -> str:

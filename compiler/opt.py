@@ -25,6 +25,7 @@ from xdsl.xdsl_opt_main import xDSLOptMain
 
 from compiler.passes import get_all_passes
 from compiler.pipeline_debug import (
+    ELIDE_LARGER_THAN,
     PassHook,
     TextPrinter,
     Step,
@@ -155,6 +156,9 @@ class ChewcOptMain(xDSLOptMain):
         runner.run(self.ctx, prog, passes)
 
     def run(self) -> None:
+        if (limit := self.args.elide_constants_larger_than) is not None and limit < 0:
+            raise ChewcError(f"--elide-constants-larger-than {limit}: a size of 0 or more")
+        ELIDE_LARGER_THAN.set(limit)
         if self.args.list_passes:
             ours = {**get_all_passes(), **self.plugin_passes}
             sys.stdout.write(describe_passes(ours, set(self.available_passes) - set(ours)))

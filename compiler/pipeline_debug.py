@@ -21,12 +21,14 @@ import importlib.util
 import inspect
 import io
 import os
+import re
 import shlex
 import sys
 import textwrap
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -50,6 +52,14 @@ DEFAULT_REPRODUCER_DIR = Path("chewc-repro")
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
 
 
+# --elide-constants-larger-than N (MLIR's --mlir-elide-elementsattrs-if-larger): constant payloads of more
+# than N characters, and 16 at least (the hex of weights and constant words, base64 host-step graphs)
+# print as "__elided__",
+# for reading; such IR does not parse back to the same module
+ELIDE_LARGER_THAN: ContextVar[int | None] = ContextVar("elide_larger_than", default=None)
+_PAYLOAD = re.compile(r"[0-9a-fA-F]+|[A-Za-z0-9+/]+={0,2}")
+
+
 class TextPrinter(Printer):
     """xDSL's printer, but printable non-ASCII characters stay as UTF-8 in string literals.
 
@@ -57,6 +67,11 @@ class TextPrinter(Printer):
     StringAttr an op expects: an ONNX name or a reason with `±` or `é` would not survive a dump."""
 
     def print_string_literal(self, string: str) -> None:
+        limit = ELIDE_LARGER_THAN.get()
+        # short strings of those characters are names and modes ("plus", "conv1"), never payloads
+        if limit is not None and len(string) > max(limit, 16) and _PAYLOAD.fullmatch(string):
+            self.print_string('"__elided__"')
+            return
         self.print_string('"')
         for ch in string:
             if ch in _ESCAPES:
@@ -549,6 +564,10 @@ def describe_passes(passes: Mapping[str, PassFactory], upstream: Iterable[str] =
 def add_debug_arguments(parser: argparse.ArgumentParser, dump_flags: Sequence[str]) -> argparse._ArgumentGroup:
     """The pass-debugging flags both tools take; returns the group so a tool can add its own."""
     g = parser.add_argument_group("pass-pipeline debugging (IR dumps go to stderr; stdout stays the output)")
+    g.add_argument("--elide-constants-larger-than", type=int, metavar="N",
+                   help="print constant payloads (weights, constant words, host-step graphs) of more than N "
+                   "characters as \"__elided__\" in printed IR, like MLIR's --mlir-elide-elementsattrs-if-larger "
+                   "(for reading: such IR does not parse back)")
     g.add_argument("--print-ir-before", metavar="PASS[,PASS]", action="append", default=[],
                    help="print the IR before every run of these passes (repeatable)")
     g.add_argument("--print-ir-after", metavar="PASS[,PASS]", action="append", default=[],

@@ -384,6 +384,19 @@ def _host_lines(step: int, host: HostStep) -> Iterator[str]:
         yield f'.onnx "{text[off : off + ONNX_CHUNK]}"'
 
 
+def _layer_starts(program: ChewProgram) -> dict[int, str]:
+    """A comment line at the first instruction of each layer: its ONNX tensors, kind and ONNX nodes (from
+    the program's layers section; a section that does not read as one gives none)."""
+    section = next((s for s in program.sections if s.kind == "report" and s.name == "layers"), None)
+    try:
+        marks = json.loads(section.payload) if section is not None else []
+        return {int(m["start"]): f"; layer {m['layer']} ({m['kind']})" + (
+            f": ONNX nodes {', '.join(map(str, m['onnx_nodes']))}" if m.get("onnx_nodes") else "")
+            for m in marks}
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
 def disassemble(program: ChewProgram) -> str:
     """Assembly text for `program`; assembling it again gives the same bytes."""
     return "\n".join(_lines(program)) + "\n"
@@ -402,7 +415,10 @@ def _lines(program: ChewProgram) -> Iterator[str]:
         yield _tensor_line("output", t)
     yield ""
     yield "; code: instruction address (index), 64-bit encoding"
+    layers = _layer_starts(program)
     for i, word in enumerate(program.code):
+        if i in layers:
+            yield layers[i]
         try:
             text = decode(word).text()
         except ChewcError as e:

@@ -35,7 +35,11 @@ from runtime.check import (
     same_shape,
 )
 from runtime.emulator import DEFAULT_MAX_WORK, check_machine, load_program, program_machine
+from runtime.plot import plot_layers
 from runtime.evaluate import PREPROCESS, encoding_of, evaluate, load_dataset, preprocess, range_warning
+
+
+REPORT_SCHEMA_VERSION = 1  # of --report json, described by runtime/report.schema.json
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -95,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
         help="with --check MODEL.onnx: also compare every layer boundary of the first input with the model's "
         "tensor of the same name",
     )
+    parser.add_argument("--plot", metavar="FILE.png",
+                        help="draw the (last) run's per-layer energy by component and utilisation (needs the [plot] "
+                        "extra: matplotlib)")
     data = parser.add_argument_group("data sets")
     data.add_argument("--dataset", metavar="NAME|FILE.npz",
                       help="evaluate a labelled set: cifar10 or mnist (from the shared data folder, or $CHEWC_DATA), "
@@ -111,8 +118,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _evaluate(args: argparse.Namespace, program: ChewProgram, machine: Machine) -> int:
-    if args.input or args.samples != 1 or args.check_layers or args.output:
-        raise ChewcError("--dataset evaluates a set: it takes none of --input, --samples, --check-layers, --output")
+    if args.input or args.samples != 1 or args.check_layers or args.output or args.plot:
+        raise ChewcError("--dataset evaluates a set: it takes none of --input, --samples, --check-layers, --output, "
+                         "--plot")
     if args.check and not args.check.endswith(".onnx"):
         raise ChewcError("--dataset --check takes the ONNX model (agreement is with its reference)")
     for path in (args.per_image,):
@@ -131,7 +139,8 @@ def _evaluate(args: argparse.Namespace, program: ChewProgram, machine: Machine) 
     if args.per_image:
         write_output(Path(args.per_image), result.per_image_csv().encode())
     if args.report == "json":
-        print(json.dumps({"dataset": result.to_dict(), "manifest": build.manifest(program)}, indent=2))
+        print(json.dumps({"schema_version": REPORT_SCHEMA_VERSION, "dataset": result.to_dict(),
+                          "manifest": build.manifest(program)}, indent=2))
     else:
         print("\n".join(result.lines()))
     return 0
@@ -231,8 +240,9 @@ def main(argv: Sequence[str] | None) -> int:
         from runtime.mlir_run import run_mlir
 
         return run_mlir(args)
-    if args.output:
-        writable(args.output)  # before the runs, not after
+    for path in (args.output, args.plot):
+        if path:
+            writable(path)  # before the runs, not after
     program = load_program(args.program)
     # without --machine, the program's own (bundled) machine; a wrong one is refused naming both
     machine = load_machine(args.machine) if args.machine else program_machine(program)
@@ -283,6 +293,8 @@ def main(argv: Sequence[str] | None) -> int:
     else:
         checked = _check(outputs, Path(args.check)) if args.check else None
     report = results[-1].report
+    if args.plot:
+        write_output(Path(args.plot), plot_layers(report))
     if args.report == "json":
         summary = {
             k: {"dtype": str(v.dtype), "shape": list(v.shape), "min": v.min().item(), "max": v.max().item()}
@@ -290,7 +302,8 @@ def main(argv: Sequence[str] | None) -> int:
         }
         print(
             json.dumps(
-                {"outputs": summary, "runs": len(results), "check": checked, "manifest": build.manifest(program),
+                {"schema_version": REPORT_SCHEMA_VERSION, "outputs": summary, "runs": len(results), "check": checked,
+                 "manifest": build.manifest(program),
                  "rounding": [vars(r) for r in reference.rounding] if reference is not None else [],
                  "report": report.to_dict()}, indent=2
             )

@@ -46,6 +46,7 @@ class LayerMark:
     predicted_cycles: int = -1  # the mapping search's prediction (compiler.mapping); -1: none (older programs)
     predicted_dram_bits: int = -1
     mapping: str = ""  # the conv tiling chosen, "" for none
+    onnx_nodes: tuple[str, ...] = ()  # the ONNX nodes the layer computes (compiler.provenance)
 
 
 _MARK_FIELDS = {"start": int, "layer": str, "kind": str, "bound_dram_bits": int, "bound_cycles": int}
@@ -65,12 +66,15 @@ def layer_marks(prog: ChewProgram) -> tuple[LayerMark, ...]:
         raise ChewcError("section 'layers': must be a list of layer marks")
     marks: list[LayerMark] = []
     for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or set(entry) not in (set(_MARK_FIELDS), {*_MARK_FIELDS, *_MARK_PREDICTION}) or any(
+        nodes = entry.get("onnx_nodes", []) if isinstance(entry, dict) else None
+        keys = set(entry) - {"onnx_nodes"} if isinstance(entry, dict) else set()
+        if not isinstance(entry, dict) or keys not in (set(_MARK_FIELDS), {*_MARK_FIELDS, *_MARK_PREDICTION}) or any(
             type(entry[k]) is not t for k, t in {**_MARK_FIELDS, **_MARK_PREDICTION}.items() if k in entry
-        ):
+        ) or not isinstance(nodes, list) or not all(isinstance(n, str) for n in nodes):
             raise ChewcError(f"section 'layers': entry {i} must be an object of {', '.join(_MARK_FIELDS)}, and "
-                             f"optionally all of {', '.join(_MARK_PREDICTION)} (integers and strings)")
-        mark = LayerMark(**entry)
+                             f"optionally all of {', '.join(_MARK_PREDICTION)} (integers and strings) and "
+                             "onnx_nodes (a list of strings)")
+        mark = LayerMark(**{**entry, "onnx_nodes": tuple(nodes)})
         if mark.start < (marks[-1].start if marks else 0) or mark.start >= len(prog.code):
             raise ChewcError(f"section 'layers': entry {i} starts at instruction {mark.start}, out of order or "
                              f"past the code ({len(prog.code)} instructions)")
@@ -110,6 +114,13 @@ class LayerRow:
     predicted_cycles: int  # by the compiler's mapping search; -1: none
     predicted_dram_bits: int
     mapping: str
+    onnx_nodes: tuple[str, ...] = ()  # the ONNX nodes it computes
+    window_use: float = 0.0  # taps of the window its kernels use, weighted by array cycles
+    onchip_bits: dict[str, int] = field(default_factory=dict)  # on-chip memory -> bits read and written
+    energy_j: dict[str, float] = field(default_factory=dict)  # by component, as the run's
+    gops: float = 0.0
+    core_tops_per_watt: float = 0.0
+    system_tops_per_watt: float = 0.0
 
 
 @dataclass
@@ -170,7 +181,7 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def to_text(self, width: int = 100) -> str:
+    def to_text(self, width: int = 160) -> str:
         out = io.StringIO()
         console = Console(file=out, width=width, color_system=None, force_terminal=False)
         summary = Table(
@@ -240,6 +251,7 @@ class Report:
 
         if self.layers:
             console.print(self.layers_table())
+            console.print(self.nodes_table())
 
         if self.host.steps:
             h = Table(title="host steps (wall time; not in the accelerator's time, energy, GOPS or TOPS/W)")
@@ -267,6 +279,25 @@ class Report:
             )
         return layers
 
+    def nodes_table(self) -> Table:
+        """Each layer by the ONNX nodes it computes: its work, stalls, window use, traffic, energy, rates."""
+        t = Table(title="layers by ONNX node (totals are the run's)")
+        t.add_column("ONNX nodes", no_wrap=True, overflow="ellipsis", max_width=30)
+        for col in ("MACs", "stalls", "window", "on-chip bits", "DRAM bits", "core", "system", "GOPS", "TOPS/W"):
+            t.add_column(col, justify="right", no_wrap=True)
+        for row in self.layers:
+            nodes = ", ".join(row.onnx_nodes[:4]) + (f" +{len(row.onnx_nodes) - 4}" if len(row.onnx_nodes) > 4 else "")
+            t.add_row(nodes or row.layer, f"{row.macs:,}", f"{row.stall_cycles:,}",
+                      f"{row.window_use:.1%}" if row.array_cycles else "-", f"{sum(row.onchip_bits.values()):,}",
+                      f"{row.dram_bits:,}", _joules(row.core_energy_j), _joules(row.system_energy_j),
+                      f"{row.gops:,.1f}", f"{row.core_tops_per_watt:,.1f}")
+        t.add_row("total", f"{self.macs:,}", f"{self.array_stall_cycles:,}", "",
+                  f"{sum(v['read'] + v['write'] for k, v in self.traffic_bits.items() if k != 'dram'):,}",
+                  f"{self.traffic_bits['dram']['read'] + self.traffic_bits['dram']['write']:,}",
+                  _joules(self.core_energy_j), _joules(self.system_energy_j), f"{self.gops:,.1f}",
+                  f"{self.core_tops_per_watt:,.1f}", end_section=True)
+        return t
+
     def _host_summary(self) -> str:
         if not self.host.steps:
             return "no host steps"
@@ -281,7 +312,11 @@ def _count(n: int) -> str:
 
 def _layer_row(m: Machine, point: OperatingPoint, cost: LayerCost) -> LayerRow:
     c, mark = cost.counters, cost.mark
-    e = energy(m, c, point.vdd, cost.cycles / point.freq)
+    seconds = cost.cycles / point.freq
+    e = energy(m, c, point.vdd, seconds)
+    taps = m.array.window_h * m.array.window_w
+    busy = sum(k.array_cycles for k in c.kernels.values())
+    ops = 2 * c.macs
     return LayerRow(
         layer=mark.layer, kind=mark.kind, cycles=cost.cycles, macs=c.macs, array_cycles=c.array_cycles,
         stall_cycles=c.array_stall_cycles,
@@ -289,6 +324,12 @@ def _layer_row(m: Machine, point: OperatingPoint, cost: LayerCost) -> LayerRow:
         dram_bits=c.read_bits["dram"] + c.write_bits["dram"], core_energy_j=e.core, system_energy_j=e.system,
         bound_dram_bits=mark.bound_dram_bits, bound_cycles=mark.bound_cycles,
         predicted_cycles=mark.predicted_cycles, predicted_dram_bits=mark.predicted_dram_bits, mapping=mark.mapping,
+        onnx_nodes=mark.onnx_nodes,
+        window_use=sum(k.array_cycles * kh * kw for (kh, kw), k in c.kernels.items()) / (busy * taps) if busy else 0.0,
+        onchip_bits={name: c.read_bits[name] + c.write_bits[name] for name in ON_CHIP},
+        energy_j=dict(e.parts), gops=ops / seconds / 1e9 if seconds else 0.0,
+        core_tops_per_watt=ops / e.core / 1e12 if e.core else 0.0,
+        system_tops_per_watt=ops / e.system / 1e12 if e.system else 0.0,
     )
 
 

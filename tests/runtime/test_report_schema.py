@@ -1,0 +1,68 @@
+"""`chewc-run --report json` against its documented, versioned schema (runtime/report.schema.json), the
+per-layer rows by ONNX node adding up to the run, and --plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+
+from compiler.cli import main as chewc
+from runtime.cli import main as chewc_run
+from tests.helpers import EXAMPLES, REPO, run_cli
+
+SCHEMA = json.loads((REPO / "runtime" / "report.schema.json").read_text())
+RESNET = EXAMPLES / "resnet18_32.onnx"
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("schema") / "r.chew"
+    assert run_cli(chewc, str(RESNET), "-o", str(out), "-q")[0] == 0
+    return out
+
+
+def test_a_run_report_follows_the_schema_and_its_layers_add_up(program: Path) -> None:
+    code, out, err = run_cli(chewc_run, str(program), "--report", "json", "--check", str(RESNET))
+    assert code == 0, err
+    doc = json.loads(out)
+    jsonschema.validate(doc, SCHEMA)
+    report, layers = doc["report"], doc["report"]["layers"]
+    assert sum(r["cycles"] for r in layers) == report["cycles"]
+    assert sum(r["dram_bits"] for r in layers) == sum(report["traffic_bits"]["dram"].values())
+    for part, joules in report["energy_j"].items():
+        assert sum(r["energy_j"][part] for r in layers) == pytest.approx(joules, rel=1e-12)
+    # every ONNX node of the model is named by exactly one layer, in graph order
+    import onnx
+
+    nodes = [n.name for n in onnx.load(str(RESNET)).graph.node]
+    named = [n for r in layers for n in r["onnx_nodes"]]
+    assert sorted(named) == sorted(nodes) and len(named) == len(set(named))
+    stem = next(r for r in layers if r["layer"] == "pool1, sign2")
+    assert stem["onnx_nodes"] == ["conv1", "pool1", "bn1", "sign2"] and stem["window_use"] == 1.0  # a 7x7 kernel
+
+
+def test_a_dataset_report_follows_the_schema(program: Path, tmp_path: Path) -> None:
+    np.savez(tmp_path / "set.npz", x=np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8),
+             y=np.array([1, 2]))
+    code, out, err = run_cli(chewc_run, str(program), "--dataset", str(tmp_path / "set.npz"), "--report", "json",
+                             "--check", str(RESNET))
+    assert code == 0, err
+    jsonschema.validate(json.loads(out), SCHEMA)
+
+
+def test_a_report_missing_a_layer_field_does_not_validate(program: Path) -> None:
+    doc = json.loads(run_cli(chewc_run, str(program), "--report", "json")[1])
+    del doc["report"]["layers"][0]["onnx_nodes"]
+    with pytest.raises(jsonschema.ValidationError, match="onnx_nodes"):
+        jsonschema.validate(doc, SCHEMA)
+
+
+def test_plot_draws_a_png_of_the_layers(program: Path, tmp_path: Path) -> None:
+    code, _, err = run_cli(chewc_run, str(program), "--plot", str(tmp_path / "layers.png"), "--report", "none")
+    assert code == 0, err
+    data = (tmp_path / "layers.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
