@@ -113,6 +113,10 @@ def _parser() -> argparse.ArgumentParser:
                       "(float tensors as given); default: the input encoding the model declares")
     data.add_argument("--per-image", metavar="FILE.csv",
                       help="write each item's label, prediction, reference prediction and match")
+    data.add_argument("--workers", type=int, default=1, metavar="N",
+                      help="shard the set over N processes on this machine (results identical to one, in order)")
+    data.add_argument("--ray", metavar="ADDRESS|local",
+                      help="shard the set over a Ray cluster (the [ray] extra); 'local' starts one on this machine")
     add_version(parser)
     return parser
 
@@ -135,7 +139,7 @@ def _evaluate(args: argparse.Namespace, program: ChewProgram, machine: Machine) 
                   transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task(f"{args.dataset}", total=len(inputs))
         result = evaluate(program, inputs, labels, args.check, machine, args.vdd,
-                          lambda done: bar.update(task, completed=done))
+                          lambda done: bar.update(task, completed=done), args.workers, args.ray)
     if args.per_image:
         write_output(Path(args.per_image), result.per_image_csv().encode())
     if args.report == "json":
@@ -250,8 +254,8 @@ def main(argv: Sequence[str] | None) -> int:
     program.check_fits(machine)  # tensors inside DRAM, before any input is made for them
     if args.dataset:
         return _evaluate(args, program, machine)
-    if args.limit or args.preprocess or args.per_image:
-        raise ChewcError("--limit, --preprocess and --per-image go with --dataset")
+    if args.limit or args.preprocess or args.per_image or args.workers != 1 or args.ray:
+        raise ChewcError("--limit, --preprocess, --per-image, --workers and --ray go with --dataset")
     runs = _runs(program, args.input, args.seed, args.samples)
     encoding = (build.manifest(program) or {}).get("input_encoding")
     if args.input and encoding and program.inputs and program.inputs[0].dtype == "f32":

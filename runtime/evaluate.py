@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
+import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,9 @@ class ImageResult:
     prediction: int
     reference_prediction: int | None  # None without a reference
     match: bool | None  # outputs bit-identical to the reference's
+    core_energy_j: float
+    system_energy_j: float
+    latency_s: float
 
 
 @dataclass
@@ -67,10 +73,12 @@ class Evaluation:
     def per_image_csv(self) -> str:
         out = io.StringIO()
         w = csv.writer(out, lineterminator="\n")
-        w.writerow(["index", "label", "prediction", "reference_prediction", "match"])
+        w.writerow(["index", "label", "prediction", "reference_prediction", "match", "core_energy_j",
+                    "system_energy_j", "latency_s"])
         for r in self.per_image:
             w.writerow([r.index, r.label, r.prediction, "" if r.reference_prediction is None else r.reference_prediction,
-                        "" if r.match is None else int(r.match)])
+                        "" if r.match is None else int(r.match), repr(r.core_energy_j), repr(r.system_energy_j),
+                        repr(r.latency_s)])
         return out.getvalue()
 
 
@@ -143,32 +151,86 @@ def predict(outputs: dict[str, np.ndarray]) -> int:
     return int(np.argmax(next(iter(outputs.values())).reshape(-1)))
 
 
-def evaluate(prog: ChewProgram, inputs: np.ndarray, labels: np.ndarray, model: str | Path | None = None,
-             machine: Machine | None = None, vdd: float | None = None,
-             progress: Callable[[int], None] | None = None) -> Evaluation:
-    """Emulate every input ([N, C, H, W]) and score it against `labels` (and the ONNX `model`, when given)."""
-    if len(prog.inputs) != 1:
-        raise ChewcError(f"a data set feeds one-input programs; this one has {len(prog.inputs)}")
+def evaluate_shard(prog: ChewProgram, inputs: np.ndarray, labels: np.ndarray, first: int,
+                   model: str | Path | None, machine: Machine | None, vdd: float | None) -> list[ImageResult]:
+    """Emulate inputs[k] (image `first + k` of the set) and score each; what every worker runs."""
     machine = machine or program_machine(prog)
     reference = OnnxReference(model) if model is not None else None
-    results, core, system, latency, wall = [], 0.0, 0.0, 0.0, 0.0
-    for i, (x, label) in enumerate(zip(inputs, labels, strict=True)):
-        start = time.perf_counter()
+    results = []
+    for k, (x, label) in enumerate(zip(inputs, labels, strict=True)):
+        i = first + k
         run = emulate(prog, x, machine, vdd)
-        wall += time.perf_counter() - start
-        core, system, latency = core + run.report.core_energy_j, system + run.report.system_energy_j, \
-            latency + run.report.seconds
         ref_pred = match = None
         if reference is not None:
             want = reference.run(x, i)
             match = compare(i, run.outputs, want) is None
             ref_pred = predict(want)
-        results.append(ImageResult(i, int(label), predict(model_shaped(prog, [run.outputs])), ref_pred, match))
-        if progress is not None:
-            progress(i + 1)
-    n = len(results)
-    if n == 0:
+        results.append(ImageResult(i, int(label), predict(model_shaped(prog, [run.outputs])), ref_pred, match,
+                                   run.report.core_energy_j, run.report.system_energy_j, run.report.seconds))
+    return results
+
+
+def evaluate(prog: ChewProgram, inputs: np.ndarray, labels: np.ndarray, model: str | Path | None = None,
+             machine: Machine | None = None, vdd: float | None = None,
+             progress: Callable[[int], None] | None = None, workers: int = 1, ray: str | None = None) -> Evaluation:
+    """Emulate every input ([N, C, H, W]) and score it against `labels` (and the ONNX `model`, when given).
+
+    `workers` > 1 shards the set over that many processes on this machine; `ray` (an address, or "local")
+    over a Ray cluster. The shards are contiguous slices, merged in order: the results are those of one
+    worker, image for image."""
+    if len(prog.inputs) != 1:
+        raise ChewcError(f"a data set feeds one-input programs; this one has {len(prog.inputs)}")
+    if len(inputs) == 0:
         raise ChewcError("the data set is empty")
+    if workers < 1:
+        raise ChewcError(f"--workers {workers}: at least one")
+    n = len(inputs)
+    # a few slices per worker, so progress moves and a slow worker holds up little
+    pieces = 1 if workers == 1 and ray is None else min(n, 4 * max(workers, 1) if ray is None else 64)
+    bounds = [(n * k // pieces, n * (k + 1) // pieces) for k in range(pieces)]
+    args = (model, machine, vdd)
+    if ray is not None:
+        shards = _on_ray(ray, prog, inputs, labels, bounds, args)
+    elif workers > 1:
+        shards = _on_processes(workers, prog, inputs, labels, bounds, args)
+    else:
+        shards = (evaluate_shard(prog, inputs[a:b], labels[a:b], a, *args) for a, b in bounds)
+    start = time.perf_counter()
+    results: list[ImageResult] = []
+    for shard in shards:
+        results += shard
+        if progress is not None:
+            progress(len(results))
+    wall = time.perf_counter() - start
+    # sums in image order, whatever the sharding: the same figures from any number of workers
     return Evaluation(n, sum(r.prediction == r.label for r in results) / n,
-                      None if reference is None else sum(bool(r.match) for r in results) / n,
-                      core / n, system / n, latency / n, n / wall if wall else 0.0, results)
+                      None if model is None else sum(bool(r.match) for r in results) / n,
+                      sum(r.core_energy_j for r in results) / n, sum(r.system_energy_j for r in results) / n,
+                      sum(r.latency_s for r in results) / n, n / wall if wall else 0.0, results)
+
+
+def _on_processes(workers: int, prog: ChewProgram, inputs: np.ndarray, labels: np.ndarray,
+                  bounds: list[tuple[int, int]], args: tuple[Any, ...]) -> Iterator[list[ImageResult]]:
+    # spawn, not fork: the parent may run threads (the progress bar), which a forked child must not inherit
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(evaluate_shard, prog, inputs[a:b], labels[a:b], a, *args) for a, b in bounds]
+        for f in futures:
+            yield f.result()
+
+
+def _on_ray(address: str, prog: ChewProgram, inputs: np.ndarray, labels: np.ndarray,
+            bounds: list[tuple[int, int]], args: tuple[Any, ...]) -> Iterator[list[ImageResult]]:
+    try:
+        import ray
+    except ImportError as e:
+        raise ChewcError("--ray needs Ray: pip install 'chewc[ray]'") from e
+    if not ray.is_initialized():
+        if address == "local":
+            ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+        else:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    task = ray.remote(evaluate_shard)
+    program = ray.put(prog)
+    refs = [task.remote(program, inputs[a:b], labels[a:b], a, *args) for a, b in bounds]
+    for ref in refs:
+        yield ray.get(ref)
