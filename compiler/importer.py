@@ -21,7 +21,7 @@ import onnx
 from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr, TensorType, f32
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Block, Operation, SSAValue
 from xdsl.utils.exceptions import VerifyException
 from xdsl.transforms.dead_code_elimination import region_dce
 
@@ -93,6 +93,7 @@ class Importer:
         self.reasons: list[str] = []
         self.refusals: list[str] = []  # --first-layer=bitplane: why a multi-bit conv has no bit-plane form
         self.host_reasons: dict[str, str] = {}  # by output: why a multi-bit conv stays on the host
+        self.block = Block()  # @main's body, once `run` builds it
 
     # -- entry -------------------------------------------------------------------------------
 
@@ -103,6 +104,7 @@ class Importer:
         with ImplicitBuilder(module.body):
             fn = func.FuncOp("main", ((in_type,), ()))
             with ImplicitBuilder(fn.body) as (x,):
+                self.block = fn.body.block
                 self.values[g.input_name] = Value("float", x)
                 for node in g.nodes:
                     self.visit(node)
@@ -130,8 +132,15 @@ class Importer:
     # -- node dispatch -------------------------------------------------------------------------
 
     def visit(self, node: onnx.NodeProto) -> None:
-        """Import one node; an op it makes that does not verify means the model's shapes disagree."""
+        """Import one node; an op it makes that does not verify means the model's shapes disagree. The ops
+        it makes carry its name (`bnn.ONNX_NODE`), down to the instructions they become."""
+        last = self.block.last_op
         self.dispatch(node)
+        op = last.next_op if last is not None else self.block.first_op
+        while node.name and op is not None:
+            if bnn.ONNX_NODE not in op.attributes:
+                op.attributes[bnn.ONNX_NODE] = StringAttr(node.name)
+            op = op.next_op
         for out in node.output:
             v = self.values.get(out)
             owner = v.ssa.owner if v is not None and v.ssa is not None else None

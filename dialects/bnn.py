@@ -149,6 +149,9 @@ IntOrBits = AnyOf((base(BitsType), base(TensorType)))
 PAD_VALUES = ("+1", "-1", "zero")
 # Attribute naming the ONNX tensor an op's result equals (kept by rewrites; used to compare layers).
 ONNX_NAME = "onnx.name"
+# Attribute naming the ONNX node an op implements (the node whose import made it); tile and chewbacca ops
+# carry it on to the listing of the instructions.
+ONNX_NODE = "onnx.node"
 THRESHOLD_MODES = "gl+-"  # ge, le, constant +1, constant -1
 SIGN_ZERO_RULES = ("plus", "reject")
 
@@ -180,11 +183,12 @@ def conv_output_hw(
 
 
 def carry_onnx_name(old: IRDLOperation, value: SSAValue) -> None:
-    """A rewrite replacing `old` by `value` keeps the ONNX tensor name on the op defining `value`."""
-    name = old.attributes.get(ONNX_NAME)
+    """A rewrite replacing `old` by `value` keeps the ONNX tensor and node names on the op defining `value`."""
     owner = value.owner
-    if name is not None and isinstance(owner, IRDLOperation) and ONNX_NAME not in owner.attributes:
-        owner.attributes[ONNX_NAME] = name
+    for key in (ONNX_NAME, ONNX_NODE):
+        name = old.attributes.get(key)
+        if name is not None and isinstance(owner, IRDLOperation) and key not in owner.attributes:
+            owner.attributes[key] = name
 
 
 def summed_convs(v: SSAValue) -> list[Conv2dOp] | None:

@@ -397,6 +397,22 @@ def _layer_starts(program: ChewProgram) -> dict[int, str]:
         return {}
 
 
+def _instruction_nodes(program: ChewProgram) -> list[str]:
+    """The ONNX node of each instruction (the program's debug nodes section: runs of [start, node]); a
+    section that does not read as one gives none."""
+    section = next((s for s in program.sections if s.kind == "debug" and s.name == "nodes"), None)
+    out: list[str] = []
+    try:
+        runs = json.loads(section.payload) if section is not None else []
+        for (start, name), (end, _) in zip(runs, [*runs[1:], [len(program.code), ""]], strict=True):
+            if int(start) != len(out) or not int(start) <= int(end) <= len(program.code):
+                return []
+            out += [str(name)] * (int(end) - int(start))
+    except (ValueError, TypeError):
+        return []
+    return out
+
+
 def disassemble(program: ChewProgram) -> str:
     """Assembly text for `program`; assembling it again gives the same bytes."""
     return "\n".join(_lines(program)) + "\n"
@@ -415,17 +431,18 @@ def _lines(program: ChewProgram) -> Iterator[str]:
         yield _tensor_line("output", t)
     yield ""
     yield "; code: instruction address (index), 64-bit encoding"
-    layers = _layer_starts(program)
+    layers, nodes = _layer_starts(program), _instruction_nodes(program)
     for i, word in enumerate(program.code):
         if i in layers:
             yield layers[i]
+        node = f"  {nodes[i]}" if i < len(nodes) and nodes[i] else ""
         try:
             text = decode(word).text()
         except ChewcError as e:
             text = f".inst {word:#018x}"
             yield _commented(text, f"{i:04d}  {word:#018x}  undecodable: {e}")
             continue
-        yield _commented(text, f"{i:04d}  {word:#018x}")
+        yield _commented(text, f"{i:04d}  {word:#018x}{node}")
     for d in program.data:
         yield ""
         yield f".data {d.name} @{d.dram_addr:#08x}"

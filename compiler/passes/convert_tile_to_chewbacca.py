@@ -21,12 +21,13 @@ from xdsl.builder import Builder
 from xdsl.context import Context
 from xdsl.dialects import arith, func, scf
 from xdsl.dialects.builtin import ArrayAttr, IntegerAttr, ModuleOp, StringAttr
-from xdsl.ir import Block, Operation, SSAValue
+from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint
 
 from compiler.passes.common import INDEX_ARITH, functions, module_machine, replace_body
 from dialects import chewbacca, tile
+from dialects.bnn import ONNX_NODE
 from dialects.tile_to_isa import host_step, instructions
 from isa.errors import ChewcError
 from isa.instruction import Instruction
@@ -45,13 +46,17 @@ class Emitter:
     registers: dict[str, int]
     host_steps: int = 0
 
-    def instruction(self, ins: Instruction) -> None:
+    def instruction(self, ins: Instruction, node: Attribute | None = None) -> None:
+        """Emit `ins` (a configuration the registers already hold is dropped), carrying its ONNX node."""
         if ins.op.cls == "config":
             values = ins.as_dict()
             if all(self.registers.get(k) == v for k, v in values.items()):
                 return  # the registers already hold these values
             self.registers.update(values)
-        self.builder.insert(chewbacca.InstructionOp.from_instruction(ins))
+        op = chewbacca.InstructionOp.from_instruction(ins)
+        if node is not None:
+            op.attributes[ONNX_NODE] = node
+        self.builder.insert(op)
 
     def host_step(self, op: tile.HostOp) -> int:
         step = self.host_steps
@@ -119,7 +124,7 @@ def convert_function(fn: func.FuncOp) -> None:
                 continue  # not index arithmetic chewc folds: an error only if an instruction reads it
             else:
                 for ins in instructions(op, index_value, base_address, emit.host_step):
-                    emit.instruction(ins)
+                    emit.instruction(ins, op.attributes.get(ONNX_NODE))
 
     walk(old.ops)
     replace_body(fn, new)

@@ -137,6 +137,7 @@ class Lowering:
     stream: SSAValue | None = None  # the int16 map kept in ACC now: later layers tile in the ACC it leaves
     no_stream: set[SSAValue] = field(default_factory=set)  # maps that must not stay in ACC (`lower_function`)
     chip: Machine | None = None  # the machine; `machine` is what the layer being lowered may use of it
+    node: StringAttr | None = None  # the ONNX node of the op being lowered, for the tile ops it makes
 
     def __post_init__(self) -> None:
         self.chip = self.machine
@@ -149,6 +150,8 @@ class Lowering:
         tensor it computes is probed where it now lies. `fused`: a later op that starts a layer of its own
         in the bounds and is lowered with `op` here; one marker covers both layers, with both bounds."""
         self.builder = Builder(InsertPoint.before(op))
+        node = op.attributes.get(bnn.ONNX_NODE)
+        self.node = node if isinstance(node, StringAttr) else None
         if (index := self.layer_of.get(op)) is not None and index not in self.current:
             joined = [index] + [i for i in [self.layer_of.get(fused)] if fused is not None and i is not None]
             b = [self.layer_bounds.layers[i] for i in joined]
@@ -214,6 +217,8 @@ class Lowering:
     # -- small builders ------------------------------------------------------------------------
 
     def add(self, op: Operation) -> Operation:
+        if self.node is not None:
+            op.attributes[bnn.ONNX_NODE] = self.node
         return self.builder.insert(op)
 
     def idx(self, n: int) -> SSAValue:

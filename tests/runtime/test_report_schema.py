@@ -66,3 +66,19 @@ def test_plot_draws_a_png_of_the_layers(program: Path, tmp_path: Path) -> None:
     assert code == 0, err
     data = (tmp_path / "layers.png").read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_onnx_nodes_reach_every_tile_op_and_instruction(program: Path) -> None:
+    from compiler.driver import compile_model
+    from dialects import bnn, tile
+    from isa.cli import objdump_main
+
+    module = compile_model(RESNET, "tile").module
+    ops = [op for op in module.walk() if isinstance(op, tile.ConvOp | tile.ThresholdOp | tile.DmaOp | tile.PoolOp)]
+    assert ops and all(bnn.ONNX_NODE in op.attributes for op in ops)
+    listing = run_cli(objdump_main, str(program))[1].splitlines()
+    code = [line for line in listing if "; 0" in line and "  0x" in line]  # instruction lines: "; index  encoding  node"
+    # each names its node, but END, which the function's return makes
+    assert code and all(len(line.split(";")[1].split()) == 3 for line in code if not line.startswith("END"))
+    start = listing.index("; layer add1, sign4 (conv+residual+threshold): ONNX nodes conv3, add1, bn3, sign4")
+    assert listing[start + 1].split()[-1] in ("conv3", "add1")
