@@ -35,7 +35,7 @@ from isa.errors import ChewcError, InternalError
 from dialects.chewbacca import machine_of
 from isa.machine import Machine, load_machine
 from runtime.emulator import verify_program
-from runtime.onnx_file import read_model
+from runtime.onnx_file import read_model_file
 
 EMIT_LEVELS = ("bnn", "tile", "chewbacca", "asm", "chew")
 # the last pass of each IR level
@@ -101,7 +101,7 @@ def record_build(program: ChewProgram, path: str | Path, pipeline: str, machine:
                  options: dict[str, str]) -> ChewProgram:
     """`program` with its build manifest, the ONNX graph's output types and shapes (`isa.build`) and, in
     its layers section, the ONNX nodes of each layer (`compiler.provenance`)."""
-    model = read_model(path)  # the import has read and checked it; external tensors come inlined
+    model, whole = read_model_file(path)  # the import has read and checked it; external tensors come inlined
     outputs = {}
     names = {d.name for d in program.outputs}
     for v in model.graph.output:
@@ -109,8 +109,8 @@ def record_build(program: ChewProgram, path: str | Path, pipeline: str, machine:
         if v.name in names and t.HasField("shape") and t.elem_type:
             dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim]
             outputs[v.name] = {"dtype": str(helper.tensor_dtype_to_np_dtype(t.elem_type)), "shape": dims}
-    # the model with its external tensors (a model file alone is that file's bytes)
-    digest = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
+    # the model file's bytes, or with external tensors the model they make
+    digest = hashlib.sha256(whole if whole is not None else model.SerializeToString(deterministic=True)).hexdigest()
     manifest = {"chewc": version(), "model_sha256": digest, "pipeline": pipeline,
                 "machine": machine.name,
                 "machine_sha256": machine.hash().hex(), "options": options,
