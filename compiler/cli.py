@@ -16,6 +16,7 @@ from compiler.pipeline_debug import (
     load_pass_plugins,
     runner_from_args,
 )
+from isa import build
 from isa.errors import ChewcError, cli_main
 from isa.files import writable, write_output
 from isa.version import add_version
@@ -57,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-grid", metavar="BITS,EXP[,unsigned]", type=fl.parse_grid,
                    help="declare that the float model input holds BITS-bit integers times 2**EXP (e.g. 8,-7 for "
                    "Q1.7), so its first layer may run by bit planes; the program refuses other inputs")
+    p.add_argument("--input-encoding", choices=build.ENCODINGS,
+                   help="declare how the model's input is made from uint8 pixels (unit: pixel/255; q17: CNV's Q1.7 "
+                   "codes), for chewc-run --dataset, when the model does not (ONNX metadata chewc.input)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="do not print the placement line (layers on the array, host steps and their reasons) "
                    "to stderr")
@@ -95,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runner = runner_from_args(args, passes, generic=args.generic, check_model=args.model if args.bisect else None)
     c = compile_model(args.model, emit, args.machine, args.pipeline, stop_after=args.stop_after,
                       runner=runner, available=passes, strict=args.strict, first_layer=args.first_layer,
-                      input_grid=args.input_grid)
+                      input_grid=args.input_grid, input_encoding=args.input_encoding)
     result = render(c, emit, args.generic)
     if args.output:
         write_output(args.output, result)

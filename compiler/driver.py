@@ -58,13 +58,15 @@ def compile_model(path: str | Path, emit: str = "chew", machine_path: str | None
                   pipeline: str | None = None, *, stop_after: str | None = None,
                   runner: PassRunner | None = None,
                   available: Mapping[str, PassFactory] | None = None, strict: bool = False,
-                  first_layer: str = "auto", input_grid: Planes | None = None) -> Compilation:
+                  first_layer: str = "auto", input_grid: Planes | None = None,
+                  input_encoding: str | None = None) -> Compilation:
     """Import `path` and lower it as far as `emit` needs (or through `stop_after`, giving IR).
 
     `runner` instruments the pipeline (printing, dumps, timing, bisection); `available` is the pass
     registry `pipeline` is parsed against (the chewc passes plus any plugins).  `strict` refuses a
     program that runs more on the host than input binarisation and a float head (`Placement.check_strict`).
     `first_layer` and `input_grid` say how a multi-bit first layer maps (`compiler.importer.import_model`).
+    `input_encoding` (unit, q17) declares the input's preprocessing where the model's metadata does not.
     """
     if stop_after is not None and emit not in LEVEL_END:
         raise ChewcError(f"--stop-after gives IR, not --emit={emit}")
@@ -86,7 +88,7 @@ def compile_model(path: str | Path, emit: str = "chew", machine_path: str | None
         return Compilation(module, machine)
     program = emit_program(module)
     program = record_build(program, path, ",".join(str(p.pipeline_pass_spec()) for p in passes), machine,
-                           {"first_layer": first_layer, "input_grid": _grid(input_grid)})
+                           {"first_layer": first_layer, "input_grid": _grid(input_grid)}, input_encoding)
     try:
         verify_program(program, machine)
     except ChewcError as e:  # the compiler's fault, never the model's: no such program may leave it
@@ -98,7 +100,7 @@ def compile_model(path: str | Path, emit: str = "chew", machine_path: str | None
 
 
 def record_build(program: ChewProgram, path: str | Path, pipeline: str, machine: Machine,
-                 options: dict[str, str]) -> ChewProgram:
+                 options: dict[str, str], input_encoding: str | None = None) -> ChewProgram:
     """`program` with its build manifest, the ONNX graph's output types and shapes (`isa.build`) and, in
     its layers section, the ONNX nodes of each layer (`compiler.provenance`)."""
     model, whole = read_model_file(path)  # the import has read and checked it; external tensors come inlined
@@ -114,8 +116,8 @@ def record_build(program: ChewProgram, path: str | Path, pipeline: str, machine:
     manifest = {"chewc": version(), "model_sha256": digest, "pipeline": pipeline,
                 "machine": machine.name,
                 "machine_sha256": machine.hash().hex(), "options": options,
-                "input_encoding": encoding if (encoding := {p.key: p.value for p in model.metadata_props}.get(
-                    "chewc.input", "")) in build.ENCODINGS else ""}
+                "input_encoding": input_encoding or (encoding if (encoding := {p.key: p.value for p in
+                    model.metadata_props}.get("chewc.input", "")) in build.ENCODINGS else "")}
     sections = []
     for s in program.sections:
         if (s.kind, s.name) == ("report", "layers"):

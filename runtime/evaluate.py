@@ -56,7 +56,7 @@ class Evaluation:
     core_energy_j: float  # mean per inference
     system_energy_j: float
     latency_s: float  # the accelerator's, per inference
-    images_per_second: float  # of the emulation, wall time
+    images_per_second: float  # of the evaluation (emulation and reference), wall time
     per_image: list[ImageResult] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,7 +68,8 @@ class Evaluation:
         agree = "no reference" if self.agreement is None else f"{self.agreement:.2%} bit-identical to the reference"
         return [f"{self.images} images: top-1 {self.top1:.2%}, {agree}",
                 f"per inference: core {self.core_energy_j * 1e6:,.3f} uJ, system {self.system_energy_j * 1e6:,.3f} uJ, "
-                f"latency {self.latency_s * 1e6:,.2f} us; emulated at {self.images_per_second:,.1f} images/s"]
+                f"latency {self.latency_s * 1e6:,.2f} us; evaluated at {self.images_per_second:,.1f} images/s "
+                "(emulation and reference)"]
 
     def per_image_csv(self) -> str:
         out = io.StringIO()
@@ -113,7 +114,8 @@ def encoding_of(prog: ChewProgram, asked: str | None) -> str:
         return asked
     declared = (build.manifest(prog) or {}).get("input_encoding", "")
     if not declared:
-        raise ChewcError("the model declares no input encoding (metadata chewc.input): pass --preprocess unit|q17|none")
+        raise ChewcError("the model declares no input encoding (metadata chewc.input, or chewc --input-encoding): "
+                         "pass --preprocess unit|q17|none")
     return declared
 
 

@@ -73,6 +73,14 @@ def test_cnv_on_cifar10_matches_a_hand_written_evaluation(real_model: Callable[[
     want = ort.InferenceSession(str(model)).run(None, {"x": x})[0].argmax(1)
     data = json.loads(out)["dataset"]
     assert data == {**data, "images": 100, "agreement": 1.0, "top1": float(np.mean(want == labels))}
+    # declared when compiling, the encoding needs no --preprocess
+    declared = tmp_path / "declared.chew"
+    assert run_cli(chewc, str(model), "-o", str(declared), "-q", "--input-encoding", "q17")[0] == 0
+    code, again, err = run_cli(chewc_run, str(declared), "--dataset", "cifar10", "--limit", "100", "--check", str(model),
+                               "--report", "json")
+    assert code == 0, err
+    assert {k: v for k, v in json.loads(again)["dataset"].items() if k != "images_per_second"} == \
+        {k: v for k, v in data.items() if k != "images_per_second"}
 
 
 def test_dataset_usage_errors(tmp_path: Path) -> None:
