@@ -15,7 +15,9 @@ once, and its row tiles follow. A residual map is loaded into ACC before the con
 max-pooled in ACC or not, and thresholded into FMEM, stored as int16, or both (when another layer adds
 the int16 map: the threshold then reads it in ACC instead of from DRAM). An int16 map kept in ACC
 between layers (`ConvShape.residual_in_acc`, `sums_in_acc`) takes one row tile: each block's sums lie
-at their place in the map, accumulated onto the residual in place, and neither is transferred.
+at their place in the map, accumulated onto the residual in place, and neither is transferred. A ±1
+max-pool after the threshold (`ConvShape.pool_bits`) runs depth first: each tile's thresholded conv rows
+are pooled in FMEM (POOL.B) and only the pooled rows leave or stay.
 """
 
 from __future__ import annotations
@@ -132,7 +134,8 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
         abuf = sums_dst
     else:
         abuf = e.alloc("acc", t.acc_buffers * a_words, f"{label}.acc")
-    if pool is not None:
+    int_pool = pool is not None and not s.pool_bits  # on the sums in ACC, before any threshold
+    if int_pool:
         pbuf = sums_dst if s.sums_in_acc else e.alloc("acc", blk * t.rows * pool.ow, f"{label}.pooled")
     ibuf = data.src if s.in_resident else e.alloc("fmem", g * rows_in * w * (2 if t.double_buffer else 1), f"{label}.in")
     in_words = g * rows_in * w
@@ -144,6 +147,8 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
         # the whole kept map
         obuf = data.out if keep else e.alloc("fmem", groups(blk if blocks_outer else o) * t.rows * out_w,
                                                      f"{label}.out")
+        if s.pool_bits:  # THRESH fills the tile's unpooled rows, POOL.B pools them into the buffer above
+            bits_buf = e.alloc("fmem", groups(blk if blocks_outer else o) * crows * ow, f"{label}.bits")
     zero = e.idx(0)
     streamed = n_ob > 1 or n_ch > 1  # else the weights stay on chip for the whole layer
     steps = n_ob * n_ch  # (block, chunk) steps per row tile
@@ -188,6 +193,20 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
 
     def store_sums(rt: Index, acc_at: Index) -> None:
         e.dma(abuf, acc_at, sums_dst, e.mul(rt, ow), blk, t.rows * ow, t.rows * ow, oh * ow)
+
+    def pool_bits_tile(out_row: Index, rt: Index, channels: int, plane: Index) -> None:
+        """POOL.B the tile's thresholded rows (conv rows from rt) of `channels` channels into output rows from
+        out_row, at word plane `plane` of the map: into the kept map, or a buffer sent at once."""
+        assert pool is not None
+        at, rows = (e.addi(plane, e.mul(out_row, out_w)), out_h) if keep else (zero, t.rows)
+        e.pool(bits_buf, zero, obuf, at, out_row, rt,
+               dict(in_h=oh, in_w=ow, in_c=channels, buf_rows=crows, kh=pool.kh, kw=pool.kw, stride=pool.stride,
+                    dilation=pool.dilation, pad_top=pool.pad_top, pad_left=pool.pad_left, out_h=pool.oh,
+                    out_w=pool.ow, obuf_rows=rows, nrows=t.rows))
+        if not keep:
+            e.dma(obuf, zero, data.out, e.addi(plane, e.mul(out_row, out_w)), groups(channels), t.rows * out_w,
+                  t.rows * out_w, out_h * out_w)
+            e.sync()
 
     def compute(i: Index, out_row: Index, rt: Index, start: Index, slot: Index, acc_at: Index, last_tile: bool,
                 only: Index | None = None) -> None:
@@ -240,14 +259,20 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
                     chunk(ob, e.idx(j), False, min(CHANNELS_PER_WORD * ch, c - CHANNELS_PER_WORD * ch * j),
                           last_block and j == n_ch - 1, acc_b)
             sums, sums_at = abuf, acc_b  # the tile's sums in ACC, pooled or not
-            if pool is not None:
+            if int_pool:
                 geom = dict(in_h=oh, in_w=ow, in_c=blk, buf_rows=crows, kh=pool.kh, kw=pool.kw, stride=pool.stride,
                             dilation=pool.dilation, pad_top=pool.pad_top, pad_left=pool.pad_left, out_h=pool.oh,
                             out_w=pool.ow, obuf_rows=t.rows, nrows=t.rows)
                 pool_at = e.mul(ob, pool.oh * pool.ow) if s.sums_in_acc else zero
                 e.pool(abuf, acc_b, pbuf, pool_at, out_row, rt, geom)
                 sums, sums_at = pbuf, pool_at
-            if thresholded:
+            if thresholded and s.pool_bits:
+                # the tile's conv rows of the block's channels (blocks outer: the block's words alone)
+                e.threshold(sums, sums_at, tbuf, zero, bits_buf, zero, zero if blocks_outer else ob,
+                            dict(out_w=ow, obuf_rows=crows, nrows=crows, oc_count=blk))
+                if blocks_outer:
+                    pool_bits_tile(out_row, rt, blk, e.mul(e.div(ob, CHANNELS_PER_WORD), out_h * out_w))
+            elif thresholded:
                 at, obuf_rows = (e.mul(out_row, out_w), out_h) if keep else (zero, t.rows)
                 # blocks outer (whole 16-channel words per block): the block's words alone, sent at once
                 c0 = zero if blocks_outer and not keep else ob
@@ -271,7 +296,9 @@ def conv_layer(e: Emitter, label: str, layer: ConvLayer, t: ConvTiling, data: Co
             block(e.idx(o - blk), True)
         else:
             e.loop(o, blk, "ochannels", lambda ob: block(ob, last_tile))
-        if thresholded and not keep:  # the row tile of every channel, in one transfer
+        if s.pool_bits:
+            pool_bits_tile(out_row, rt, o, zero)
+        elif thresholded and not keep:  # the row tile of every channel, in one transfer
             e.dma(obuf, zero, data.out, e.mul(out_row, out_w), groups(o), t.rows * out_w, t.rows * out_w,
                   out_h * out_w)
             e.sync()

@@ -76,6 +76,8 @@ class ConvShape:
     # of the residual when it is there too, else in a map the layer's ACC need counts
     residual_in_acc: bool = False
     sums_in_acc: bool = False
+    # `pool` is a max-pool of the thresholded ±1 map (POOL.B on each tile's rows in FMEM), not of the sums
+    pool_bits: bool = False
 
     @property
     def out_h(self) -> int:
@@ -135,14 +137,17 @@ def need(s: ConvShape, rows: int, block: int, chunk: int, double: bool, weight_b
     crows = s.conv_rows(rows)
     in_buf = s.g * (s.h if order == "blocks" else s.rows_in(crows)) * s.w
     # every channel of the row tile (blocks outer: the block's), or of the whole map when it stays for the next layer
+    words = groups(s.o if order == "rows" else block)  # of the channels a THRESH step fills
     if not s.thresholded:
         out_buf = 0
     elif s.out_resident:
         out_buf = groups(s.o) * s.out_h * s.out_w
     else:
-        out_buf = groups(s.o if order == "rows" else block) * rows * s.out_w
+        out_buf = words * rows * s.out_w
+    if s.pool_bits:  # the tile's unpooled ±1 rows, pooled into the buffer above
+        out_buf += words * crows * s.ow
     sums = acc_buffers * block * crows * s.ow  # a tile's sums
-    pooled = block * rows * s.pool.ow if s.pool else 0
+    pooled = block * rows * s.pool.ow if s.pool and not s.pool_bits else 0
     if s.sums_in_acc and not s.residual_in_acc:  # the whole map of sums (or pooled sums) stays
         sums, pooled = (sums, s.o * s.out_h * s.out_w) if s.pool else (s.o * s.oh * s.ow, 0)
     if s.residual_in_acc:  # the sums accumulate in the residual's words, which the caller has reserved

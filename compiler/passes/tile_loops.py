@@ -15,7 +15,8 @@ another layer adds later are written as int16 and, when they are also thresholde
 by the same layer (`Lowering.epilogue`), whose marker then covers both layers of the bounds. Where the
 group that adds onto them is their only other reader, they may stay in ACC until it runs
 (`Lowering.may_stream`): the layers in between tile in the rest of ACC, and `lower_function` lowers
-the function again with the map in DRAM when one of them does not fit.
+the function again with the map in DRAM when one of them does not fit. A max-pool of a layer's ±1
+output runs on each tile's thresholded rows, depth first, where that moves less (`Lowering.pool_of_bits`).
 
 Semantics preserved: each layer's DRAM result equals the `bnn` op's reference result, bit for bit.
 Float and relayout work becomes `tile.host` steps between accelerator phases.
@@ -415,7 +416,7 @@ class Lowering:
     def conv_shape(self, name: str, convs: Sequence[Conv], thresholded: bool, src_shape: tuple[int, ...],
                    in_resident: bool, out_resident: bool, one_pass: bool = False,
                    pool: tiling.PoolAfter | None = None, sums_out: bool = False, residual_in_acc: bool = False,
-                   sums_in_acc: bool = False) -> ConvShape:
+                   sums_in_acc: bool = False, pool_bits: bool = False) -> ConvShape:
         """`one_pass`: every channel group in one CONV per tile (bit planes always); `pool`: an integer max-pool
         of the sums the layer runs before they leave ACC; `sums_out`: thresholded, the int16 sums leave too;
         `residual_in_acc`, `sums_in_acc`: the residual, the int16 sums are kept in ACC (`ConvShape`)."""
@@ -436,19 +437,20 @@ class Lowering:
         hi = max(-p[0] + (k[0] - 1) * d for p, k in zip(pads, kernels))
         return ConvShape(name, c, h, w, o, oh, ow, strides[0], d, kernels, (lo, hi), thresholded,  # type: ignore[arg-type]
                          in_resident, out_resident, one_pass or isinstance(convs[0], bnn.BitplaneConv2dOp), pool,
-                         sums_out, residual_in_acc, sums_in_acc)
+                         sums_out, residual_in_acc, sums_in_acc, pool_bits)
 
     def group_shape(self, name: str, group: ConvGroup, thresholded: bool, in_resident: bool,
                     out_resident: bool, pool: tiling.PoolAfter | None = None, sums_out: bool = False,
-                    sums_in_acc: bool = False) -> ConvShape:
+                    sums_in_acc: bool = False, pool_bits: bool = False) -> ConvShape:
         """A group's layer shape; a residual whose partial sums may overflow takes one CONV per tile."""
         one_pass = group.residual is not None and not group.partial_sums_fit
         residual_in_acc = group.residual is not None and self.values[group.residual].in_acc
         return self.conv_shape(name, group.convs, thresholded, self.values[group.input].shape, in_resident,
-                               out_resident, one_pass, pool, sums_out, residual_in_acc, sums_in_acc)
+                               out_resident, one_pass, pool, sums_out, residual_in_acc, sums_in_acc, pool_bits)
 
     def lower_layer(self, name: str, group: ConvGroup, th: bnn.ThresholdOp | None, result: SSAValue,
-                    keep: bool = False, pool: bnn.MaxPoolOp | None = None, sums_out: bool = False) -> None:
+                    keep: bool = False, pool: bnn.MaxPoolOp | None = None, sums_out: bool = False,
+                    pool_bits: bool = False) -> None:
         """A conv group with its residual, the integer max-pool of its sums, and its threshold (with
         `sums_out`, the int16 map is written as well, for its other users: `result` is then that map and
         `th`'s output the ±1 one). What no tiling fits in one layer runs apart: the pool after the sums reach
@@ -456,7 +458,8 @@ class Lowering:
         sum thresholded apart."""
         src = self.values[group.input]
         pool_after = self.pool_after(pool) if pool is not None else None
-        if pool_after is not None and not self.tiles(self.group_shape(name, group, False, src.on_chip, False, pool_after)):
+        if pool_after is not None and not self.tiles(self.group_shape(name, group, pool_bits, src.on_chip, False,
+                                                                      pool_after, pool_bits=pool_bits)):
             pool_after = None
         in_acc = group.residual is not None and self.values[group.residual].in_acc
         if group.residual is not None and not group.partial_sums_fit and not self.tiles(
@@ -473,7 +476,7 @@ class Lowering:
             stream = self.may_stream(written, th, sums_out, in_acc, pool_after) and self.tiles(
                 self.group_shape(name, group, th is not None, src.on_chip, keep, pool_after, sums_out, True))
             out, sums_map = self.lower_conv_group(name, group.convs, th, result, keep, group, pool_after, sums_out,
-                                                  stream)
+                                                  stream, pool_bits)
             self.values[result] = out if sums_map is None else sums_map
             if th is not None and sums_map is not None:
                 self.values[th.output] = out
@@ -513,6 +516,24 @@ class Lowering:
             self.machine = dataclasses.replace(self.chip, memory=dataclasses.replace(
                 self.chip.memory, acc=dataclasses.replace(acc, size_bytes=left)))
 
+    def pool_of_bits(self, th: bnn.ThresholdOp, group: ConvGroup, keep: bool) -> bnn.MaxPoolOp | None:
+        """The max-pool of a conv layer's ±1 output to run on each tile's thresholded rows (depth first: the
+        unpooled map never exists whole), where that moves fewer off-chip words than writing the map, or
+        keeping it whole, for the pool to read."""
+        pool = th.output.get_user_of_unique_use()
+        if not isinstance(pool, bnn.MaxPoolOp) or (after := self.pool_after(pool)) is None:
+            return None
+        src = self.values[group.input]
+        try:
+            fused = tiling.choose_conv_tiling(self.group_shape("conv", group, True, src.on_chip, False, after,
+                                                               pool_bits=True), self.machine)
+            apart = tiling.choose_conv_tiling(self.group_shape("conv", group, True, src.on_chip, keep), self.machine)
+        except ChewcError:
+            return None
+        _, o, oh, ow = bnn.shape_of(th.output.type)
+        unpooled = 0 if keep else 2 * groups(o) * oh * ow  # written, then read by the pool
+        return pool if fused.traffic < apart.traffic + unpooled else None
+
     def tiles(self, shape: ConvShape) -> bool:
         try:
             tiling.choose_conv_tiling(shape, self.machine)
@@ -532,7 +553,8 @@ class Lowering:
 
     def lower_conv_group(self, name: str, convs: Sequence[Conv], th: bnn.ThresholdOp | None, result: SSAValue,
                          keep: bool = False, group: ConvGroup | None = None, pool: tiling.PoolAfter | None = None,
-                         sums_out: bool = False, sums_in_acc: bool = False) -> tuple[DramTensor, DramTensor | None]:
+                         sums_out: bool = False, sums_in_acc: bool = False,
+                         pool_bits: bool = False) -> tuple[DramTensor, DramTensor | None]:
         """The convs of a layer summed in ACC (onto `group`'s residual, loaded first, or there already, if it
         has one), max-pooled in ACC by `pool`, then thresholded: the map it writes, and with `sums_out` the
         int16 map it writes too; `sums_in_acc`: the int16 map stays in ACC (in the residual's words when
@@ -542,7 +564,7 @@ class Lowering:
         residual = self.values[group.residual] if group is not None and group.residual is not None else None
         if group is not None:
             shape = self.group_shape(layer_name(name, result), group, th is not None, src.on_chip, keep, pool, sums_out,
-                                     sums_in_acc)
+                                     sums_in_acc, pool_bits)
         else:
             shape = self.conv_shape(layer_name(name, result), convs, th is not None, src.shape, src.on_chip, keep)
         if isinstance(convs[0], bnn.BitplaneConv2dOp):
@@ -772,6 +794,12 @@ class LowerThreshold(LowerOp):
             name = lw.layer_label()
             keep = lw.can_keep(op.output, lambda: tiling.choose_conv_tiling(
                 lw.group_shape("conv", group, True, src.on_chip, True), lw.machine))
+            if (pool := lw.pool_of_bits(op, group, keep)) is not None:
+                after = lw.pool_after(pool)
+                keep_pooled = lw.can_keep(pool.output, lambda: tiling.choose_conv_tiling(
+                    lw.group_shape("conv", group, True, src.on_chip, True, after, pool_bits=True), lw.machine))
+                lw.lower_layer(name, group, op, op.output, keep_pooled, pool, pool_bits=True)
+                return
             lw.lower_layer(name, group, op, op.output, keep)
 
 

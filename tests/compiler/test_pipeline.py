@@ -83,7 +83,7 @@ def test_programs_are_byte_identical_across_processes_and_hash_seeds(tmp_path: P
         assert blobs[0] == blobs[1] == program(path).to_bytes()
 
 
-def test_vgg_on_the_quarter_machine_is_exact_and_transfers_more() -> None:
+def test_vgg_on_the_quarter_machine_is_exact_and_transfers_no_less() -> None:
     path = EXAMPLES / "vgg_cifar.onnx"
     small = program(path, QUARTER)
     inputs = example_inputs(path, SAMPLES, seed=1)
@@ -97,8 +97,9 @@ def test_vgg_on_the_quarter_machine_is_exact_and_transfers_more() -> None:
 
     quarter, default = report(small, QUARTER), report(program(path), None)
     # A quarter of the on-chip memory: the first block's 32x32 maps no longer fit beside each other, so
-    # input rows stream in tiles (halo rows re-read) and weights are re-fetched per row tile.
-    assert dram_bits(quarter) > dram_bits(default)
+    # the first layer pools depth first and runs channel blocks outermost, in more, smaller transfers; its
+    # traffic comes down to the default machine's (1,564,320 bits), never below it.
+    assert dram_bits(quarter) == dram_bits(default) == 1_564_320
     assert quarter.instructions["dma"]["count"] > default.instructions["dma"]["count"]
     assert quarter.dma_cycles > default.dma_cycles
 
