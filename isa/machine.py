@@ -174,13 +174,36 @@ class Machine:
     params: tuple[Param, ...] = field(compare=False, repr=False)
 
     def operating_point(self, vdd: float | None) -> OperatingPoint:
-        """The operating point at `vdd` (default: the reference voltage)."""
+        """The operating point at `vdd` (default: the reference voltage): a point of the table, or between
+        two of them frequency and leakage interpolated linearly in vdd (an assumption, `interpolated`)."""
         want = self.energy.reference_vdd if vdd is None else vdd
-        for op in self.operating_points:
+        points = sorted(self.operating_points, key=lambda p: p.vdd)
+        for op in points:
             if math.isclose(op.vdd, want, abs_tol=1e-9):
                 return op
-        have = ", ".join(f"{op.vdd:g}" for op in self.operating_points)
-        raise ChewcError(f"machine '{self.name}' has no operating point at {want:g} V (it has {have} V)")
+        for lo, hi in zip(points, points[1:]):
+            if lo.vdd < want < hi.vdd:
+                f = (want - lo.vdd) / (hi.vdd - lo.vdd)
+                return OperatingPoint(want, lo.freq + f * (hi.freq - lo.freq),
+                                      lo.leakage + f * (hi.leakage - lo.leakage))
+        have = ", ".join(f"{op.vdd:g}" for op in points)
+        raise ChewcError(f"machine '{self.name}' has operating points from {points[0].vdd:g} to {points[-1].vdd:g} V "
+                         f"({have} V), not {want:g} V")
+
+    def point_basis(self, vdd: float) -> str:
+        """Where an operating point's frequency and leakage come from: the tags of a point of the table
+        ("stated" only when both are [S]), or "interpolated" between two of them (our assumption)."""
+        for i, p in enumerate(self.operating_points):
+            if math.isclose(p.vdd, vdd, abs_tol=1e-9):
+                tags = {q.tag for q in self.params if q.path in (f"operating_point[{i}].freq", f"operating_point[{i}].leakage")}
+                return "stated" if tags == {"S"} else "assumed [A]" if tags == {"A"} else "partly assumed [A]"
+        return "interpolated [A]"
+
+    def sweep_points(self) -> list[float]:
+        """The table's voltages and the midpoints between neighbours, ascending (chewc-run --sweep-vdd)."""
+        vdds = sorted(p.vdd for p in self.operating_points)
+        mids = [(a + b) / 2 for a, b in zip(vdds, vdds[1:])]
+        return sorted(vdds + mids)
 
     def energy_scale(self, vdd: float) -> float:
         return (vdd / self.energy.reference_vdd) ** self.energy.voltage_exponent
@@ -380,7 +403,11 @@ class _Loader:
         vdds = [op.vdd for op in m.operating_points]
         if len(set(vdds)) != len(vdds):
             self.fail("operating_point", "two operating points share a voltage")
-        m.operating_point(m.energy.reference_vdd)
+        ref = m.energy.reference_vdd
+        if not any(math.isclose(v, ref, abs_tol=1e-9) for v in vdds):  # a point of the table, not interpolated
+            have = ", ".join(f"{v:g}" for v in sorted(vdds))
+            raise ChewcError(f"machine '{m.name}' has no operating point at {ref:g} V, its reference voltage "
+                             f"(it has {have} V)")
 
 
 def load_machine(path: str | Path | None = None) -> Machine:

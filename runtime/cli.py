@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
+from rich.table import Table
 
 from isa import build
 from isa.container import ChewProgram, TensorDesc
@@ -34,8 +35,9 @@ from runtime.check import (
     run_program,
     same_shape,
 )
-from runtime.emulator import DEFAULT_MAX_WORK, check_machine, load_program, program_machine
+from runtime.emulator import DEFAULT_MAX_WORK, check_machine, emulate, load_program, program_machine
 from runtime.plot import plot_layers
+from runtime.report import Report
 from runtime.evaluate import PREPROCESS, encoding_of, evaluate, load_dataset, preprocess, range_warning
 
 
@@ -99,6 +101,10 @@ def _parser() -> argparse.ArgumentParser:
         help="with --check MODEL.onnx: also compare every layer boundary of the first input with the model's "
         "tensor of the same name",
     )
+    parser.add_argument("--sweep-vdd", action="store_true",
+                        help="also print energy per inference and latency of the (last) input at each of the machine's "
+                        "operating points and midway between them (frequency and leakage interpolated linearly: "
+                        "marked as assumptions)")
     parser.add_argument("--plot", metavar="FILE.png",
                         help="draw the (last) run's per-layer energy by component and utilisation (needs the [plot] "
                         "extra: matplotlib)")
@@ -299,6 +305,8 @@ def main(argv: Sequence[str] | None) -> int:
     report = results[-1].report
     if args.plot:
         write_output(Path(args.plot), plot_layers(report))
+    sweep = [(v, emulate(program, runs[-1], machine, v, max_work=args.max_work).report) for v in machine.sweep_points()] \
+        if args.sweep_vdd else []
     if args.report == "json":
         summary = {
             k: {"dtype": str(v.dtype), "shape": list(v.shape), "min": v.min().item(), "max": v.max().item()}
@@ -308,6 +316,7 @@ def main(argv: Sequence[str] | None) -> int:
             json.dumps(
                 {"schema_version": REPORT_SCHEMA_VERSION, "outputs": summary, "runs": len(results), "check": checked,
                  "manifest": build.manifest(program),
+                 **({"sweep_vdd": [_sweep_row(machine, v, r) for v, r in sweep]} if sweep else {}),
                  "rounding": [vars(r) for r in reference.rounding] if reference is not None else [],
                  "report": report.to_dict()}, indent=2
             )
@@ -323,4 +332,23 @@ def main(argv: Sequence[str] | None) -> int:
         print(checked)
     if args.report == "text":
         print(report.to_text(), end="")
+    if sweep:
+        _print_sweep(machine, sweep)
     return 0
+
+
+def _sweep_row(machine: Machine, vdd: float, r: Report) -> dict[str, float | str]:
+    return {"vdd": vdd, "freq_hz": r.freq_hz, "latency_s": r.seconds, "core_energy_j": r.core_energy_j,
+            "system_energy_j": r.system_energy_j, "core_tops_per_watt": r.core_tops_per_watt,
+            "basis": machine.point_basis(vdd)}
+
+
+def _print_sweep(machine: Machine, sweep: list[tuple[float, Report]]) -> None:
+    t = Table(title=f"operating points of {machine.name}: one inference (dynamic energy scales as "
+                    f"(vdd / {machine.energy.reference_vdd:g} V) ** {machine.energy.voltage_exponent:g})")
+    for col in ("vdd", "MHz", "latency", "core", "system", "core TOPS/W", "frequency and leakage"):
+        t.add_column(col, justify="left" if col == "frequency and leakage" else "right")
+    for vdd, r in sweep:
+        t.add_row(f"{vdd:.3g} V", f"{r.freq_hz / 1e6:,.1f}", f"{r.seconds * 1e6:,.2f} us", f"{r.core_energy_j * 1e6:,.4f} uJ",
+                  f"{r.system_energy_j * 1e6:,.3f} uJ", f"{r.core_tops_per_watt:,.1f}", machine.point_basis(vdd))
+    Console(width=160).print(t)

@@ -42,9 +42,9 @@ def test_quarter_machine_is_a_quarter() -> None:
     assert load_machine(DEFAULT_MACHINE).hash() == m.hash()  # stable across loads
 
 
-def test_unknown_operating_point() -> None:
-    with pytest.raises(ChewcError, match=r"no operating point at 0.45 V \(it has 0.4, 0.5, 0.6, 0.8 V\)"):
-        load_machine().operating_point(0.45)
+def test_an_operating_point_outside_the_table_is_refused() -> None:
+    with pytest.raises(ChewcError, match=r"has operating points from 0.4 to 0.8 V \(0.4, 0.5, 0.6, 0.8 V\), not 0.9 V"):
+        load_machine().operating_point(0.9)
 
 
 def _variant(tmp_path: Path, body: str) -> Path:

@@ -96,7 +96,7 @@ def test_json_report_and_random_inputs(conv: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--vdd", "0.45"], "no operating point at 0.45 V"),
+        (["--vdd", "0.9"], "has operating points from 0.4 to 0.8 V (0.4, 0.5, 0.6, 0.8 V), not 0.9 V"),
         (["--machine", "quarter"], f"built for machine 'chewbaccann' ({MACHINE.hash().hex()[:12]}...), not for machine 'quarter'"),
         (["--input", "missing.npy"], "cannot read array file missing.npy: no such file"),
         (["--output", "y.npz", "--machine", "/nonexistent.toml"], "cannot read machine description"),
