@@ -11,31 +11,27 @@ and emission through the ISA encoder.  Import attaches the machine description t
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from onnx import helper
-
 from xdsl.dialects.builtin import ModuleOp
 
-from dialects.chewbacca_emit import emit_program
-from compiler.importer import import_model
-from compiler.placement import Placement, array_layers, placement
-from compiler.provenance import layer_nodes
+from compiler.importer import import_with_source
 from compiler.pipeline_debug import PassFactory, PassRunner, format_ir, parse_pipeline
+from compiler.placement import Placement, array_layers, placement
+from compiler.provenance import ModelSource
 from dialects import make_context
-from isa.asm import disassemble
-from isa import build
-from isa.container import ChewProgram, Planes, Section
-from isa.version import version
-from isa.errors import ChewcError, InternalError
 from dialects.chewbacca import machine_of
+from dialects.chewbacca_emit import emit_program
+from isa import build
+from isa.asm import disassemble
+from isa.container import ChewProgram, Planes, Section
+from isa.errors import ChewcError, InternalError
 from isa.machine import Machine, load_machine
+from isa.version import version
 from runtime.emulator import verify_program
-from runtime.onnx_file import read_model_file
 
 EMIT_LEVELS = ("bnn", "tile", "chewbacca", "asm", "chew")
 # the last pass of each IR level
@@ -70,7 +66,7 @@ def compile_model(path: str | Path, emit: str = "chew", machine_path: str | None
     """
     if stop_after is not None and emit not in LEVEL_END:
         raise ChewcError(f"--stop-after gives IR, not --emit={emit}")
-    module = import_model(path, load_machine(machine_path or None), first_layer, input_grid)
+    module, source = import_with_source(path, load_machine(machine_path or None), first_layer, input_grid)
     layers = array_layers(module)
     spec = pipeline if pipeline is not None else DEFAULT_PIPELINE
     passes = parse_pipeline(spec, available)
@@ -87,7 +83,7 @@ def compile_model(path: str | Path, emit: str = "chew", machine_path: str | None
     if emit in LEVEL_END or stop_after is not None:
         return Compilation(module, machine)
     program = emit_program(module)
-    program = record_build(program, path, ",".join(str(p.pipeline_pass_spec()) for p in passes), machine,
+    program = record_build(program, source, ",".join(str(p.pipeline_pass_spec()) for p in passes), machine,
                            {"first_layer": first_layer, "input_grid": _grid(input_grid)}, input_encoding)
     try:
         verify_program(program, machine)
@@ -99,30 +95,22 @@ def compile_model(path: str | Path, emit: str = "chew", machine_path: str | None
     return Compilation(module, machine, program, where)
 
 
-def record_build(program: ChewProgram, path: str | Path, pipeline: str, machine: Machine,
+def record_build(program: ChewProgram, source: ModelSource, pipeline: str, machine: Machine,
                  options: dict[str, str], input_encoding: str | None = None) -> ChewProgram:
     """`program` with its build manifest, the ONNX graph's output types and shapes (`isa.build`) and, in
     its layers section, the ONNX nodes of each layer (`compiler.provenance`)."""
-    model, whole = read_model_file(path)  # the import has read and checked it; external tensors come inlined
-    outputs = {}
     names = {d.name for d in program.outputs}
-    for v in model.graph.output:
-        t = v.type.tensor_type
-        if v.name in names and t.HasField("shape") and t.elem_type:
-            dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim]
-            outputs[v.name] = {"dtype": str(helper.tensor_dtype_to_np_dtype(t.elem_type)), "shape": dims}
-    # the model file's bytes, or with external tensors the model they make
-    digest = hashlib.sha256(whole if whole is not None else model.SerializeToString(deterministic=True)).hexdigest()
-    manifest = {"chewc": version(), "model_sha256": digest, "pipeline": pipeline,
-                "machine": machine.name,
+    outputs = {name: {"dtype": dtype, "shape": list(shape)} for name, (dtype, shape) in source.outputs.items()
+               if name in names}
+    declared = source.input_encoding if source.input_encoding in build.ENCODINGS else ""
+    manifest = {"chewc": version(), "model_sha256": source.sha256, "pipeline": pipeline, "machine": machine.name,
                 "machine_sha256": machine.hash().hex(), "options": options,
-                "input_encoding": input_encoding or (encoding if (encoding := {p.key: p.value for p in
-                    model.metadata_props}.get("chewc.input", "")) in build.ENCODINGS else "")}
+                "input_encoding": input_encoding or declared}
     sections = []
     for s in program.sections:
         if (s.kind, s.name) == ("report", "layers"):
             marks = json.loads(s.payload)
-            for mark, nodes in zip(marks, layer_nodes(model.graph, [m["layer"].split(", ") for m in marks]), strict=True):
+            for mark, nodes in zip(marks, source.layer_nodes([m["layer"].split(", ") for m in marks]), strict=True):
                 mark["onnx_nodes"] = nodes
             s = Section(s.kind, s.name, json.dumps(marks, sort_keys=True, separators=(",", ":")).encode())
         sections.append(s)

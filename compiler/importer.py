@@ -27,6 +27,7 @@ from xdsl.transforms.dead_code_elimination import region_dce
 
 from compiler import first_layer as fl
 from compiler.onnx_loader import Graph, attributes, describe, load_graph
+from compiler.provenance import ModelSource
 from compiler.threshold_folding import (
     AFFINE_OPS,
     SHAPE_OPS,
@@ -673,11 +674,18 @@ def import_model(path: str | Path, machine: Machine | None = None, first_layer: 
     `first_layer` maps a conv of a multi-bit input: on the `host`, on the array by `bitplane`s (an error
     when no layer can be), or `auto`, by bit planes where possible and cheaper (`compiler.first_layer`);
     `input_grid` declares the integer grid of a float model input."""
+    return import_with_source(path, machine, first_layer, input_grid)[0]
+
+
+def import_with_source(path: str | Path, machine: Machine | None = None, first_layer: str = "auto",
+                       input_grid: Planes | None = None) -> tuple[ModuleOp, ModelSource]:
+    """`import_model`, and what the build record keeps of the model file (read once, by the loader)."""
     if first_layer not in fl.MODES:
         raise ChewcError(f"--first-layer={first_layer}: choose one of {', '.join(fl.MODES)}")
     graph = load_graph(path)
+    assert graph.source is not None
     machine = machine or load_machine()
     module = Importer(graph, machine, first_layer, input_grid).run()
     region_dce(module.body)  # accumulators only a host op's rerun of a fused Gemm would have read
     set_machine(module, machine)
-    return module
+    return module, graph.source

@@ -18,6 +18,7 @@ import onnx
 from onnx import numpy_helper
 
 from compiler.model_check import MAX_ELEMENTS, check_fold, check_with_onnxruntime, skeleton, validate
+from compiler.provenance import ModelSource
 from isa.errors import ChewcError, one_line
 from runtime.exact import exact_model
 from runtime.onnx_file import read_model_file
@@ -43,6 +44,7 @@ class Graph:
     elem_types: dict[str, int]
     input_name: str
     output_names: list[str]
+    source: ModelSource | None = None  # the model file as given, for the build record
     consumers: dict[str, list[int]] = field(default_factory=dict)
     producers: dict[str, int] = field(default_factory=dict)  # value name -> index of the node making it
 
@@ -304,6 +306,7 @@ def load_graph(path: str | Path) -> Graph:
     origin = str(path)
     model, raw = read_model_file(path)
     validate(model, origin)
+    source = ModelSource.of(model, raw)
     _import_qonnx_domains(model)
     # the file as read when it is the whole model; a missing QONNX opset import is forgiven either way
     _check(raw if raw is not None else model, origin)
@@ -329,7 +332,8 @@ def load_graph(path: str | Path) -> Graph:
     kept.graph.node.extend(model.graph.node)
     kept.graph.output.extend(model.graph.output)
     del model
-    graph = Graph(kept, list(kept.graph.node), consts, shapes, types, input_name, [o.name for o in kept.graph.output])
+    graph = Graph(kept, list(kept.graph.node), consts, shapes, types, input_name, [o.name for o in kept.graph.output],
+                  source)
     for node in graph.nodes:
         for name in (*node.input, *node.output):
             if name:

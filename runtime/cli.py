@@ -13,6 +13,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -127,19 +128,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _evaluate(args: argparse.Namespace, program: ChewProgram, machine: Machine) -> int:
+def _evaluate(args: argparse.Namespace, program: ChewProgram, machine: Machine, manifest: dict[str, Any] | None) -> int:
     if args.input or args.samples != 1 or args.check_layers or args.output or args.plot:
         raise ChewcError("--dataset evaluates a set: it takes none of --input, --samples, --check-layers, --output, "
                          "--plot")
     if args.check and not args.check.endswith(".onnx"):
         raise ChewcError("--dataset --check takes the ONNX model (agreement is with its reference)")
-    for path in (args.per_image,):
-        if path:
-            writable(path)
-    how = encoding_of(program, args.preprocess)
+    declared = (manifest or {}).get("input_encoding", "")
+    how = encoding_of(declared, args.preprocess)
     images, labels = load_dataset(args.dataset, args.limit)
     inputs = preprocess(images, how, program.inputs[0].shape)
-    if (warning := range_warning(inputs, (build.manifest(program) or {}).get("input_encoding") or how)) is not None:
+    if (warning := range_warning(inputs, declared or how)) is not None:
         print(warning, file=sys.stderr)
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=Console(stderr=True),
                   transient=True, disable=not sys.stderr.isatty()) as bar:
@@ -150,7 +149,7 @@ def _evaluate(args: argparse.Namespace, program: ChewProgram, machine: Machine) 
         write_output(Path(args.per_image), result.per_image_csv().encode())
     if args.report == "json":
         print(json.dumps({"schema_version": REPORT_SCHEMA_VERSION, "dataset": result.to_dict(),
-                          "manifest": build.manifest(program)}, indent=2))
+                          "manifest": manifest}, indent=2))
     else:
         print("\n".join(result.lines()))
     return 0
@@ -250,7 +249,7 @@ def main(argv: Sequence[str] | None) -> int:
         from runtime.mlir_run import run_mlir
 
         return run_mlir(args)
-    for path in (args.output, args.plot):
+    for path in (args.output, args.plot, args.per_image):
         if path:
             writable(path)  # before the runs, not after
     program = load_program(args.program)
@@ -258,12 +257,13 @@ def main(argv: Sequence[str] | None) -> int:
     machine = load_machine(args.machine) if args.machine else program_machine(program)
     check_machine(program, machine)
     program.check_fits(machine)  # tensors inside DRAM, before any input is made for them
+    manifest = build.manifest(program)
     if args.dataset:
-        return _evaluate(args, program, machine)
+        return _evaluate(args, program, machine, manifest)
     if args.limit or args.preprocess or args.per_image or args.workers != 1 or args.ray:
         raise ChewcError("--limit, --preprocess, --per-image, --workers and --ray go with --dataset")
     runs = _runs(program, args.input, args.seed, args.samples)
-    encoding = (build.manifest(program) or {}).get("input_encoding")
+    encoding = (manifest or {}).get("input_encoding")
     if args.input and encoding and program.inputs and program.inputs[0].dtype == "f32":
         given = np.concatenate([np.ravel(r[program.inputs[0].name]) for r in runs])
         if (warning := range_warning(given, encoding)) is not None:
@@ -315,7 +315,7 @@ def main(argv: Sequence[str] | None) -> int:
         print(
             json.dumps(
                 {"schema_version": REPORT_SCHEMA_VERSION, "outputs": summary, "runs": len(results), "check": checked,
-                 "manifest": build.manifest(program),
+                 "manifest": manifest,
                  **({"sweep_vdd": [_sweep_row(machine, v, r) for v, r in sweep]} if sweep else {}),
                  "rounding": [vars(r) for r in reference.rounding] if reference is not None else [],
                  "report": report.to_dict()}, indent=2

@@ -12,6 +12,8 @@ import csv
 import io
 import logging
 import multiprocessing
+import re
+import socket
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -21,9 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from isa import build
 from isa.container import ChewProgram
-from isa.errors import ChewcError
+from isa.errors import ChewcError, first_line
 from isa.machine import Machine
 from runtime.check import OnnxReference, compare, load_arrays, model_shaped
 from runtime.datasets import cifar10_subset, mnist_test, quantize_q17
@@ -106,13 +107,12 @@ def load_dataset(spec: str, limit: int | None = None) -> tuple[np.ndarray, np.nd
     return x[:n], y[:n]
 
 
-def encoding_of(prog: ChewProgram, asked: str | None) -> str:
-    """The preprocessing: the one asked for, else the model's declared input encoding."""
+def encoding_of(declared: str, asked: str | None) -> str:
+    """The preprocessing: the one asked for, else the model's declared input encoding (its manifest's)."""
     if asked is not None:
         if asked not in PREPROCESS:
             raise ChewcError(f"--preprocess {asked}: one of {', '.join(PREPROCESS)}")
         return asked
-    declared = (build.manifest(prog) or {}).get("input_encoding", "")
     if not declared:
         raise ChewcError("the model declares no input encoding (metadata chewc.input, or chewc --input-encoding): "
                          "pass --preprocess unit|q17|none")
@@ -154,8 +154,10 @@ def predict(outputs: dict[str, np.ndarray]) -> int:
 
 
 def evaluate_shard(prog: ChewProgram, inputs: np.ndarray, labels: np.ndarray, first: int,
-                   model: str | Path | None, machine: Machine | None, vdd: float | None) -> list[ImageResult]:
-    """Emulate inputs[k] (image `first + k` of the set) and score each; what every worker runs."""
+                   model: str | Path | None, machine: Machine | None, vdd: float | None,
+                   progress: Callable[[int], None] | None = None) -> list[ImageResult]:
+    """Emulate inputs[k] (image `first + k` of the set) and score each, calling `progress` with the
+    images done; what every worker runs."""
     machine = machine or program_machine(prog)
     reference = OnnxReference(model) if model is not None else None
     results = []
@@ -169,6 +171,8 @@ def evaluate_shard(prog: ChewProgram, inputs: np.ndarray, labels: np.ndarray, fi
             ref_pred = predict(want)
         results.append(ImageResult(i, int(label), predict(model_shaped(prog, [run.outputs])), ref_pred, match,
                                    run.report.core_energy_j, run.report.system_energy_j, run.report.seconds))
+        if progress is not None:
+            progress(first + k + 1)
     return results
 
 
@@ -187,16 +191,13 @@ def evaluate(prog: ChewProgram, inputs: np.ndarray, labels: np.ndarray, model: s
     if workers < 1:
         raise ChewcError(f"--workers {workers}: at least one")
     n = len(inputs)
-    # a few slices per worker, so progress moves and a slow worker holds up little
-    pieces = 1 if workers == 1 and ray is None else min(n, 4 * max(workers, 1) if ray is None else 64)
-    bounds = [(n * k // pieces, n * (k + 1) // pieces) for k in range(pieces)]
     args = (model, machine, vdd)
     if ray is not None:
-        shards = _on_ray(ray, prog, inputs, labels, bounds, args)
+        shards = _on_ray(ray, prog, inputs, labels, args)
     elif workers > 1:
-        shards = _on_processes(workers, prog, inputs, labels, bounds, args)
-    else:
-        shards = (evaluate_shard(prog, inputs[a:b], labels[a:b], a, *args) for a, b in bounds)
+        shards = _on_processes(workers, prog, inputs, labels, args)
+    else:  # one shard, in this process: progress image by image (lazy, so the wall time below counts it)
+        shards = (evaluate_shard(prog, inputs, labels, 0, *args, progress=progress) for _ in range(1))
     start = time.perf_counter()
     results: list[ImageResult] = []
     for shard in shards:
@@ -211,28 +212,52 @@ def evaluate(prog: ChewProgram, inputs: np.ndarray, labels: np.ndarray, model: s
                       sum(r.latency_s for r in results) / n, n / wall if wall else 0.0, results)
 
 
+def _slices(n: int, workers: int) -> list[tuple[int, int]]:
+    """Contiguous slices of n items, a few per worker: progress moves, and a slow worker holds up little
+    (each slice opens its own ONNX reference, so not many more)."""
+    pieces = min(n, 4 * workers)
+    return [(n * k // pieces, n * (k + 1) // pieces) for k in range(pieces)]
+
+
 def _on_processes(workers: int, prog: ChewProgram, inputs: np.ndarray, labels: np.ndarray,
-                  bounds: list[tuple[int, int]], args: tuple[Any, ...]) -> Iterator[list[ImageResult]]:
+                  args: tuple[Any, ...]) -> Iterator[list[ImageResult]]:
     # spawn, not fork: the parent may run threads (the progress bar), which a forked child must not inherit
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(evaluate_shard, prog, inputs[a:b], labels[a:b], a, *args) for a, b in bounds]
+        futures = [pool.submit(evaluate_shard, prog, inputs[a:b], labels[a:b], a, *args)
+                   for a, b in _slices(len(inputs), workers)]
         for f in futures:
             yield f.result()
 
 
+def _check_reachable(address: str) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) address must accept a connection within seconds: Ray itself
+    retries an unreachable one for minutes."""
+    found = re.fullmatch(r"(?:ray://)?([^:/\s]+):(\d+)", address)
+    if found is None:
+        return  # "auto" and the like: Ray finds the cluster itself
+    try:
+        socket.create_connection((found[1], int(found[2])), timeout=5).close()
+    except OSError as e:
+        raise ChewcError(f"--ray {address}: no Ray cluster answers there ({e.strerror or type(e).__name__})") from e
+
+
 def _on_ray(address: str, prog: ChewProgram, inputs: np.ndarray, labels: np.ndarray,
-            bounds: list[tuple[int, int]], args: tuple[Any, ...]) -> Iterator[list[ImageResult]]:
+            args: tuple[Any, ...]) -> Iterator[list[ImageResult]]:
     try:
         import ray
     except ImportError as e:
         raise ChewcError("--ray needs Ray: pip install 'chewc[ray]'") from e
-    if not ray.is_initialized():
-        if address == "local":
-            ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-        else:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    if not ray.is_initialized():  # "local" starts a cluster on this machine
+        if address != "local":
+            _check_reachable(address)
+        where = {} if address == "local" else {"address": address}
+        try:
+            ray.init(**where, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise ChewcError(f"--ray {address}: cannot start or reach a Ray cluster ({first_line(e)})") from e
     task = ray.remote(evaluate_shard)
     program = ray.put(prog)
-    refs = [task.remote(program, inputs[a:b], labels[a:b], a, *args) for a, b in bounds]
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    refs = [task.remote(program, inputs[a:b], labels[a:b], a, *args) for a, b in _slices(len(inputs), cpus)]
     for ref in refs:
         yield ray.get(ref)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from compiler.driver import compile_model
+from isa.errors import ChewcError
 from runtime.evaluate import Evaluation, evaluate, preprocess
 from tests.helpers import EXAMPLES
 
@@ -30,7 +31,9 @@ def same(a: Evaluation, b: Evaluation) -> None:
 
 def test_processes_give_the_results_of_one_worker(case: tuple) -> None:
     prog, x, y = case
-    one = evaluate(prog, x, y, VGG)
+    seen: list[int] = []
+    one = evaluate(prog, x, y, VGG, progress=seen.append)
+    assert seen[:10] == list(range(1, 11))  # one worker reports each image as it is done
     assert one.images == 10 and one.agreement == 1.0 and [r.index for r in one.per_image] == list(range(10))
     same(one, evaluate(prog, x, y, VGG, workers=2))
     same(one, evaluate(prog, x, y, VGG, workers=3))
@@ -44,3 +47,10 @@ def test_a_local_ray_instance_gives_the_results_of_one_worker(case: tuple) -> No
         same(evaluate(prog, x, y, VGG), evaluate(prog, x, y, VGG, ray="local"))
     finally:
         ray.shutdown()
+
+
+def test_an_unreachable_ray_address_is_one_error_not_a_wait(case: tuple) -> None:
+    pytest.importorskip("ray", reason="the [ray] extra is not installed")
+    prog, x, y = case
+    with pytest.raises(ChewcError, match=r"--ray 127\.0\.0\.1:1: no Ray cluster answers there"):
+        evaluate(prog, x, y, ray="127.0.0.1:1")
