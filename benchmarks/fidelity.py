@@ -7,8 +7,12 @@ Each row is marked:
 - *predicted*: the model's value for the workload the figure describes, with model / paper;
 - *unverifiable*: the workload is not published, and why; a proxy's value is shown where one exists.
 
+Workload energies also show their range over the documented ranges of the assumed energies, with
+array.mac_energy re-solved to the fitted peak at each choice (`runtime/uncertainty.py`); the fitted
+rows have none: every choice reproduces them.
+
 The figures are the ISCAS 2021 paper's (arXiv 2005.07137 v3) and, as superseded, its v1's. The
-calibration workload is `tests/asm/calibration_7x7.s` (512 7x7x64 filters over a 38x38x64 map, every
+calibration workload is `runtime/calibration_7x7.s` (512 7x7x64 filters over a 38x38x64 map, every
 lane busy); the CIFAR-10 proxy is `examples/models/cnn_5x5_7x7.onnx` (145.6 M MACs, the size 1.3 uJ at
 223 TOPS/W implies); Group-Net x 8 at 224 is `examples/resnets.py`'s, seeded, not trained. `--quick`
 leaves Group-Net x 8 out (18 s: compile and emulate), as the test that runs this script does.
@@ -35,7 +39,7 @@ import resnets  # noqa: E402
 from compiler.driver import compile_model  # noqa: E402
 from isa.asm import assemble  # noqa: E402
 from isa.machine import load_machine  # noqa: E402
-from runtime.emulator import emulate  # noqa: E402
+from runtime.emulator import CALIBRATION, emulate  # noqa: E402
 from runtime.report import Report  # noqa: E402
 
 
@@ -47,17 +51,18 @@ class Row:
     model: float | None
     status: str  # fitted | predicted | unverifiable
     why: str
+    span: tuple[float, float] | None = None  # the model's value over the assumed energies' ranges
 
     def cells(self) -> list[str]:
         model = "-" if self.model is None else f"{self.model:,.4g}"
         ratio = f"{self.model / self.paper:.2f}x" if self.model is not None and self.status == "predicted" else "-"
-        return [self.figure, f"{self.paper:,.4g} {self.unit}", model, ratio, self.status, self.why]
+        span = "-" if self.span is None else f"{self.span[0]:,.4g} .. {self.span[1]:,.4g}"
+        return [self.figure, f"{self.paper:,.4g} {self.unit}", model, span, ratio, self.status, self.why]
 
 
 def calibration() -> Report:
     m = load_machine()
-    path = REPO / "tests" / "asm" / "calibration_7x7.s"
-    prog = assemble(path.read_text(), m, str(path))
+    prog = assemble(CALIBRATION.read_text(), m, str(CALIBRATION))
     x = np.where(np.random.default_rng(0).random((64, 38, 38)) < 0.5, -1, 1).astype(np.int8)
     return emulate(prog, x, m).report
 
@@ -82,7 +87,8 @@ def rows(quick: bool) -> list[Row]:
             "(241 GOPS / 223 TOPS/W = 1.08 mW), and the paper's workload for it is not stated"),
         Row("CIFAR-10 inference, 86.8 %", 1.3, "uJ", cifar.core_energy_j * 1e6, "unverifiable",
             f"the paper's network is not published; model: the {cifar.macs / 1e6:,.1f} M-MAC proxy "
-            "examples/models/cnn_5x5_7x7.onnx, core energy (its accuracy is not comparable: random weights)"),
+            "examples/models/cnn_5x5_7x7.onnx, core energy (its accuracy is not comparable: random weights)",
+            _scaled(cifar, "core", 1e6)),
         Row("v1: peak throughput", 233.0, "GOPS", cal.gops, "predicted", "arXiv v1, superseded by v3's 241"),
         Row("v1: power", 1.2, "mW", power_mw, "predicted", "arXiv v1, superseded by v3's 1.1 mW"),
     ]
@@ -93,12 +99,22 @@ def rows(quick: bool) -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "groupnet8_224.onnx"
         path.write_bytes(resnets.builder("groupnet", 224, 8).onnx().SerializeToString())
-        g = network(path).system_energy_j * 1e3
+        group = network(path)
+        g = group.system_energy_j * 1e3
     why = ("system energy of chewc's schedule; memory.dram.read_energy (28 pJ/bit) was derived from this figure "
            "assuming only weights cross the chip, and the accuracy needs trained weights (ours are seeded)")
-    out += [Row("Group-Net x 8 at 224, 67.5 %", 3.0, "mJ", g, "predicted", why),
-            Row("v1: Group-Net x 8 at 224", 3.9, "mJ", g, "predicted", "arXiv v1, superseded by v3's 3.0 mJ")]
+    span = _scaled(group, "system", 1e3)
+    out += [Row("Group-Net x 8 at 224, 67.5 %", 3.0, "mJ", g, "predicted", why, span),
+            Row("v1: Group-Net x 8 at 224", 3.9, "mJ", g, "predicted", "arXiv v1, superseded by v3's 3.0 mJ", span)]
     return out
+
+
+def _scaled(report: Report, basis: str, scale: float) -> tuple[float, float] | None:
+    """The report's core or system energy range over the assumptions (runtime.uncertainty), in the row's unit."""
+    if report.spread is None:
+        return None
+    lo, hi = report.spread.core_energy_j if basis == "core" else report.spread.system_energy_j
+    return lo * scale, hi * scale
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="leave Group-Net x 8 at 224 out (18 s)")
     args = p.parse_args(argv)
     t = Table(title="ChewBaccaNN's published figures against chewc's cost model (default machine, 0.4 V)")
-    for col in ("figure", "paper", "model", "model / paper", "status", "why"):
-        t.add_column(col, justify="right" if col in ("paper", "model", "model / paper") else "left")
+    for col in ("figure", "paper", "model", "over the ranges [A]", "model / paper", "status", "why"):
+        t.add_column(col, justify="right" if col in ("paper", "model", "over the ranges [A]", "model / paper") else "left")
     for row in rows(args.quick):
         t.add_row(*row.cells())
     Console(width=200).print(t)

@@ -4,9 +4,10 @@ An n-bit input conv with ±1 weights equals the sum over the input's bit planes 
 binary conv of plane b (weight 2**b, the sign plane -2**(n-1)); `bnn.bitplane_conv2d` states it. The
 input must lie on a known grid, q = x / 2**exponent an n-bit integer: a QONNX `Quant` with a
 power-of-two scale and zero point 0 says so, or `--input-grid` does for a float model input. The
-choice of `--first-layer=auto` compares the two mappings by the machine description's per-event
-costs at its reference voltage: array cycles and MACs, off-chip bits, and the host's MACs and
-elements (row-buffer stalls are left out; `chewc-run` reports the exact figures of the program built).
+choice of `--first-layer=auto` compares the two mappings by their time at the machine's reference
+operating point: the array's cycles at its clock, the host's MACs and elements at its rates (row-buffer
+stalls are left out; `chewc-run` reports the exact figures of the program built). Not by energy: a
+program depends on no energy parameter (`Machine.hash()`), so a sweep of energies reuses one program.
 """
 
 from __future__ import annotations
@@ -60,12 +61,6 @@ def plane_sum_bound(planes: Planes, fanin: int) -> int:
 
 
 @dataclass(frozen=True)
-class Cost:
-    seconds: float
-    joules: float
-
-
-@dataclass(frozen=True)
 class ConvWork:
     """The geometry of one first-layer conv: channels in/out, output size, kernel, input size."""
 
@@ -83,25 +78,19 @@ class ConvWork:
         return self.o * self.oh * self.ow * self.c * self.kh * self.kw
 
 
-def host_cost(m: Machine, work: ConvWork) -> Cost:
+def host_seconds(m: Machine, work: ConvWork) -> float:
     """The host computes the conv and binarises its outputs.
 
     Both mappings read the image on the host and leave the ±1 output map in DRAM for the next layer,
     so neither pays for those transfers here."""
-    outputs = work.o * work.oh * work.ow
-    return Cost(work.macs / m.host.mac_rate + outputs / m.host.element_rate,
-                work.macs * m.host.mac_energy + outputs * m.host.element_energy)
+    return work.macs / m.host.mac_rate + work.o * work.oh * work.ow / m.host.element_rate
 
 
-def bitplane_cost(m: Machine, planes: Planes, work: ConvWork) -> Cost:
-    """The host splits the input into planes, which go through DRAM; the array runs a conv per plane."""
+def bitplane_seconds(m: Machine, planes: Planes, work: ConvWork) -> float:
+    """The host splits the input into planes, which go through DRAM; the array runs a conv per plane
+    while the DMA brings the planes in."""
     groups = -(-work.c // m.array.lanes)
     cycles = planes.bits * groups * work.oh * work.o * work.ow
-    seconds = cycles / m.operating_point(None).freq
     plane_bits = planes.bits * groups * m.array.lanes * work.h * work.w
     elements = planes.bits * work.c * work.h * work.w
-    joules = (cycles * m.array.cycle_energy + planes.bits * work.macs * m.array.mac_energy
-              + m.operating_point(None).leakage * seconds
-              + plane_bits * (m.memory.dram.read_energy + m.memory.dram.write_energy)
-              + elements * m.host.element_energy)
-    return Cost(seconds + elements / m.host.element_rate, joules)
+    return max(cycles, plane_bits / m.dma.bits_per_cycle) / m.operating_point(None).freq + elements / m.host.element_rate

@@ -305,11 +305,11 @@ class Importer:
         planes, w, scale, strides, dil, pads = why
         if self.first_layer == "auto":
             work = self.conv_work(node, w, pads)
-            host, array = fl.host_cost(self.machine, work), fl.bitplane_cost(self.machine, planes, work)
-            if host.joules <= array.joules:
+            host, array = fl.host_seconds(self.machine, work), fl.bitplane_seconds(self.machine, planes, work)
+            if host <= array:
                 self.host_reasons[node.output[0]] = (
-                    f"{describe(node)}: multi-bit input activations (by bit planes {array.joules * 1e6:.3g} uJ, on the "
-                    f"host {host.joules * 1e6:.3g} uJ, estimated)")
+                    f"{describe(node)}: multi-bit input activations (by bit planes {array * 1e6:.3g} us, on the "
+                    f"host {host * 1e6:.3g} us, estimated)")
                 return False
         x = bnn.BitplanesOp(self.float_ssa(node.input[0]), planes)
         signs = np.sign(w).astype(np.int8)

@@ -52,9 +52,10 @@ MACHINE_ATTR = "chewbacca.machine"
 
 @irdl_attr_definition
 class MachineAttr(ParametrizedAttribute):
-    """The machine description a module is compiled for: its name, the sha256 of its parameter values
-    (`Machine.hash()`, checked against them) and, unless it is a bundled machine (`isa/machines/`), its
-    description and every value by path.
+    """The machine description a module is compiled for: its name, its identity (`Machine.hash()`, the
+    sha256 of every value but the energies, checked against them) and, unless it is a bundled machine
+    (`isa/machines/`) with all the same values, energies included, its description and every value by
+    path.
 
     `#chewbacca.machine<"quarter", "861a...">` (bundled: the values come from `isa/machines/quarter.toml`),
     `#chewbacca.machine<"tiny-fmem", "3fa2...", "...", {array.window_h = 7 : i64, ...}>` (any other).
@@ -72,7 +73,7 @@ class MachineAttr(ParametrizedAttribute):
     def of(machine: Machine) -> MachineAttr:
         name, digest = StringAttr(machine.name), StringAttr(machine.hash().hex())
         bundled = bundled_machine(machine.name)
-        if bundled is not None and bundled.hash() == machine.hash():
+        if bundled is not None and bundled.parameters == machine.parameters:  # energies too, not only the identity
             return MachineAttr(name, digest, StringAttr(""), DictionaryAttr({}))
         values: dict[str, Attribute] = {
             path: IntegerAttr(v, i64) if isinstance(v, int) else FloatAttr(v, f64) for path, v in machine.values().items()

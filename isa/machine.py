@@ -16,6 +16,7 @@ import json
 import math
 import re
 import tomllib
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,10 +38,16 @@ def _p(unit: str, doc: str) -> Any:
     return field(metadata={"unit": unit, "doc": doc})
 
 
+def _e(unit: str, doc: str, fraction: bool = False) -> Any:
+    """A parameter that only prices energy: a program never depends on it, so it is not in `Machine.hash()`.
+    A `fraction` lies in [0, 1]; every other parameter is positive."""
+    return field(metadata={"unit": unit, "doc": doc, "energy": True, "fraction": fraction})
+
+
 @dataclass(frozen=True)
 class Published:
-    peak_gops: float = _p("GOPS", "peak throughput (2 ops per binary MAC)")
-    peak_tops_per_watt: float = _p("TOPS/W", "peak core energy efficiency")
+    peak_gops: float = _e("GOPS", "peak throughput (2 ops per binary MAC)")
+    peak_tops_per_watt: float = _e("TOPS/W", "peak core energy efficiency")
 
 
 @dataclass(frozen=True)
@@ -51,11 +58,14 @@ class ArraySpec:
     macs_per_cycle: int = _p("MAC/cycle", "binary MACs per cycle at full use (= window_h*window_w*lanes)")
     row_buffers: int = _p("rows", "row buffers feeding the window (window rows + filling ones)")
     row_buffer_words: int = _p("words", "longest input row (of one channel group) a row buffer holds")
-    cycle_energy: float = _p("J/cycle", "array clock and control energy per busy cycle")
-    mac_energy: float = _p("J/MAC", "energy per active binary MAC (xnor + popcount)")
+    cycle_energy: float = _e("J/cycle", "array clock and control energy per busy cycle")
+    mac_energy: float = _e("J/MAC", "energy per active binary MAC (xnor + popcount)")
     max_pack: int = _p("groups", "channel groups one window cycle may read, kernels stacked in the window's rows "
                        "(1: the chip as published; more: the tap-packing extension, CFG.K pack)")
-    pack_cycle_energy: float = _p("J/cycle", "extra energy of a window cycle that reads stacked groups (tap muxes)")
+    pack_cycle_energy: float = _e("J/cycle", "extra energy of a window cycle that reads stacked groups (tap muxes)")
+    idle_mac_fraction: float = _e("", "energy of an idle MAC position of a busy window cycle (a lane without a "
+                                  "channel, a tap outside the kernel) as a fraction of mac_energy: 0 gated, 1 ungated",
+                                  fraction=True)
 
     def pack(self, kh: int) -> int:
         """Channel groups one window cycle can read for kernels of `kh` rows."""
@@ -67,8 +77,8 @@ class OnChipMemory:
     size_bytes: int = _p("bytes", "capacity")
     word_bits: int = _p("bits", "word width (addresses count words)")
     port_bits: int = _p("bits/cycle", "read (and separate write) port width")
-    read_energy: float = _p("J/bit", "energy per bit read")
-    write_energy: float = _p("J/bit", "energy per bit written")
+    read_energy: float = _e("J/bit", "energy per bit read")
+    write_energy: float = _e("J/bit", "energy per bit written")
 
     @property
     def words(self) -> int:
@@ -79,8 +89,8 @@ class OnChipMemory:
 class OffChipMemory:
     size_bytes: int = _p("bytes", "capacity")
     word_bits: int = _p("bits", "word width (addresses count words)")
-    read_energy: float = _p("J/bit", "off-chip I/O energy per bit read (system energy, not core)")
-    write_energy: float = _p("J/bit", "off-chip I/O energy per bit written (system energy, not core)")
+    read_energy: float = _e("J/bit", "off-chip I/O energy per bit read (system energy, not core)")
+    write_energy: float = _e("J/bit", "off-chip I/O energy per bit written (system energy, not core)")
 
     @property
     def words(self) -> int:
@@ -107,9 +117,9 @@ class Units:
     threshold_lanes: int = _p("values/cycle", "accumulator values THRESH binarises per cycle")
     pool_lanes: int = _p("inputs/cycle", "window inputs (words or int16 values) POOL combines per cycle")
     add_lanes: int = _p("values/cycle", "int16 additions ADD performs per cycle")
-    threshold_energy: float = _p("J/value", "energy per thresholded value")
-    pool_energy: float = _p("J/input", "energy per pooled window input")
-    add_energy: float = _p("J/value", "energy per int16 addition")
+    threshold_energy: float = _e("J/value", "energy per thresholded value")
+    pool_energy: float = _e("J/input", "energy per pooled window input")
+    add_energy: float = _e("J/value", "energy per int16 addition")
 
 
 @dataclass(frozen=True)
@@ -121,28 +131,28 @@ class Dma:
 @dataclass(frozen=True)
 class Control:
     issue_cycles: int = _p("cycles", "controller cycles to fetch and issue one instruction")
-    instruction_energy: float = _p("J", "energy to fetch and issue one instruction")
+    instruction_energy: float = _e("J", "energy to fetch and issue one instruction")
 
 
 @dataclass(frozen=True)
 class Host:
     mac_rate: float = _p("MAC/s", "multiply-accumulates per second of the host processor (host steps)")
-    mac_energy: float = _p("J/MAC", "host energy per multiply-accumulate, memory accesses included")
+    mac_energy: float = _e("J/MAC", "host energy per multiply-accumulate, memory accesses included")
     element_rate: float = _p("values/s", "values per second the host quantises, binarises or relayouts")
-    element_energy: float = _p("J/value", "host energy per value quantised, binarised or relayouted")
+    element_energy: float = _e("J/value", "host energy per value quantised, binarised or relayouted")
 
 
 @dataclass(frozen=True)
 class EnergyScaling:
     reference_vdd: float = _p("V", "supply voltage at which every energy here is given")
-    voltage_exponent: float = _p("", "dynamic energy scales as (vdd / reference_vdd) ** exponent")
+    voltage_exponent: float = _e("", "dynamic energy scales as (vdd / reference_vdd) ** exponent")
 
 
 @dataclass(frozen=True)
 class OperatingPoint:
     vdd: float = _p("V", "supply voltage")
     freq: float = _p("Hz", "clock frequency")
-    leakage: float = _p("W", "leakage power")
+    leakage: float = _e("W", "leakage power")
 
 
 @dataclass(frozen=True)
@@ -156,6 +166,8 @@ class Param:
     note: str
     unit: str
     doc: str
+    range: tuple[float, float] | None = None  # the documented range of an assumed energy (uncertainty)
+    energy: bool = False  # prices energy only: not in the machine's identity (`Machine.hash()`)
 
 
 @dataclass(frozen=True)
@@ -177,18 +189,27 @@ class Machine:
         """The operating point at `vdd` (default: the reference voltage): a point of the table, or between
         two of them frequency and leakage interpolated linearly in vdd (an assumption, `interpolated`)."""
         want = self.energy.reference_vdd if vdd is None else vdd
-        points = sorted(self.operating_points, key=lambda p: p.vdd)
-        for op in points:
-            if math.isclose(op.vdd, want, abs_tol=1e-9):
-                return op
-        for lo, hi in zip(points, points[1:]):
-            if lo.vdd < want < hi.vdd:
-                f = (want - lo.vdd) / (hi.vdd - lo.vdd)
-                return OperatingPoint(want, lo.freq + f * (hi.freq - lo.freq),
-                                      lo.leakage + f * (hi.leakage - lo.leakage))
+        weights = self.point_weights(want)
+        if len(weights) == 1:
+            return self.operating_points[weights[0][0]]
+        (i, a), (j, b) = weights
+        lo, hi = self.operating_points[i], self.operating_points[j]
+        return OperatingPoint(want, a * lo.freq + b * hi.freq, a * lo.leakage + b * hi.leakage)
+
+    def point_weights(self, vdd: float) -> list[tuple[int, float]]:
+        """The table's points (by index) that the operating point at `vdd` interpolates, with their weights."""
+        order = sorted(range(len(self.operating_points)), key=lambda i: self.operating_points[i].vdd)
+        points = [self.operating_points[i] for i in order]
+        for i, op in zip(order, points):
+            if math.isclose(op.vdd, vdd, abs_tol=1e-9):
+                return [(i, 1.0)]
+        for (i, lo), (j, hi) in zip(zip(order, points), zip(order[1:], points[1:])):
+            if lo.vdd < vdd < hi.vdd:
+                f = (vdd - lo.vdd) / (hi.vdd - lo.vdd)
+                return [(i, 1.0 - f), (j, f)]
         have = ", ".join(f"{op.vdd:g}" for op in points)
         raise ChewcError(f"machine '{self.name}' has operating points from {points[0].vdd:g} to {points[-1].vdd:g} V "
-                         f"({have} V), not {want:g} V")
+                         f"({have} V), not {vdd:g} V")
 
     def point_basis(self, vdd: float) -> str:
         """Where an operating point's frequency and leakage come from: the tags of a point of the table
@@ -209,24 +230,44 @@ class Machine:
         return (vdd / self.energy.reference_vdd) ** self.energy.voltage_exponent
 
     def hash(self) -> bytes:
-        """sha256 of the parameter values (not names, tags or sources): what a program depends on."""
-        return self._digest
+        """The machine's identity, the sha256 of what a program depends on: every parameter value but
+        the energies and powers (`_e` fields). A program built for a machine runs on any machine of the
+        same identity, so a sweep of energy parameters reuses one compiled program."""
+        return self._identity
 
     @functools.cached_property
-    def _digest(self) -> bytes:
-        values = {
-            f.name: dataclasses.asdict(getattr(self, f.name))
-            if f.name != "operating_points"
-            else [dataclasses.asdict(op) for op in self.operating_points]
-            for f in dataclasses.fields(self)
-            if f.name not in ("name", "description", "params")
-        }
+    def _identity(self) -> bytes:
+        values = {path: v for path, (v, energy) in self._walk.items() if not energy}
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).digest()
 
     def values(self) -> dict[str, int | float]:
         """Every parameter value by its path (`memory.fmem.size_bytes`, `operating_point.0.vdd`): what
         `from_values` needs to rebuild this machine, e.g. from the IR that carries it."""
-        flat: dict[str, int | float] = {}
+        return dict(self.parameters)
+
+    @functools.cached_property
+    def parameters(self) -> typing.Mapping[str, int | float]:
+        """`values()`, read-only and kept (the energy model reads it on every report)."""
+        return types.MappingProxyType({path: v for path, (v, _) in self._walk.items()})
+
+    @functools.cached_property
+    def ranges(self) -> typing.Mapping[str, tuple[float, float]]:
+        """The documented ranges of the assumed energies, by path as `parameters` spells it."""
+        return types.MappingProxyType({re.sub(r"^operating_point\[(\d+)\]", r"operating_point.\1", p.path): p.range
+                                       for p in self.params if p.range is not None})
+
+    @functools.cached_property
+    def values_digest(self) -> bytes:
+        """sha256 of every parameter value, energies included (`hash()` leaves them out)."""
+        return hashlib.sha256(json.dumps(dict(self.parameters), sort_keys=True).encode()).digest()
+
+    def energy_paths(self) -> list[str]:
+        """The paths of the parameters that only price energy (not in `hash()`)."""
+        return [path for path, (_, energy) in self._walk.items() if energy]
+
+    @functools.cached_property
+    def _walk(self) -> dict[str, tuple[int | float, bool]]:
+        flat: dict[str, tuple[int | float, bool]] = {}
 
         def walk(prefix: str, obj: Any) -> None:
             for f in dataclasses.fields(obj):
@@ -234,7 +275,7 @@ class Machine:
                 if dataclasses.is_dataclass(value):
                     walk(f"{prefix}{f.name}.", value)
                 else:
-                    flat[f"{prefix}{f.name}"] = value
+                    flat[f"{prefix}{f.name}"] = (value, bool(f.metadata.get("energy")))
 
         for f in dataclasses.fields(self):
             if f.name == "operating_points":
@@ -326,10 +367,10 @@ class _Loader:
                 values[f.name] = self.param(path, table[f.name], kind, f.metadata)
         return cls(**values)
 
-    def param(self, path: str, entry: Any, kind: type, meta: typing.Mapping[str, str]) -> int | float:
+    def param(self, path: str, entry: Any, kind: type, meta: typing.Mapping[str, Any]) -> int | float:
         if not isinstance(entry, dict) or "value" not in entry:
             self.fail(path, "expected { value = ..., tag = ..., source = ... }")
-        unknown = sorted(set(entry) - {"value", "tag", "source", "note"})
+        unknown = sorted(set(entry) - {"value", "tag", "source", "note", "range"})
         if unknown:
             self.fail(path, f"unknown key '{unknown[0]}'")
         value, tag = entry["value"], entry.get("tag")
@@ -341,15 +382,33 @@ class _Loader:
             self.fail(path, f"expected an integer (got {value!r})")
         if kind is float and (isinstance(value, bool) or not isinstance(value, int | float)):
             self.fail(path, f"expected a number (got {value!r})")
-        if not value > 0:
+        if meta.get("fraction"):
+            if not 0 <= value <= 1:
+                self.fail(path, f"must lie in [0, 1] (got {value!r})")
+        elif not value > 0:
             self.fail(path, f"must be positive (got {value!r})")
         if not value < MAX_PARAM or not math.isfinite(value):
             self.fail(path, f"{value!r} is beyond any machine (at most {MAX_PARAM:g})")
         value = kind(value)
+        span = self.span(path, entry["range"], value, meta) if "range" in entry else None
         self.params.append(
-            Param(path, value, tag, entry.get("source", ""), entry.get("note", ""), meta["unit"], meta["doc"])
+            Param(path, value, tag, entry.get("source", ""), entry.get("note", ""), meta["unit"], meta["doc"], span,
+                  bool(meta.get("energy")))
         )
         return value
+
+    def span(self, path: str, span: Any, value: float, meta: typing.Mapping[str, Any]) -> tuple[float, float]:
+        """`range = [lo, hi]`: the values an energy parameter may take, its value inside."""
+        if not meta.get("energy"):
+            self.fail(path, "only an energy parameter takes a range (the others change the program)")
+        if not (isinstance(span, list) and len(span) == 2
+                and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in span)):
+            self.fail(path, f"range must be [lo, hi], two numbers (got {span!r})")
+        lo, hi = float(span[0]), float(span[1])
+        if not 0 <= lo <= value <= hi or (meta.get("fraction") and hi > 1) or hi >= MAX_PARAM:
+            self.fail(path, f"range [{lo:g}, {hi:g}] must hold the value {value:g} and lie in "
+                      f"{'[0, 1]' if meta.get('fraction') else 'the non-negative numbers'}")
+        return lo, hi
 
     def machine(self, raw: dict[str, Any]) -> Machine:
         for key in ("name", "description"):

@@ -42,7 +42,7 @@ from runtime.report import Report
 from runtime.evaluate import PREPROCESS, encoding_of, evaluate, load_dataset, preprocess, range_warning
 
 
-REPORT_SCHEMA_VERSION = 1  # of --report json, described by runtime/report.schema.json
+REPORT_SCHEMA_VERSION = 2  # of --report json, described by runtime/report.schema.json
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -107,8 +107,8 @@ def _parser() -> argparse.ArgumentParser:
                         "operating points and midway between them (frequency and leakage interpolated linearly: "
                         "marked as assumptions)")
     parser.add_argument("--plot", metavar="FILE.png",
-                        help="draw the (last) run's per-layer energy by component and utilisation (needs the [plot] "
-                        "extra: matplotlib)")
+                        help="draw the (last) run's per-layer energy by component and utilisation, and with "
+                        "--sweep-vdd its energy and latency over the operating points (needs the [plot] extra: matplotlib)")
     data = parser.add_argument_group("data sets")
     data.add_argument("--dataset", metavar="NAME|FILE.npz",
                       help="evaluate a labelled set: cifar10 or mnist (from the shared data folder, or $CHEWC_DATA), "
@@ -303,10 +303,10 @@ def main(argv: Sequence[str] | None) -> int:
     else:
         checked = _check(outputs, Path(args.check)) if args.check else None
     report = results[-1].report
-    if args.plot:
-        write_output(Path(args.plot), plot_layers(report))
     sweep = [(v, emulate(program, runs[-1], machine, v, max_work=args.max_work).report) for v in machine.sweep_points()] \
         if args.sweep_vdd else []
+    if args.plot:
+        write_output(Path(args.plot), plot_layers(report, [(v, r, machine.point_basis(v)) for v, r in sweep]))
     if args.report == "json":
         summary = {
             k: {"dtype": str(v.dtype), "shape": list(v.shape), "min": v.min().item(), "max": v.max().item()}

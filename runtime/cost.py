@@ -17,15 +17,18 @@ kh * p row buffers, and each busy cycle costs array.pack_cycle_energy more.
 Padding rows are never read. THRESH, POOL and ADD take as long as their busiest resource (unit lanes,
 memory ports). A DMA takes setup_cycles + bits / dma bits_per_cycle.
 
-Energy = events x per-event energy x (vdd / reference_vdd) ** voltage_exponent + leakage x time.
+Energy = events x per-event energy x (vdd / reference_vdd) ** voltage_exponent + leakage x time, one
+`Term` per kind of event. An idle MAC position of a busy window cycle costs array.idle_mac_fraction x
+mac_energy (0: gated lanes).
 Off-chip bits are system energy at a fixed I/O voltage: they do not scale with vdd and are not core.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from math import ceil
+from math import ceil, prod
 
 import numpy as np
 
@@ -238,23 +241,54 @@ class Energy:
         return sum(self.parts.values())
 
 
-def energy(m: Machine, c: Counters, vdd: float, seconds: float) -> Energy:
+def idle_macs(m: Machine, c: Counters) -> int:
+    """MAC positions of busy window cycles that carry nothing: lanes without a channel, taps outside the
+    kernel, gated padding (what `array.idle_mac_fraction` prices)."""
+    return c.array_cycles * m.array.macs_per_cycle - c.macs
+
+
+@dataclass(frozen=True)
+class Term:
+    """One term of the energy: `events` times the product of the machine parameters at `params` (paths
+    of `Machine.parameters`), into component `part`."""
+
+    part: str
+    params: tuple[str, ...]
+    events: float
+
+
+def energy_terms(m: Machine, c: Counters, vdd: float, seconds: float) -> list[Term]:
+    """The energy of the events `c` over `seconds` at `vdd`, term by term (what `energy` sums and what the
+    calibration's uncertainty re-solves)."""
     scale = m.energy_scale(vdd)
-    mem = m.memory
-    parts = {
-        "array": c.array_cycles * m.array.cycle_energy + c.macs * m.array.mac_energy
-        + c.packed_cycles * m.array.pack_cycle_energy,
-        **{
-            name.upper(): c.read_bits[name] * mem.on_chip(name).read_energy
-            + c.write_bits[name] * mem.on_chip(name).write_energy
-            for name in ON_CHIP
-        },
-        "threshold": c.threshold_ops * m.units.threshold_energy,
-        "pool": c.pool_ops * m.units.pool_energy,
-        "add": c.add_ops * m.units.add_energy,
-        "control": sum(c.instructions.values()) * m.control.instruction_energy,
-    }
-    parts = {k: v * scale for k, v in parts.items()}
-    parts["leakage"] = m.operating_point(vdd).leakage * seconds
-    parts["off-chip I/O"] = c.read_bits["dram"] * mem.dram.read_energy + c.write_bits["dram"] * mem.dram.write_energy
-    return Energy(parts)
+    dynamic = [
+        Term("array", ("array.cycle_energy",), c.array_cycles),
+        Term("array", ("array.mac_energy",), c.macs),
+        Term("array", ("array.idle_mac_fraction", "array.mac_energy"), idle_macs(m, c)),
+        Term("array", ("array.pack_cycle_energy",), c.packed_cycles),
+        *(Term(name.upper(), (f"memory.{name}.{way}_energy",), bits[name])
+          for name in ON_CHIP for way, bits in (("read", c.read_bits), ("write", c.write_bits))),
+        Term("threshold", ("units.threshold_energy",), c.threshold_ops),
+        Term("pool", ("units.pool_energy",), c.pool_ops),
+        Term("add", ("units.add_energy",), c.add_ops),
+        Term("control", ("control.instruction_energy",), sum(c.instructions.values())),
+    ]
+    return [
+        *(Term(t.part, t.params, t.events * scale) for t in dynamic),
+        *(Term("leakage", (f"operating_point.{i}.leakage",), w * seconds) for i, w in m.point_weights(vdd)),
+        # off-chip I/O runs at its own fixed voltage
+        Term("off-chip I/O", ("memory.dram.read_energy",), c.read_bits["dram"]),
+        Term("off-chip I/O", ("memory.dram.write_energy",), c.write_bits["dram"]),
+    ]
+
+
+def evaluate(terms: list[Term], values: Mapping[str, float]) -> dict[str, float]:
+    """Joules by component of `terms` with the parameters `values`."""
+    parts: dict[str, float] = {}
+    for t in terms:
+        parts[t.part] = parts.get(t.part, 0.0) + t.events * prod(values[p] for p in t.params)
+    return parts
+
+
+def energy(m: Machine, c: Counters, vdd: float, seconds: float) -> Energy:
+    return Energy(evaluate(energy_terms(m, c, vdd, seconds), m.parameters))

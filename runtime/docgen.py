@@ -152,13 +152,18 @@ def _machine_table() -> Iterator[str]:
     yield "The `quarter` machine is the same with every on-chip memory a quarter the size."
     yield ("The `packed` machine adds the [A] tap-packing extension (`array.max_pack` = 7, CFG.K `pack`): a CONV "
            "with kh <= 3 reads up to floor(7 / kh) channel groups per window cycle.")
+    yield ("A program depends on every parameter but the energies (marked *energy*): those are not in the machine's "
+           "identity (`Machine.hash()`, in every `.chew`), so a description that differs only in them runs the same "
+           "program. An energy's `range` is how far the assumption may be off; `chewc-run` re-solves "
+           "`array.mac_energy` over the ranges and reports the spread of core energy (`runtime/uncertainty.py`).")
     yield ""
-    yield "| parameter | value | unit | tag | source or note | meaning |"
-    yield "|---|---|---|---|---|---|"
+    yield "| parameter | value | range | unit | tag | source or note | meaning |"
+    yield "|---|---|---|---|---|---|---|"
     for p in m.params:
         why = p.source or p.note
         value = f"{p.value:,}" if isinstance(p.value, int) else f"{p.value:g}"
-        yield f"| `{p.path}` | {value} | {p.unit} | {p.tag} | {why} | {p.doc} |"
+        span = f"{p.range[0]:g} .. {p.range[1]:g}" if p.range else ""
+        yield f"| `{p.path}` | {value} | {span} | {p.unit} | {p.tag}{' energy' if p.energy else ''} | {why} | {p.doc} |"
 
 
 def generate() -> str:

@@ -36,7 +36,7 @@ import numpy as np
 
 from isa.container import ChewProgram, HostStep
 from isa.errors import ChewcError
-from isa.files import MAX_PROGRAM_BYTES, read_bytes
+from isa.files import MAX_PROGRAM_BYTES, read_bytes, read_text
 from isa.instruction import Instruction, decode
 from isa.machine import Machine, OperatingPoint, bundled_machine, load_machine
 from isa.table import CHANNELS_PER_WORD, REGISTERS, THRESHOLD_MODES
@@ -57,6 +57,7 @@ from runtime.cost import (
 from runtime.host import bits_word, pack, unpack, word_bits
 from runtime.host_steps import host_work, run_host_step
 from runtime.report import HostStepRow, LayerCost, LayerMark, Report, build_report, layer_marks
+from runtime.uncertainty import Events
 
 MEMORIES = (*ON_CHIP, "dram")
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
@@ -236,7 +237,8 @@ def emulate(
     data = tuple((block.dram_addr, block.words) for block in prog.data)
     if emu.kernels is not None:
         _keep_plan(key, _Plan(tuple(emu.kernels), data, emu.counters, emu.timeline, tuple(emu.layer_costs)))
-    report = build_report(machine, point, emu.counters, emu.timeline, emu.host_rows, emu.layer_costs)
+    report = build_report(machine, point, emu.counters, emu.timeline, emu.host_rows, emu.layer_costs,
+                          _calibration(machine))
     return EmulationResult(_outputs(prog, emu.mem["dram"]), report)
 
 
@@ -244,6 +246,10 @@ def verify_program(prog: ChewProgram, machine: Machine) -> None:
     """Every check of a run that does not depend on data, without computing a value: registers,
     addresses and bounds, reads of words never written, hazards between DMA and compute, outputs
     written by END. The compiler runs it on each program before writing it."""
+    _dry_run(prog, machine)
+
+
+def _dry_run(prog: ChewProgram, machine: Machine) -> Emulator:
     check_machine(prog, machine)
     prog.check_fits(machine)
     emu = Emulator(machine, decode_program(prog), prog.host_steps, dry=True)
@@ -253,6 +259,30 @@ def verify_program(prog: ChewProgram, machine: Machine) -> None:
         emu.written["dram"][desc.dram_addr : desc.dram_addr + desc.words] = True
     emu.run()
     emu.check_outputs(prog)
+    return emu
+
+
+CALIBRATION = Path(__file__).with_name("calibration_7x7.s")
+
+
+def program_events(prog: ChewProgram, machine: Machine) -> Events:
+    """The events and cycles of a run of `prog`, from a dry run (they depend on no data)."""
+    emu = _dry_run(prog, machine)
+    return Events(emu.counters, emu.timeline.now)
+
+
+@functools.lru_cache(maxsize=1)
+def calibration() -> Events:
+    """The calibration kernel's events on the default machine (`runtime.uncertainty`)."""
+    from isa.asm import assemble  # only here: the run path does not load the assembler's parser otherwise
+
+    m = load_machine()
+    return program_events(assemble(read_text(CALIBRATION, "calibration kernel"), m, str(CALIBRATION)), m)
+
+
+def _calibration(machine: Machine) -> Events | None:
+    """The calibration, if the machine documents ranges to re-solve it over."""
+    return calibration() if machine.ranges else None
 
 
 def _replay(
@@ -271,7 +301,8 @@ def _replay(
     for kernel in plan.kernels:
         kernel(state)
     # build_report only reads the counters and timeline, so the plan's serve every replay.
-    report = build_report(machine, point, plan.counters, plan.timeline, state.host_rows, plan.layers)
+    report = build_report(machine, point, plan.counters, plan.timeline, state.host_rows, plan.layers,
+                          _calibration(machine))
     return EmulationResult(_outputs(prog, dram), report)
 
 

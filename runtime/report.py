@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from collections import Counter
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +20,8 @@ from rich.table import Table
 from isa.container import ChewProgram
 from isa.errors import ChewcError
 from isa.machine import Machine, OperatingPoint
-from runtime.cost import ON_CHIP, Counters, Timeline, energy
+from runtime.cost import ON_CHIP, Counters, Energy, KernelStats, Timeline, energy, energy_terms, evaluate
+from runtime.uncertainty import Events, Spread, idle_ends, spread
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class KernelRow:
     macs: int
     utilisation: float
     window_use: float
+    array_energy_j: dict[str, float] = field(default_factory=dict)  # idle lanes "gated" and "ungated"
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,10 @@ class Report:
     kernels: dict[str, KernelRow]
     host: HostReport
     layers: tuple[LayerRow, ...] = ()
+    # system energy without the off-chip reads of weights and thresholds (as all-on-chip designs report)
+    weights_resident_energy_j: float = 0.0
+    idle_lanes: dict[str, float] = field(default_factory=dict)  # core energy, idle lanes "gated" / "ungated"
+    spread: Spread | None = None  # over the assumed energies' ranges; None: the machine documents none
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -201,8 +207,11 @@ class Report:
                 f"{self.utilisation:.1%} ({self.macs:,} active, {self.idle_lane_cycles:,} idle lane-cycles)",
             ),
             ("units", ", ".join(f"{k} {v:,}" for k, v in self.unit_ops.items()) + " values"),
-            ("core energy", f"{_joules(self.core_energy_j)} -> {self.core_tops_per_watt:,.2f} TOPS/W"),
+            ("core energy", f"{_joules(self.core_energy_j)} -> {self.core_tops_per_watt:,.2f} TOPS/W (no off-chip I/O)"),
             ("system energy", f"{_joules(self.system_energy_j)} -> {self.system_tops_per_watt:,.2f} TOPS/W (with I/O)"),
+            ("weights-resident energy", f"{_joules(self.weights_resident_energy_j)} (system energy without the "
+                                        "off-chip reads of weights and thresholds, as designs holding them on chip report)"),
+            *self._assumption_rows(),
             (
                 "DMA engine",
                 f"{self.dma_cycles:,} busy cycles, {self.sync_wait_cycles:,} cycles waited at SYNC/END/HOST",
@@ -236,7 +245,8 @@ class Report:
 
         if self.kernels:
             k = Table(title="CONV by kernel (a kernel smaller than the window leaves lanes idle)")
-            for col in ("kernel", "CONVs", "array cycles", "MACs", "window use", "utilisation"):
+            for col in ("kernel", "CONVs", "array cycles", "MACs", "window use", "utilisation", "array, gated",
+                        "array, ungated"):
                 k.add_column(col, justify="left" if col == "kernel" else "right")
             for name, row in self.kernels.items():
                 k.add_row(
@@ -246,6 +256,8 @@ class Report:
                     f"{row.macs:,}",
                     f"{row.window_use:.1%}",
                     f"{row.utilisation:.1%}",
+                    *(f"{_joules(row.array_energy_j[end])}, {2 * row.macs / row.array_energy_j[end] / 1e12:,.0f} TOPS/W"
+                      if row.array_energy_j.get(end) else "-" for end in ("gated", "ungated")),
                 )
             console.print(k)
 
@@ -303,7 +315,19 @@ class Report:
             return "no host steps"
         h = self.host
         return (f"{h.steps:,} steps, {h.wall_seconds * 1e3:,.3f} ms wall time; modeled host {h.model_seconds * 1e3:,.3f} ms, "
-                f"{_joules(h.model_energy_j)} ({h.macs:,} MACs, {h.values:,} values; not in the figures above)")
+                f"{_joules(h.model_energy_j)} ({h.macs:,} MACs, {h.values:,} values at the host model's assumed rates "
+                "and energies [A]; not counted in any energy above)")
+
+    def _assumption_rows(self) -> list[tuple[str, str]]:
+        rows = []
+        if self.spread is not None:
+            (lo, hi), n = self.spread.core_energy_j, len(self.spread.ranged)
+            rows.append(("core energy range", f"{_joules(lo)} .. {_joules(hi)} over the documented ranges of {n} assumed "
+                                              f"energies [A], {self.spread.solved} re-solved to the published peak"))
+        if self.idle_lanes:
+            rows.append(("idle lanes", f"core {_joules(self.idle_lanes['gated'])} gated, "
+                                       f"{_joules(self.idle_lanes['ungated'])} ungated (array.idle_mac_fraction 0 .. 1 [A])"))
+        return rows
 
 
 def _count(n: int) -> str:
@@ -342,10 +366,14 @@ def _joules(value: float) -> str:
 
 def build_report(
     m: Machine, point: OperatingPoint, c: Counters, t: Timeline, host: Mapping[int, HostStepRow],
-    layers: Sequence[LayerCost] = (),
+    layers: Sequence[LayerCost] = (), calibration: Events | None = None,
 ) -> Report:
+    """The report of counters `c` and timeline `t`; with the `calibration` kernel's events (and a machine
+    that documents ranges) also the spread of its energy over the ranges (`runtime.uncertainty`)."""
     seconds = t.now / point.freq
-    e = energy(m, c, point.vdd, seconds)
+    terms = energy_terms(m, c, point.vdd, seconds)
+    e = Energy(evaluate(terms, m.parameters))
+    weight_bits = c.write_bits["wmem"] + c.write_bits["tmem"]  # only DMA writes WMEM and TMEM
     ops = 2 * c.macs
     full = m.array.macs_per_cycle
     return Report(
@@ -379,6 +407,7 @@ def build_report(
                 macs=k.macs,
                 utilisation=k.macs / (k.array_cycles * full) if k.array_cycles else 0.0,
                 window_use=kh * kw / (m.array.window_h * m.array.window_w),
+                array_energy_j=_array_ends(m, k, point.vdd),
             )
             for (kh, kw), k in sorted(c.kernels.items())
         },
@@ -393,4 +422,13 @@ def build_report(
             by_step={f"host{k}": row for k, row in sorted(host.items())},
         ),
         layers=tuple(_layer_row(m, point, cost) for cost in layers),
+        weights_resident_energy_j=e.system - weight_bits * m.memory.dram.read_energy,
+        idle_lanes=idle_ends(m, terms),
+        spread=spread(m, terms, calibration) if calibration is not None else None,
     )
+
+
+def _array_ends(m: Machine, k: KernelStats, vdd: float) -> dict[str, float]:
+    """The array energy of one kernel shape's CONVs, idle lanes gated and ungated."""
+    c = Counters(array_cycles=k.array_cycles, macs=k.macs)
+    return idle_ends(m, [t for t in energy_terms(m, c, vdd, 0.0) if t.part == "array"])

@@ -10,7 +10,8 @@ import pytest
 
 from isa.machine import Machine, load_machine
 from runtime.cli import main as run_main
-from runtime.emulator import EmulationResult, emulate
+from isa.asm import assemble
+from runtime.emulator import CALIBRATION, EmulationResult, emulate
 from tests.helpers import run_cli
 from tests.runtime.reference import program, random_pm1
 
@@ -22,7 +23,7 @@ def machine() -> Machine:
 
 @pytest.fixture(scope="module")
 def calibration(machine: Machine) -> EmulationResult:
-    prog = program("calibration_7x7.s", machine)
+    prog = assemble(CALIBRATION.read_text(), machine, str(CALIBRATION))
     return emulate(prog, random_pm1(np.random.default_rng(0), (64, 38, 38)), machine)
 
 
@@ -70,7 +71,7 @@ def test_operating_points_scale_time_and_energy(machine: Machine) -> None:
 
 def test_report_json_through_the_cli(tmp_path: Path) -> None:
     path = tmp_path / "cal.chew"
-    path.write_bytes(program("calibration_7x7.s", load_machine()).to_bytes())
+    path.write_bytes(assemble(CALIBRATION.read_text(), load_machine(), str(CALIBRATION)).to_bytes())
     code, out, err = run_cli(run_main, str(path), "--report", "json")
     assert code == 0, err
     result = json.loads(out)

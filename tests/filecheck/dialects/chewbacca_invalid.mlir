@@ -37,7 +37,7 @@ func.func @outside_selected_memory() {
 // -----
 
 // Valid on the default machine, outside the quarter machine's 8192-word FMEM.
-builtin.module attributes {chewbacca.machine = #chewbacca.machine<"quarter", "9068f1ea493d204c0dd256be107a05fb7d09a6e219b354a202692d450f7ad788">} {
+builtin.module attributes {chewbacca.machine = #chewbacca.machine<"quarter", "675100c2cc4203d73e10db9a75ac743339a95b15ed4fe284579e692e9da0c7ea">} {
   func.func @quarter() {
     chewbacca.thresh {acc = 0 : i64, fmem = 10000 : i64, tmem = 0 : i64, c0 = 0 : i64}
     func.return
