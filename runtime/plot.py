@@ -32,6 +32,7 @@ def plot_layers(report: Report, sweep: Sequence[tuple[float, Report, str]] = ())
     fig = plt.figure(figsize=(max(8.0, 0.35 * len(rows) + 3), 4 * panels))
     top = fig.add_subplot(panels, 1, 1)
     bottom = fig.add_subplot(panels, 1, 2, sharex=top)
+    top.tick_params(labelbottom=False)  # the layers are named once, under the lower panel
     x = range(len(rows))
     base = [0.0] * len(rows)
     for part in parts:

@@ -3,6 +3,7 @@ per-layer rows by ONNX node adding up to the run, and --plot."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -66,6 +67,13 @@ def test_plot_draws_a_png_of_the_layers(program: Path, tmp_path: Path) -> None:
     assert code == 0, err
     data = (tmp_path / "layers.png").read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    code, _, err = run_cli(chewc_run, str(program), "--plot", str(tmp_path / "sweep.png"), "--sweep-vdd", "--report", "none")
+    assert code == 0, err
+    swept = (tmp_path / "sweep.png").read_bytes()
+    from PIL import Image  # matplotlib's own dependency
+
+    heights = [Image.open(io.BytesIO(png)).size[1] for png in (data, swept)]
+    assert heights[1] == heights[0] * 3 // 2  # a third panel: energy and latency over the operating points
 
 
 def test_onnx_nodes_reach_every_tile_op_and_instruction(program: Path) -> None:
