@@ -18,6 +18,7 @@ the loops and emits one instruction per op.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import ClassVar, Self
 
 from xdsl.dialects.builtin import (
@@ -172,6 +173,7 @@ class Geometry(ParametrizedAttribute):
         printer.print_string("<" + ", ".join(f"{k} = {v}" for k, v in self.as_dict().items()) + ">")
 
 
+@dataclass(frozen=True, init=False)  # so that its parameters are fields too: equality and hashing see them
 class WindowGeometry(Geometry):
     """The input map, its buffer and the window: what CONV and POOL both configure (CFG.IN, CFG.BUF, CFG.K)."""
 
