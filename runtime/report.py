@@ -411,20 +411,27 @@ def build_report(
             )
             for (kh, kw), k in sorted(c.kernels.items())
         },
-        host=HostReport(
-            steps=sum(row.runs for row in host.values()),
-            wall_seconds=sum(row.wall_seconds for row in host.values()),
-            macs=(macs := sum(row.macs for row in host.values())),
-            values=(values := sum(row.values for row in host.values())),
-            model_seconds=macs / m.host.mac_rate + values / m.host.element_rate,
-            model_energy_j=macs * m.host.mac_energy + values * m.host.element_energy,
-            ops=dict(sum((Counter(row.ops) for row in host.values()), Counter())),
-            by_step={f"host{k}": row for k, row in sorted(host.items())},
-        ),
+        host=host_report(m, host),
         layers=tuple(_layer_row(m, point, cost) for cost in layers),
         weights_resident_energy_j=e.system - weight_bits * m.memory.dram.read_energy,
         idle_lanes=idle_ends(m, terms),
         spread=spread(m, terms, calibration) if calibration is not None else None,
+    )
+
+
+def host_report(m: Machine, host: Mapping[int, HostStepRow]) -> HostReport:
+    """The host steps of a run (what differs between runs of one program: their wall time)."""
+    macs = sum(row.macs for row in host.values())
+    values = sum(row.values for row in host.values())
+    return HostReport(
+        steps=sum(row.runs for row in host.values()),
+        wall_seconds=sum(row.wall_seconds for row in host.values()),
+        macs=macs,
+        values=values,
+        model_seconds=macs / m.host.mac_rate + values / m.host.element_rate,
+        model_energy_j=macs * m.host.mac_energy + values * m.host.element_energy,
+        ops=dict(sum((Counter(row.ops) for row in host.values()), Counter())),
+        by_step={f"host{k}": row for k, row in sorted(host.items())},
     )
 
 
