@@ -9,6 +9,7 @@ Exit codes (the same for every tool):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -75,6 +76,11 @@ def cli_main(tool: str) -> Callable[[Callable[[Sequence[str] | None], int]], Cal
             except ChewcError as e:
                 print(f"{tool}: error: {printable(str(e))}", file=sys.stderr)
                 code = e.exit_code
+            except BrokenPipeError:  # the reader left (`chewc-objdump x.chew | head`): not an error
+                # stdout's last flush at exit would fail again and print a warning: point it at /dev/null
+                with contextlib.suppress(OSError, ValueError):  # a stdout without a file descriptor
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                code = 0
             except OSError as e:  # the file system refused (disk full, an unreadable device): not a chewc bug
                 where = f" {e.filename}" if e.filename else ""
                 print(f"{tool}: error: cannot access{where}: {e.strerror or type(e).__name__}", file=sys.stderr)
@@ -82,8 +88,6 @@ def cli_main(tool: str) -> Callable[[Callable[[Sequence[str] | None], int]], Cal
             except KeyboardInterrupt:
                 print(f"{tool}: interrupted", file=sys.stderr)
                 code = 130
-            except BrokenPipeError:
-                code = 0
             except Exception as e:  # noqa: BLE001 -- the last line of defence for users
                 if os.environ.get("CHEWC_TRACEBACK"):
                     raise

@@ -134,3 +134,15 @@ def test_python_warnings_never_reach_stderr() -> None:
         return 0
 
     assert call(noisy) == (0, "", "")
+
+
+def test_a_reader_that_leaves_is_not_an_error() -> None:
+    """`chewc-objdump x.chew | head`: the pipe closes, which is no error (BrokenPipeError is an OSError,
+    which the tools otherwise report as a file they cannot access)."""
+    from isa.errors import cli_main
+
+    @cli_main("tool")
+    def piped(argv: list[str] | None) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    assert call(piped) == (0, "", "")
