@@ -21,6 +21,8 @@ from runtime.cli import main as chewc_run  # noqa: E402
 from runtime.datasets import RealModel  # noqa: E402
 from tests.helpers import example_script, run_cli, without_build  # noqa: E402
 
+pytestmark = pytest.mark.slow  # seconds to minutes: out of the fast loop (pytest -m "not slow")
+
 IMAGES = 10
 # ONNX nodes on the array: VGG 4 convs, 3 max-pools, 2 linear; ResNet 6 convs, 2 max-pools, 2 adds, 1 linear
 LAYERS = {"brevitas_vgg": 9, "brevitas_vgg_torchscript": 9, "brevitas_vgg_per_channel": 9,

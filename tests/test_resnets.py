@@ -44,6 +44,7 @@ def attrs(node: onnx.NodeProto) -> dict[str, object]:
     ("arch", "size", "bases"),
     [("resnet18", 32, 1), ("resnet18", 64, 1), ("resnet34", 32, 1), ("groupnet", 32, 2), ("groupnet", 64, 3)],
 )
+@pytest.mark.slow
 def test_compiles_bit_exact(arch: str, size: int, bases: int, resnets: ModuleType, make_models: ModuleType,
                             tmp_path: Path) -> None:
     b = resnets.builder(arch, size, bases, classes=10, seed=5, width=8)

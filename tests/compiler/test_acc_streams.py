@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from xdsl.dialects import func
 
 from compiler.bounds import layer_bounds, map_bits
@@ -51,6 +52,7 @@ def test_a_stream_stays_in_acc_and_only_constants_and_the_ends_cross_dram(tmp_pa
     assert exact(path, (1, 16, 8, 8)) == constants + map_bits(first.input) + map_bits(ret.arguments[0])
 
 
+@pytest.mark.slow
 def test_resnet18_keeps_its_streams_in_acc_at_32(tmp_path: Path) -> None:
     streams = [name for name in labels(RESNET) if name.endswith(".stream")]
     assert len(streams) == 4  # the stem's pooled sums and the three downsampling shortcuts, each kept in place

@@ -74,6 +74,7 @@ def test_chewc_opt_check_against_names_the_wrong_pass(tmp_path):
     assert "bisect: #3" not in err  # stops at the first difference
 
 
+@pytest.mark.slow
 def test_a_pass_that_leaves_unexecutable_ir_is_named(tmp_path):
     pipeline = "bnn-decompose-kernels,bnn-dense-to-conv,tile-loops,test-dma-off-by-one"
     code, _, err = run_cli(chewc, MLP, "--bisect", "--emit=tile", "--load-pass-plugin", PLUGIN,

@@ -161,6 +161,7 @@ def test_refusals_name_the_constraint(tmp_path: Path) -> None:
         assert auto.placement is not None and why in auto.placement.host[0].reason
 
 
+@pytest.mark.slow
 def test_auto_picks_bit_planes_for_cnv(real_model, tmp_path: Path) -> None:  # noqa: ANN001
     """CNV-W1A1's 8-bit first layer: bit planes cost less energy than the host by the machine's estimate; both
     mappings give the same scores on real images."""

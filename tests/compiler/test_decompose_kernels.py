@@ -65,6 +65,7 @@ def ops_of(module: ModuleOp, kind: type) -> list:
 
 
 @pytest.mark.parametrize("kernel,window,pad_value,max_kernel", CASES)
+@pytest.mark.slow
 def test_decomposition_is_exact(kernel, window, pad_value, max_kernel):
     strides, dilations, pads = window
     rng = np.random.default_rng(CASES.index((kernel, window, pad_value, max_kernel)))

@@ -120,6 +120,7 @@ def assert_exact(r: Run) -> None:
 
 
 @pytest.mark.parametrize("name", [*EXAMPLE_MODELS, *REAL])
+@pytest.mark.slow
 def test_the_estimate_agrees_with_the_emulator_per_layer(name: str, request: pytest.FixtureRequest) -> None:
     r = run(name, real_models(name, request))
     assert r.report.layers and any(row.macs for row in r.report.layers)
@@ -132,6 +133,7 @@ def test_the_estimate_agrees_with_the_emulator_per_layer(name: str, request: pyt
     ("resnet18_32", "packed", ""),  # tap packing (CFG.K pack)
     ("vgg_cifar", "", LEGALIZE_PADDING),  # +-1 pads only: two array passes per zero-padded conv
 ])
+@pytest.mark.slow
 def test_the_estimate_agrees_on_other_machines_and_pipelines(name: str, machine: str, pipeline: str,
                                                               request: pytest.FixtureRequest) -> None:
     r = run(name, real_models(name, request), machine, pipeline)

@@ -139,6 +139,7 @@ def run_tool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=REPO, timeout=120)
 
 
+@pytest.mark.slow
 def test_refusals_and_successes_print_nothing_else(tmp_path: Path, real_model) -> None:
     """onnxruntime's log lines made refusals two or three lines long; a QONNX compile printed 143 warnings."""
     path = binary_net(tmp_path)

@@ -50,6 +50,7 @@ def test_examples_exist():
 
 
 @pytest.mark.parametrize("name", EXAMPLE_MODELS)
+@pytest.mark.slow
 def test_example_imports_and_matches(name, tmp_path):
     text, module = emit_bnn(EXAMPLES / name, tmp_path)
     kinds = {op.name for op in module.walk()}
@@ -62,6 +63,7 @@ def test_example_imports_and_matches(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["cnv", "cnv_qonnx", "lfc"])
+@pytest.mark.slow
 def test_real_model_imports_and_matches(name, real_model, tmp_path):
     entry = real_model(name)
     _, module = emit_bnn(entry.path(), tmp_path)

@@ -15,6 +15,8 @@ from runtime.mlir_run import compare, execute, level_of, output_names, parse_mod
 from runtime.onnx_ref import OnnxExecutor, first_input_name
 from tests.helpers import EXAMPLES, example_inputs
 
+pytestmark = pytest.mark.slow  # seconds to minutes: out of the fast loop (pytest -m "not slow")
+
 MODELS = sorted(p.name for p in EXAMPLES.glob("*.onnx"))
 
 

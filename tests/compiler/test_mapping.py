@@ -35,6 +35,7 @@ def run(prog: ChewProgram):  # noqa: ANN201
     *((n, "chewbaccann") for n in REAL),
     ("cnv", "quarter"), ("vgg_cifar", "quarter"), ("cnv", "packed"), ("resnet18_32", "packed"),
 ])
+@pytest.mark.slow
 def test_predictions_agree_with_the_emulator_per_layer(name: str, machine: str,
                                                        real_model: Callable[[str], RealModel]) -> None:
     compiled = compile_model(model_path(name, real_model), machine_path=machine)
@@ -87,6 +88,7 @@ class Unrolled(mapping.Timed):
 
 
 @pytest.mark.parametrize("machine", ["chewbaccann", "quarter"])
+@pytest.mark.slow
 def test_extrapolated_loops_price_like_every_iteration(machine: str) -> None:
     """A row-tiled layer with padding rows at both edges: two iterations priced, the middle extrapolated."""
     m = load_machine(machine)

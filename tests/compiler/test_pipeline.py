@@ -44,11 +44,13 @@ def chewc_tool(name: str, *args: str | Path, env: dict[str, str] | None = None) 
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.onnx")), ids=lambda p: p.stem)
+@pytest.mark.slow
 def test_example_is_bit_exact(path: Path) -> None:
     assert_bit_exact(program(path), path, example_inputs(path, SAMPLES))
 
 
 @pytest.mark.parametrize("name", ["cnv", "cnv_qonnx", "lfc"])
+@pytest.mark.slow
 def test_real_model_is_bit_exact_on_real_images(real_model: Callable[[str], RealModel], name: str) -> None:
     entry = real_model(name)
     assert_bit_exact(program(entry.path()), entry.path(), [x for x, _ in entry.samples(SAMPLES)])
@@ -59,6 +61,7 @@ def test_real_model_is_bit_exact_on_real_images(real_model: Callable[[str], Real
     [("cnn_9x9_11x11.onnx", None), ("vgg_cifar.onnx", QUARTER)],
     ids=["decomposed-kernels", "vgg-quarter-machine"],
 )
+@pytest.mark.slow
 def test_compiling_is_deterministic(tmp_path: Path, model: str, machine: Path | None) -> None:
     path = EXAMPLES / model
     first, second = program(path, machine).to_bytes(), program(path, machine).to_bytes()
@@ -69,6 +72,7 @@ def test_compiling_is_deterministic(tmp_path: Path, model: str, machine: Path | 
     assert out.read_bytes() == first
 
 
+@pytest.mark.slow
 def test_programs_are_byte_identical_across_processes_and_hash_seeds(tmp_path: Path, real_model) -> None:
     """Nothing in the output may depend on set or dict iteration order (PYTHONHASHSEED) or the process."""
     import os
@@ -118,6 +122,7 @@ def test_maps_spill_to_dram_when_fmem_is_too_small() -> None:
     assert stores(spilled) > 10
 
 
+@pytest.mark.slow
 def test_command_line_compile_run_check_and_reassemble(tmp_path: Path) -> None:
     model, chew, asm = EXAMPLES / "mlp.onnx", tmp_path / "m.chew", tmp_path / "m.s"
     compiled = chewc_tool("chewc", model, "-o", chew)

@@ -15,6 +15,8 @@ from compiler.driver import compile_model
 from runtime.check import check_program
 from runtime.datasets import RealModel
 
+pytestmark = pytest.mark.slow  # seconds to minutes: out of the fast loop (pytest -m "not slow")
+
 # attributes opset 9 does not have (all at their defaults in the real models)
 NEWER_ATTRIBUTES = {("BatchNormalization", "training_mode"), ("Reshape", "allowzero"), ("MaxPool", "ceil_mode"),
                     ("MaxPool", "dilations")}

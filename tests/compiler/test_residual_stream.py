@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from compiler.driver import compile_model
@@ -49,6 +50,7 @@ def mnemonics(path: Path, machine: str | None = None) -> list[str]:
     return [decode(w).op.mnemonic for w in compiled.program.code]
 
 
+@pytest.mark.slow
 def test_the_stream_accumulates_in_acc_and_only_provably_safe_partial_sums_split(tmp_path: Path) -> None:
     # 96 channels of 7x7: each conv is within +-4704, so s5 + c6 (7 convs) may pass int16 and s4 + c5 may not
     path = stream_model(tmp_path / "s.onnx", 6, 96, 7)
@@ -60,6 +62,7 @@ def test_the_stream_accumulates_in_acc_and_only_provably_safe_partial_sums_split
     assert "ADD" not in mnemonics(path)
 
 
+@pytest.mark.slow
 def test_an_add_remains_where_one_conv_per_tile_does_not_fit(tmp_path: Path) -> None:
     """On a 256-word WMEM one output channel's 6 groups x 49 taps (294 words) do not fit: the convs run in
     chunks of channel groups, and the one Add whose partial sums may overflow stays an ADD."""

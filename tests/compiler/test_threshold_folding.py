@@ -38,6 +38,7 @@ def realising_inputs(w_row: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]
 
 
 @pytest.mark.parametrize("seed,k,binariser", [(0, 64, "Sign"), (1, 63, "Sign"), (2, 40, "BipolarQuant"), (3, 128, "Sign")])
+@pytest.mark.slow
 def test_dense_bn_sign_exact_on_full_range(tmp_path, seed: int, k: int, binariser: str):
     rng = np.random.default_rng(seed)
     c = 16
@@ -197,6 +198,7 @@ class CountRuns:
 
 
 @pytest.mark.parametrize("name,seed", [("map", 0), ("map", 1), ("reshape", 2), ("dense", 3), ("squeeze", 4)])
+@pytest.mark.slow
 def test_thresholds_match_a_run_per_value(tmp_path, monkeypatch, name: str, seed: int):
     """On a small map with a large reach, the folded thresholds give exactly what onnxruntime computes for
     each value on its own; a chain that keeps the batch axis takes one run, Squeeze of it one per row."""

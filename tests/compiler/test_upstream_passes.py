@@ -15,6 +15,7 @@ from tests.helpers import EXAMPLES
 
 
 @pytest.mark.parametrize("name", ["vgg_cifar", "resnet18_32", "groupnet4_32", "cnn_5x5_7x7"])
+@pytest.mark.slow
 def test_canonicalised_tile_programs_lower_to_the_same_instructions(name: str) -> None:
     path = EXAMPLES / f"{name}.onnx"
     module = compile_model(path, "tile").module

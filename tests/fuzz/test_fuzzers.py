@@ -15,6 +15,8 @@ import pytest
 
 from fuzz.fuzzers import Findings, Fuzzer, Record
 
+pytestmark = pytest.mark.slow  # seconds to minutes: out of the fast loop (pytest -m "not slow")
+
 CASES = {"onnx": 250, "chew": 250, "asm": 200, "machine": 250}
 SEED = 20240601
 TIMEOUT = 30  # seconds per case, as the script: a hang, not a slow case on a busy machine

@@ -20,6 +20,8 @@ from fuzz.difftest import FAILURES, Outcome, Pool
 from fuzz.netgen import FEATURES, Limits, Network, generate, networks
 from runtime.onnx_ref import OnnxExecutor
 
+pytestmark = pytest.mark.slow  # seconds to minutes: out of the fast loop (pytest -m "not slow")
+
 SEEDS = range(10_000, 10_250)
 LIMITS = Limits(max_map=12, max_channels=16, max_layers=3, max_units=32)  # 0.2-0.5 s of CPU a network
 

@@ -124,6 +124,7 @@ def test_objdump_of_hand_written_programs_reassembles_identically(path: Path) ->
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(programs(MACHINE))
+@pytest.mark.slow
 def test_objdump_reassembles_identically(prog: ChewProgram) -> None:
     blob = prog.to_bytes()
     listing = disassemble(ChewProgram.from_bytes(blob))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 
 from compiler.cli import main as chewc
 from runtime.cli import main as chewc_run
@@ -58,6 +59,7 @@ def test_raw_pixels_into_a_q17_model_get_one_warning(tmp_path: Path) -> None:
     assert "warning: inputs range 0..255" in run_cli(chewc_run, str(prog), "--input", str(tmp_path / "x.npy"))[2]
 
 
+@pytest.mark.slow
 def test_cnv_on_cifar10_matches_a_hand_written_evaluation(real_model: Callable[[str], RealModel],
                                                            tmp_path: Path) -> None:
     model = real_model("cnv").path()

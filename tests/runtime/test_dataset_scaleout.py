@@ -13,6 +13,8 @@ from isa.errors import ChewcError
 from runtime.evaluate import Evaluation, evaluate, preprocess
 from tests.helpers import EXAMPLES
 
+pytestmark = pytest.mark.slow  # seconds to minutes: out of the fast loop (pytest -m "not slow")
+
 VGG = EXAMPLES / "vgg_cifar.onnx"
 
 

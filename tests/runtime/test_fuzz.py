@@ -135,6 +135,7 @@ def prelude(machine: Machine) -> ChewProgram:
     max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
 @given(words=st.lists(random_instruction(), min_size=1, max_size=25), end=st.booleans())
+@pytest.mark.slow
 def test_random_instruction_streams(machine: Machine, prelude: ChewProgram, words: list[int], end: bool) -> None:
     code = prelude.code + tuple(words) + ((0x01,) if end else ())
     prog = ChewProgram(prelude.machine_hash, prelude.machine_name, code, prelude.data)

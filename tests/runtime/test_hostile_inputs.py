@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from onnx import helper
 
 from compiler import cli, opt
@@ -74,6 +75,7 @@ def test_outputs_go_exactly_where_asked_and_device_errors_are_refusals(tmp_path:
         assert "cannot write /dev/full: No space left on device" in refused(opt.main, str(ir), "-o", "/dev/full")
 
 
+@pytest.mark.slow
 def test_long_node_chains_import_in_linear_time(tmp_path: Path) -> None:
     """50,000 Identity nodes before the first Sign took over 30 s (a quadratic scan per host output)."""
     rng = np.random.default_rng(0)

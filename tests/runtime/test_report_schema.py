@@ -62,6 +62,7 @@ def test_a_report_missing_a_layer_field_does_not_validate(program: Path) -> None
         jsonschema.validate(doc, SCHEMA)
 
 
+@pytest.mark.slow
 def test_plot_draws_a_png_of_the_layers(program: Path, tmp_path: Path) -> None:
     code, _, err = run_cli(chewc_run, str(program), "--plot", str(tmp_path / "layers.png"), "--report", "none")
     assert code == 0, err

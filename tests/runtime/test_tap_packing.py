@@ -67,6 +67,7 @@ def test_a_window_holds_as_many_kernels_as_it_has_rows() -> None:
 # VGG's binary convs are 3x3 over an even number of groups: two per cycle halve their window cycles. The
 # ResNet's first stage has one group per map (nothing to stack) and its later layers wait on weights.
 @pytest.mark.parametrize(("name", "ratio"), [("vgg_cifar", 0.51), ("resnet18_32", 0.8)])
+@pytest.mark.slow
 def test_the_compiler_packs_small_kernels_where_the_machine_can(name: str, ratio: float) -> None:
     path = EXAMPLES / f"{name}.onnx"
     reports = {}
