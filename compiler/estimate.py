@@ -47,7 +47,6 @@ from dialects.chewbacca import machine_of
 from dialects.tile_to_isa import host_step, instructions
 from isa.container import ChewProgram, HostStep
 from isa.errors import ChewcError, InternalError
-from isa.files import read_text
 from isa.instruction import Instruction, decode
 from isa.machine import Machine, load_machine
 from isa.table import CHANNELS_PER_WORD, REGISTERS
@@ -64,6 +63,7 @@ from runtime.cost import (
     used_rows,
     window_rows,
 )
+from runtime.emulator import CALIBRATION_PROGRAM, load_program
 from runtime.host_steps import host_work
 from runtime.report import HostStepRow, LayerCost, LayerMark, Report, build_report, layer_marks
 from runtime.uncertainty import Events
@@ -123,12 +123,8 @@ def estimate(module: ModuleOp, machine: Machine | None = None) -> Estimate:
 def calibration() -> Events:
     """The calibration kernel's events and cycles on the default machine (what the report re-solves the
     energy's ranges against, `runtime.uncertainty`), priced by this estimator from its instructions."""
-    from isa.asm import assemble  # only here: the estimate does not load the assembler's parser otherwise
-    from runtime.emulator import CALIBRATION  # its path
-
-    m = load_machine()
-    walk = _Walk(m)
-    walk.run(decode_program(assemble(read_text(CALIBRATION, "calibration kernel"), m, str(CALIBRATION))))
+    walk = _Walk(load_machine())
+    walk.run(decode_program(load_program(CALIBRATION_PROGRAM)))
     return Events(walk.counters, walk.timeline.now)
 
 

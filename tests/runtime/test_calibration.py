@@ -11,7 +11,7 @@ import pytest
 from isa.machine import Machine, load_machine
 from runtime.cli import main as run_main
 from isa.asm import assemble
-from runtime.emulator import CALIBRATION, EmulationResult, emulate
+from runtime.emulator import CALIBRATION, CALIBRATION_PROGRAM, EmulationResult, emulate
 from tests.helpers import run_cli
 from tests.runtime.reference import program, random_pm1
 
@@ -79,3 +79,9 @@ def test_report_json_through_the_cli(tmp_path: Path) -> None:
     report = result["report"]
     assert report["gops"] == pytest.approx(241, rel=0.01)
     assert report["core_tops_per_watt"] == pytest.approx(223, rel=0.01)
+
+
+def test_the_assembled_calibration_kernel_is_current(machine: Machine) -> None:
+    """runtime/calibration_7x7.chew is the .s assembled for the default machine (runs load it without the
+    assembler); after changing either: chewc-as runtime/calibration_7x7.s -o runtime/calibration_7x7.chew"""
+    assert CALIBRATION_PROGRAM.read_bytes() == assemble(CALIBRATION.read_text(), machine, str(CALIBRATION)).to_bytes()
