@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from compiler.driver import compile_model  # noqa: E402
 from isa.container import Planes  # noqa: E402
-from runtime.check import OnnxReference  # noqa: E402
+from runtime.reference import OnnxReference  # noqa: E402
 from runtime.datasets import get_real_model  # noqa: E402
 from runtime.emulator import emulate  # noqa: E402
 from runtime.report import Report  # noqa: E402

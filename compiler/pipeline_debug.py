@@ -434,7 +434,7 @@ class NumericCheck(PassHook):
 
     def start(self, module: ModuleOp, passes: Sequence[ModulePass]) -> None:
         from runtime.bnn_interp import input_shape
-        from runtime.check import OnnxReference
+        from runtime.reference import OnnxReference
         from runtime.mlir_run import load_inputs
 
         shape = input_shape(module)

@@ -50,7 +50,7 @@ from compiler.pipeline_debug import PassHook, PassRunner, Step, format_ir
 from fuzz.netgen import FEATURES, Limits, Network, generate, save_reproducer
 from isa.errors import ChewcError, first_line
 from isa.machine import DEFAULT_MACHINE, Machine, load_machine
-from runtime.check import OnnxReference, check_program
+from runtime.reference import OnnxReference, check_program
 from runtime.mlir_run import compare, execute, output_names, parse_module
 
 CLASSES = ("ok", "refused", "run-fails", "mismatch", "crash", "timeout")

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
 from isa import build
@@ -27,8 +26,6 @@ from isa.files import writable, write_output
 from isa.machine import Machine, load_machine
 from isa.version import add_version
 from runtime.check import (
-    OnnxReference,
-    check_layers,
     compare,
     load_arrays,
     model_shaped,
@@ -140,6 +137,8 @@ def _evaluate(args: argparse.Namespace, program: ChewProgram, machine: Machine, 
     inputs = preprocess(images, how, program.inputs[0].shape)
     if (warning := range_warning(inputs, declared or how)) is not None:
         print(warning, file=sys.stderr)
+    from rich.progress import MofNCompleteColumn, Progress  # a data set's only: a tenth of a one-image start-up
+
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=Console(stderr=True),
                   transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task(f"{args.dataset}", total=len(inputs))
@@ -268,7 +267,12 @@ def main(argv: Sequence[str] | None) -> int:
         given = np.concatenate([np.ravel(r[program.inputs[0].name]) for r in runs])
         if (warning := range_warning(given, encoding)) is not None:
             print(warning, file=sys.stderr)
-    reference = OnnxReference(args.check) if args.check and args.check.endswith(".onnx") else None
+    if args.check and args.check.endswith(".onnx"):
+        from runtime.reference import OnnxReference, check_layers  # loads onnx: only to check against a model
+
+        reference = OnnxReference(args.check)
+    else:
+        reference = None
     if args.check_layers:
         if reference is None:
             raise ChewcError("--check-layers needs --check MODEL.onnx")

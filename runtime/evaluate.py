@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
-import multiprocessing
 import re
-import socket
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +22,7 @@ import numpy as np
 from isa.container import ChewProgram
 from isa.errors import ChewcError, first_line
 from isa.machine import Machine
-from runtime.check import OnnxReference, compare, load_arrays, model_shaped
+from runtime.check import compare, load_arrays, model_shaped
 from runtime.datasets import cifar10_subset, mnist_test, quantize_q17
 from runtime.emulator import emulate, program_machine
 
@@ -159,7 +155,11 @@ def evaluate_shard(prog: ChewProgram, inputs: np.ndarray, labels: np.ndarray, fi
     """Emulate inputs[k] (image `first + k` of the set) and score each, calling `progress` with the
     images done; what every worker runs."""
     machine = machine or program_machine(prog)
-    reference = OnnxReference(model) if model is not None else None
+    reference = None
+    if model is not None:
+        from runtime.reference import OnnxReference  # loads onnx: only with a model to agree with
+
+        reference = OnnxReference(model)
     results = []
     for k, (x, label) in enumerate(zip(inputs, labels, strict=True)):
         i = first + k
@@ -221,6 +221,9 @@ def _slices(n: int, workers: int) -> list[tuple[int, int]]:
 
 def _on_processes(workers: int, prog: ChewProgram, inputs: np.ndarray, labels: np.ndarray,
                   args: tuple[Any, ...]) -> Iterator[list[ImageResult]]:
+    import multiprocessing  # here, and socket and logging below: a one-image run does not need them
+    from concurrent.futures import ProcessPoolExecutor
+
     # spawn, not fork: the parent may run threads (the progress bar), which a forked child must not inherit
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(evaluate_shard, prog, inputs[a:b], labels[a:b], a, *args)
@@ -232,6 +235,8 @@ def _on_processes(workers: int, prog: ChewProgram, inputs: np.ndarray, labels: n
 def _check_reachable(address: str) -> None:
     """A HOST:PORT (or ray://HOST:PORT) address must accept a connection within seconds: Ray itself
     retries an unreachable one for minutes."""
+    import socket
+
     found = re.fullmatch(r"(?:ray://)?([^:/\s]+):(\d+)", address)
     if found is None:
         return  # "auto" and the like: Ray finds the cluster itself
@@ -243,6 +248,8 @@ def _check_reachable(address: str) -> None:
 
 def _on_ray(address: str, prog: ChewProgram, inputs: np.ndarray, labels: np.ndarray,
             args: tuple[Any, ...]) -> Iterator[list[ImageResult]]:
+    import logging
+
     try:
         import ray
     except ImportError as e:

@@ -18,13 +18,10 @@ import functools
 from collections import Counter
 
 import numpy as np
-import onnx
-from onnx import helper
 
 from isa.container import HostStep, HostTensor
 from isa.errors import ChewcError, first_line
 from runtime.host import bit_planes, bits_words, first_index, from_words, to_words
-from runtime.onnx_ref import executor_for
 
 
 def run_host_step(k: int, step: HostStep, dram: np.ndarray, written: np.ndarray | None) -> Counter[str]:
@@ -56,6 +53,8 @@ def host_work(step: HostStep) -> tuple[int, int]:
     machine description's host model prices (convs and products by their MACs, every node by its outputs)."""
     if step.planes is not None or not step.onnx:
         return 0, sum(t.elements for t in step.outputs)
+    import onnx  # a step with a graph only (onnx is a tenth of a run's start-up)
+
     try:
         model = onnx.shape_inference.infer_shapes(onnx.load_from_string(step.onnx))
     except Exception:  # a graph shape inference cannot read: its cost is unknown, not an error of the run
@@ -87,6 +86,10 @@ def _read(where: str, t: HostTensor, dram: np.ndarray, written: np.ndarray | Non
 
 
 def _run_graph(where: str, step: HostStep, values: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Counter[str]]:
+    from onnx import helper
+
+    from runtime.onnx_ref import executor_for  # as onnx, for a step with a graph only
+
     try:
         executor = executor_for(step.onnx)
     except ChewcError as e:

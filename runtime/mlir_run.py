@@ -23,6 +23,7 @@ from isa.files import read_text
 from isa.machine import Machine, load_machine
 from runtime import check
 from runtime.check import Mismatch
+from runtime.reference import OnnxReference
 
 
 def parse_module(text: str, origin: str) -> ModuleOp:
@@ -101,7 +102,7 @@ def check_module(module: ModuleOp, model_path: str, inputs: Sequence[np.ndarray]
 
     The module's results are appended to `outputs` when given, so a caller needing them runs it once.
     """
-    reference = check.OnnxReference(model_path)
+    reference = OnnxReference(model_path)
     names = output_names(module)
     for i, x in enumerate(inputs):
         got = execute(module, [x], machine)

@@ -16,7 +16,8 @@ pytest.importorskip("brevitas", reason="needs the brevitas extra: pip install -e
 
 from compiler.cli import main as chewc  # noqa: E402
 from compiler.driver import compile_model  # noqa: E402
-from runtime.check import OnnxReference, run_program  # noqa: E402
+from runtime.check import run_program
+from runtime.reference import OnnxReference  # noqa: E402
 from runtime.cli import main as chewc_run  # noqa: E402
 from runtime.datasets import RealModel  # noqa: E402
 from tests.helpers import example_script, run_cli, without_build  # noqa: E402

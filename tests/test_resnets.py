@@ -15,7 +15,7 @@ import pytest
 
 from compiler.driver import compile_model
 from isa.machine import load_machine
-from runtime.check import check_program
+from runtime.reference import check_program
 from tests.helpers import REPO, example_script
 
 INPUTS = 3

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
 
@@ -11,7 +13,7 @@ from compiler.cli import main as chewc
 from compiler.opt import main as chewc_opt
 from isa.cli import assemble_main, objdump_main
 from runtime.cli import main as chewc_run
-from tests.helpers import run_cli
+from tests.helpers import REPO, run_cli
 
 TOOLS: dict[str, Callable[[Sequence[str]], int]] = {
     "chewc": chewc, "chewc-opt": chewc_opt, "chewc-run": chewc_run, "chewc-as": assemble_main,
@@ -34,3 +36,11 @@ def test_chewc_opt_help_lists_chewcs_passes_and_not_every_upstream_one() -> None
     for ours in ("tile-loops", "tile-buffer-alloc", "convert-tile-to-chewbacca", "bnn-decompose-kernels"):
         assert ours in passes
     assert "convert-arith-to-riscv" not in passes and "--list-passes" in passes
+
+
+def test_the_run_path_loads_neither_onnx_nor_xdsl() -> None:
+    """chewc-run starts without onnx (a program's host graphs load it when they run) or xdsl (IR only)."""
+    code = ("import sys, runtime.cli; mods = ('onnx', 'onnxruntime', 'xdsl', 'lark', 'importlib.metadata'); "
+            "print([m for m in mods if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout
+    assert out.strip() == "[]"

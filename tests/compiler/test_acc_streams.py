@@ -14,7 +14,7 @@ from xdsl.dialects import func
 from compiler.bounds import layer_bounds, map_bits
 from compiler.driver import compile_model
 from dialects import bnn, tile
-from runtime.check import check_program
+from runtime.reference import check_program
 from runtime.emulator import emulate
 from tests.compiler.test_residual_stream import stream_model
 from tests.helpers import REPO

@@ -16,7 +16,7 @@ from isa.asm import assemble, disassemble
 from isa.container import ChewProgram, Planes
 from isa.errors import ChewcError
 from isa.instruction import decode
-from runtime.check import check_program
+from runtime.reference import check_program
 from runtime.emulator import emulate
 from runtime.host import bit_planes
 from tests.helpers import run_cli

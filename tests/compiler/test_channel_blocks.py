@@ -13,7 +13,7 @@ from compiler.driver import compile_model
 from isa.container import ChewProgram
 from isa.instruction import decode
 from isa.machine import load_machine
-from runtime.check import check_program
+from runtime.reference import check_program
 from tests.helpers import REPO, pm1, save_model
 
 TINY_ACC = REPO / "tests" / "machines" / "tiny_acc.toml"

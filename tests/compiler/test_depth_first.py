@@ -9,7 +9,7 @@ import pytest
 
 from compiler.driver import compile_model
 from dialects import tile
-from runtime.check import check_program
+from runtime.reference import check_program
 from runtime.emulator import emulate
 from tests.helpers import EXAMPLES, REPO, example_inputs
 

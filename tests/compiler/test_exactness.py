@@ -11,7 +11,7 @@ from onnx import helper
 
 from compiler import cli
 from compiler.driver import compile_model
-from runtime.check import check_program
+from runtime.reference import check_program
 from tests.helpers import pm1, run_cli, save_model
 
 

@@ -67,7 +67,7 @@ def test_a_binary_output_reaches_the_host_as_pm1(tmp_path):
     from onnx import helper
 
     from compiler.driver import compile_model
-    from runtime.check import check_program
+    from runtime.reference import check_program
     from tests.helpers import pm1, save_model
 
     rng = np.random.default_rng(0)
@@ -85,7 +85,7 @@ def test_a_binary_output_reaches_the_host_as_pm1(tmp_path):
 def test_zero_padding_without_lane_gating(name):
     """With bnn-legalize-padding no conv needs the gate pad mode, and the program stays bit-exact."""
     from compiler.driver import compile_model
-    from runtime.check import check_program
+    from runtime.reference import check_program
 
     path = EXAMPLES / name
     pipeline = ("bnn-dense-to-conv,bnn-decompose-kernels,bnn-legalize-padding{strict=true},"

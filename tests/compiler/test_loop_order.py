@@ -14,7 +14,7 @@ from compiler import mapping, schedule
 from compiler.driver import compile_model
 from compiler.tiling import ConvShape, conv_tilings
 from isa.machine import load_machine
-from runtime.check import check_program
+from runtime.reference import check_program
 from runtime.emulator import emulate
 from tests.compiler.test_channel_blocks import bn
 from tests.helpers import pm1, save_model

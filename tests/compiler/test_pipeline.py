@@ -16,7 +16,7 @@ from compiler.driver import compile_model
 from isa.container import ChewProgram
 from isa.instruction import decode
 from isa.machine import load_machine
-from runtime.check import check_program
+from runtime.reference import check_program
 from runtime.datasets import RealModel
 from runtime.emulator import emulate
 from runtime.report import Report

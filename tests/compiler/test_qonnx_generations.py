@@ -12,7 +12,7 @@ import pytest
 from onnx import helper, numpy_helper
 
 from compiler.driver import compile_model
-from runtime.check import check_program
+from runtime.reference import check_program
 from runtime.datasets import RealModel
 
 pytestmark = pytest.mark.slow  # seconds to minutes: out of the fast loop (pytest -m "not slow")

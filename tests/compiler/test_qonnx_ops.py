@@ -83,7 +83,7 @@ def test_old_style_brevitas_exports(tmp_path, real_model):
     """Old Brevitas wrote `onnx.brevitas` nodes without importing the domain and listed initializers as
     graph inputs: shape inference failed ("No opset import for domain onnx.brevitas")."""
     from compiler.driver import compile_model
-    from runtime.check import check_program
+    from runtime.reference import check_program
 
     entry = real_model("cnv_qonnx")
     model = onnx.load(entry.path())

@@ -15,7 +15,7 @@ from compiler.driver import compile_model
 from compiler.layers import conv_group
 from dialects import bnn
 from isa.instruction import decode
-from runtime.check import check_program
+from runtime.reference import check_program
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,8 @@ import onnx
 from onnx import helper
 
 from compiler.driver import compile_model
-from runtime.check import OnnxReference, check_program, run_program
+from runtime.check import run_program
+from runtime.reference import OnnxReference, check_program
 from runtime.exact import exact_model
 from tests.helpers import EXAMPLES, pm1, save_model
 

@@ -11,7 +11,7 @@ from onnx import helper
 
 from compiler.driver import compile_model
 from compiler.passes.bnn_legalize_windows import pool_chain
-from runtime.check import check_program
+from runtime.reference import check_program
 from tests.helpers import pm1, save_model
 
 

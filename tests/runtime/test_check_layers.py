@@ -9,7 +9,7 @@ import numpy as np
 
 from compiler.driver import compile_model
 from isa.container import DataBlock
-from runtime.check import check_layers
+from runtime.reference import check_layers
 from runtime.cli import main as chewc_run
 from tests.helpers import EXAMPLES, run_cli
 

@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from compiler.cli import main as chewc
 from compiler.driver import compile_model
 from isa.errors import ChewcError
-from runtime.check import check_program
+from runtime.reference import check_program
 from runtime.cli import main as chewc_run
 from runtime.onnx_ref import check_runnable
 from tests.helpers import EXAMPLES, example_inputs, run_cli, without_build

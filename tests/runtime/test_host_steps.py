@@ -18,7 +18,7 @@ from isa.asm import assemble, disassemble
 from isa.container import LAYOUT_OF, ChewProgram
 from isa.errors import ChewcError
 from isa.machine import load_machine
-from runtime.check import check_program
+from runtime.reference import check_program
 from runtime.cli import main
 from runtime.emulator import emulate
 from runtime.host import pack
