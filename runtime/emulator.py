@@ -64,6 +64,7 @@ MEMORIES = (*ON_CHIP, "dram")
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 # Elements of the unpacked CONV window matrix per chunk of output rows: bounds host memory (16 MiB).
 CHUNK_ELEMENTS = 1 << 24
+SMALL_PRODUCT = 1 << 18  # MACs of a CONV product below which float32 BLAS beats onnxruntime's int8 call
 PLANS_KEPT = 4  # plans of the most recently run (program, machine) pairs
 REPORTS_KEPT = 16  # reports a plan keeps (one per machine variant and vdd: a sweep makes 7)
 # Word operations one emulation may take (words moved, window words combined, values computed): the
@@ -735,10 +736,14 @@ class Emulator(_State):
             rows_of = np.take(src.reshape(-1, groups * lanes), positions[r0:r1].reshape(-1), axis=0)
             return rows_of.reshape((r1 - r0) * out_w, kh * kw * groups * lanes)
 
+        # below SMALL_PRODUCT MACs a float32 BLAS product is faster than a call of onnxruntime's int8 one
+        small = nrows * out_w * kh * kw * groups * lanes * oc <= SMALL_PRODUCT
+
         def unpack_weights(wm: np.ndarray) -> np.ndarray:
-            """[ky][kx][lane][o] as -1/+1 int8, contiguous."""
+            """[ky][kx][lane][o] as -1/+1 (int8, or float32 for a small product), contiguous."""
             bits = word_bits(wm.reshape(oc, groups, kh, kw)).transpose(2, 3, 1, 4, 0)
-            return np.ascontiguousarray(bits.reshape(kh * kw * groups * lanes, oc).astype(np.int8) * 2 - 1)
+            signs = bits.reshape(kh * kw * groups * lanes, oc).astype(np.int8) * 2 - 1
+            return np.ascontiguousarray(signs, np.float32 if small else np.int8)
 
         def values(s: _State) -> np.ndarray:
             fm, wm = s.mem["fmem"][f_sel], s.mem["wmem"][w_sel]
@@ -965,5 +970,8 @@ _ONE = np.array(1, np.uint8)
 
 
 def _products(windows: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """[window][o] sums of +-1 products: windows hold x + 1 (uint8), weights -1/+1 (int8)."""
+    """[window][o] sums of +-1 products: windows hold x + 1 (uint8), weights -1/+1 (int8; or float32,
+    for a product of at most SMALL_PRODUCT MACs, exact since every sum is below 2**24 in magnitude)."""
+    if weights.dtype == np.float32:
+        return (np.subtract(windows, 1, dtype=np.float32) @ weights).astype(np.int32)
     return _int8_session().run(None, {"a": windows, "b": weights, "a_zero": _ONE})[0]

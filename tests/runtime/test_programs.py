@@ -95,3 +95,21 @@ def test_residual_add_overflow_is_an_error(machine: Machine) -> None:
     x = random_pm1(np.random.default_rng(1), (16, 6, 6))
     with pytest.raises(Exception, match=r"instruction 11 \(ADD\): field 'dst': int16 overflow"):
         emulate(prog, {"x": x, "s": np.full((16, 6, 6), 32767)}, machine)
+
+
+@pytest.mark.parametrize(("m", "k", "n"), [(1, 256, 256), (9, 144, 128), (1, 4096, 64), (100, 288, 128)])
+def test_small_products_in_float32_equal_the_int8_ones(m: int, k: int, n: int) -> None:
+    """CONV products of at most SMALL_PRODUCT MACs run in float32 BLAS, the rest in onnxruntime's int8
+    MatMulInteger: both exact, on windows of x + 1 (0, 1, 2) and +-1 weights, all-equal rows included."""
+    from runtime.emulator import _products
+
+    rng = np.random.default_rng(k)
+    windows = rng.integers(0, 3, (m, k)).astype(np.uint8)
+    windows[0] = 2  # a window of +1 only: the largest sum
+    weights = (rng.integers(0, 2, (k, n)) * 2 - 1).astype(np.int8)
+    weights[:, 0] = 1
+    want = (windows.astype(np.int64) - 1) @ weights.astype(np.int64)
+    for w in (weights, weights.astype(np.float32)):
+        got = _products(windows, w)
+        assert got.dtype == np.int32 and np.array_equal(got, want)
+    assert want[0, 0] == k
