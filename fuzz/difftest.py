@@ -48,8 +48,10 @@ from compiler.driver import LEVEL_END, compile_model
 from compiler.first_layer import parse_grid
 from compiler.pipeline_debug import PassHook, PassRunner, Step, format_ir
 from fuzz.netgen import FEATURES, Limits, Network, generate, save_reproducer
+from isa.container import ChewProgram
 from isa.errors import ChewcError, first_line
 from isa.machine import DEFAULT_MACHINE, Machine, load_machine
+from runtime.emulator import emulate, emulate_batch
 from runtime.reference import OnnxReference, check_program
 from runtime.mlir_run import compare, execute, output_names, parse_module
 
@@ -209,6 +211,23 @@ def check_on_machine(net: Network, model: Path, want: Sequence[dict[str, np.ndar
         return Verdict("crash", "emulator", f"{type(e).__name__}: {first_line(e)}")
     if mismatch is not None:
         return Verdict("mismatch", "emulator", mismatch.message)
+    return batched(compiled.program, net.inputs, machine)
+
+
+def batched(prog: ChewProgram, inputs: Sequence[np.ndarray], machine: Machine) -> Verdict:
+    """The inputs emulated stacked (`emulate_batch`, two at a time) must give each single run's outputs."""
+    try:
+        single = [emulate(prog, x, machine).outputs for x in inputs]
+        stacked = [r.outputs for r in emulate_batch(prog, list(inputs) * 2, machine, batch=2)]
+    except ChewcError as e:
+        return Verdict("run-fails", "emulator", f"batched: {e}")
+    except Exception as e:  # noqa: BLE001 -- an emulator crash
+        return Verdict("crash", "emulator", f"batched: {type(e).__name__}: {first_line(e)}")
+    for i, (a, b) in enumerate(zip(single * 2, stacked, strict=True)):
+        differ = [k for k in a if not np.array_equal(a[k], b[k])]
+        if differ:
+            return Verdict("mismatch", "emulator", f"input #{i % len(inputs)}: output '{differ[0]}' of the batched "
+                           "run differs from the single run's")
     return Verdict("ok")
 
 

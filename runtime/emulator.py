@@ -26,7 +26,7 @@ import functools
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 import dataclasses
 from dataclasses import dataclass, field
 from math import ceil
@@ -66,6 +66,8 @@ INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 CHUNK_ELEMENTS = 1 << 24
 SMALL_PRODUCT = 1 << 18  # MACs of a CONV product below which float32 BLAS beats onnxruntime's int8 call
 PLANS_KEPT = 4  # plans of the most recently run (program, machine) pairs
+BATCH = 64  # images emulate_batch stacks
+BATCH_BYTES = 256 << 20  # memories of a batch (DRAM as far as the program uses it)
 REPORTS_KEPT = 16  # reports a plan keeps (one per machine variant and vdd: a sweep makes 7)
 # Word operations one emulation may take (words moved, window words combined, values computed): the
 # binary ResNet-18 at 224 x 224 needs about 2**27. `--max-work` raises it.
@@ -176,6 +178,7 @@ class _Plan:
     counters: Counters
     timeline: Timeline
     layers: tuple[LayerCost, ...]
+    dram_words: int  # DRAM words the program touches (all it reads was written first: the rest is never used)
     # the report of a replay but its host steps, by the machine's values and ranges and the vdd
     reports: dict[tuple[bytes, tuple[object, ...], float], Report] = field(default_factory=dict, compare=False)
 
@@ -224,7 +227,7 @@ def emulate(
     point = machine.operating_point(vdd)
     named = _name_inputs(prog, inputs)
     if plan is not None and observe is None:
-        return _replay(plan, prog, named, machine, point)
+        return _replay(plan, prog, [named], machine, point)[0]
     code, steps = decode_program(prog), prog.host_steps
     work, heaviest = program_work(code, steps)
     if work > max_work:
@@ -241,7 +244,9 @@ def emulate(
     emu.check_outputs(prog)
     data = tuple((block.dram_addr, block.words) for block in prog.data)
     if emu.kernels is not None:
-        _keep_plan(key, _Plan(tuple(emu.kernels), data, emu.counters, emu.timeline, tuple(emu.layer_costs)))
+        used = np.flatnonzero(emu.written["dram"])
+        _keep_plan(key, _Plan(tuple(emu.kernels), data, emu.counters, emu.timeline, tuple(emu.layer_costs),
+                              int(used[-1]) + 1 if used.size else 0))
     report = build_report(machine, point, emu.counters, emu.timeline, emu.host_rows, emu.layer_costs,
                           _calibration(machine))
     return EmulationResult(_outputs(prog, emu.mem["dram"]), report)
@@ -290,18 +295,27 @@ def _calibration(machine: Machine) -> Events | None:
 
 
 def _replay(
-    plan: _Plan, prog: ChewProgram, named: Mapping[str, np.ndarray], machine: Machine, point: OperatingPoint
-) -> EmulationResult:
-    """Run `plan`'s kernels on fresh memories holding the program's data and these inputs."""
-    mem = {name: np.zeros(machine.memory.words(name), np.uint16) for name in ON_CHIP}
+    plan: _Plan, prog: ChewProgram, named: Sequence[Mapping[str, np.ndarray]], machine: Machine, point: OperatingPoint,
+    batch: bool = False,
+) -> list[EmulationResult]:
+    """Run `plan`'s kernels on fresh memories holding the program's data and these inputs: one set of
+    memories per input set, or with `batch` one for all, each memory [image][word] (the kernels compute
+    for every image at once: one matrix product per CONV)."""
+    lead = (len(named),) if batch else ()
+    mem = {name: np.zeros((*lead, machine.memory.words(name)), np.uint16) for name in ON_CHIP}
     # The checked run proved that no DRAM word is read before it is written, so DRAM needs no zeroing
     # (on-chip words may be: THRESH keeps the other channels' bits of the words it writes).
-    mem["dram"] = dram = np.empty(machine.memory.dram.words, np.uint16)
+    mem["dram"] = dram = np.empty((*lead, plan.dram_words), np.uint16)
     state = _State(mem, None)
     for addr, words in plan.data:
-        dram[addr : addr + words.size] = words
+        dram[..., addr : addr + words.size] = words
     for desc in prog.inputs:
-        dram[desc.dram_addr : desc.dram_addr + desc.words] = pack(desc, named[desc.name])
+        span = slice(desc.dram_addr, desc.dram_addr + desc.words)
+        if batch:
+            for b, feeds in enumerate(named):
+                dram[b, span] = pack(desc, feeds[desc.name])
+        else:
+            dram[span] = pack(desc, named[0][desc.name])
     for kernel in plan.kernels:
         kernel(state)
     # Only the host steps' wall time differs between runs: the rest of the report is made once.
@@ -311,8 +325,44 @@ def _replay(
         template = build_report(machine, point, plan.counters, plan.timeline, {}, plan.layers, _calibration(machine))
         if len(plan.reports) < REPORTS_KEPT:
             plan.reports[key] = template
-    report = dataclasses.replace(template, host=host_report(machine, state.host_rows))
-    return EmulationResult(_outputs(prog, dram), report)
+    if not batch:
+        return [EmulationResult(_outputs(prog, dram), dataclasses.replace(template, host=host_report(machine, state.host_rows)))]
+    return [EmulationResult(_outputs(prog, dram[b]), dataclasses.replace(template, host=host_report(machine, state.rows[b])))
+            for b in range(len(named))]
+
+
+def emulate_batch(
+    program: ChewProgram | bytes | str | Path,
+    inputs: Sequence[Mapping[str, np.ndarray] | np.ndarray],
+    machine: Machine | None = None,
+    vdd: float | None = None,
+    max_work: int = DEFAULT_MAX_WORK,
+    batch: int = BATCH,
+) -> list[EmulationResult]:
+    """`emulate` on each of `inputs`, the images stacked: after the checked run a program's first run
+    makes, its plan replays on up to `batch` images at a time (fewer where their memories would pass
+    BATCH_BYTES), every CONV one matrix product for all of them. Each result equals `emulate`'s on its
+    own; a data error (an int16 overflow) in a batch is found again image by image, as `emulate` finds it."""
+    prog = load_program(program)
+    machine = machine or program_machine(prog)
+    if not inputs:
+        return []
+    results = [] if _plan((prog, machine.hash())) else [emulate(prog, inputs[0], machine, vdd, max_work=max_work)]
+    plan = _plan((prog, machine.hash()))
+    rest = inputs[len(results):]
+    if plan is None:  # too large to keep: checked runs, one by one
+        return results + [emulate(prog, x, machine, vdd, max_work=max_work) for x in rest]
+    check_machine(prog, machine)
+    point = machine.operating_point(vdd)
+    per_image = 2 * (sum(machine.memory.words(name) for name in ON_CHIP) + plan.dram_words)
+    size = max(1, min(batch, BATCH_BYTES // per_image))
+    for a in range(0, len(rest), size):
+        named = [_name_inputs(prog, x) for x in rest[a : a + size]]
+        try:
+            results += _replay(plan, prog, named, machine, point, batch=True)
+        except ChewcError:
+            results += [r for feeds in named for r in _replay(plan, prog, [feeds], machine, point)]
+    return results
 
 
 def _outputs(prog: ChewProgram, dram: np.ndarray) -> dict[str, np.ndarray]:
@@ -349,8 +399,8 @@ def _select(addrs: np.ndarray) -> Selector:
 def _int16(values: np.ndarray, addrs: np.ndarray, where: Where, field: str) -> np.ndarray:
     """int16 words of `values`; a value outside int16 is an error, never a silent wrap."""
     if values.size and (values.min() < INT16_MIN or values.max() > INT16_MAX):
-        k = np.flatnonzero((values < INT16_MIN) | (values > INT16_MAX))[0]
-        raise _error(where, f"int16 overflow: {int(values[k])} for ACC word {addrs[k]:#x}", field)
+        k = np.flatnonzero((values < INT16_MIN) | (values > INT16_MAX))[0]  # the first image's first, in a batch
+        raise _error(where, f"int16 overflow: {int(values.flat[k])} for ACC word {addrs[k % addrs.size]:#x}", field)
     return values.astype(np.int16).view(np.uint16)
 
 
@@ -374,12 +424,35 @@ class _Last:
 
 
 class _State:
-    """The memories of one run; `written` (which words hold data) is tracked by checked runs only."""
+    """The memories of one run, or of a batch of runs (each memory [image][word]: kernels index words with
+    `[..., sel]`); `written` (which words hold data) is tracked by checked runs only."""
 
     def __init__(self, mem: dict[str, np.ndarray], written: dict[str, np.ndarray] | None) -> None:
         self.mem = mem
         self.written = written
         self.host_rows: dict[int, HostStepRow] = {}
+        self.images = mem["dram"].shape[0] if mem["dram"].ndim == 2 else 0  # 0: one run, not a batch
+        self.rows: list[dict[int, HostStepRow]] = [{} for _ in range(self.images)]  # a batch's, per image
+
+    def image(self, b: int) -> _State:
+        """Image b of a batch, its memories views into the batch's."""
+        one = _State({name: m[b] for name, m in self.mem.items()}, None)
+        one.host_rows = self.rows[b]
+        return one
+
+
+class _PerImage(Exception):  # noqa: N818 -- a signal, not an error
+    """A batched kernel found per-image data where a program's constants are (weights, thresholds not
+    equal across the batch): it runs image by image instead."""
+
+
+def _shared(words: np.ndarray) -> np.ndarray:
+    """Words all images of a batch hold alike (WMEM's weights, TMEM's thresholds): one copy; else _PerImage."""
+    if words.ndim == 1:
+        return words
+    if not (words == words[0]).all():
+        raise _PerImage
+    return words[0]
 
 
 Kernel = Callable[[_State], None]
@@ -388,7 +461,12 @@ Values = Callable[[_State], np.ndarray]
 
 def _store(mem: str, sel: Selector, values: Values) -> Kernel:
     def kernel(s: _State) -> None:
-        s.mem[mem][sel] = values(s)
+        try:
+            s.mem[mem][..., sel] = values(s)
+        except _PerImage:
+            for b in range(s.images):
+                one = s.image(b)
+                one.mem[mem][sel] = values(one)
 
     return kernel
 
@@ -397,6 +475,10 @@ def _host_kernel(where: Where, k: int, step: HostStep) -> Kernel:
     """Run host step k; its wall time is kept apart from cycles."""
 
     def kernel(s: _State) -> None:
+        if s.images:  # the host runs each image of a batch in turn
+            for b in range(s.images):
+                kernel(s.image(b))
+            return
         start = time.perf_counter()
         try:
             ops = run_host_step(k, step, s.mem["dram"], None if s.written is None else s.written["dram"])
@@ -640,7 +722,7 @@ class Emulator(_State):
         src_sel, dst_sel = _select(src), _select(dst)
 
         def copy(s: _State) -> None:
-            s.mem[dst_mem][dst_sel] = s.mem[src_mem][src_sel]
+            s.mem[dst_mem][..., dst_sel] = s.mem[src_mem][..., src_sel]
 
         if not self.dry:
             copy(self)
@@ -710,57 +792,67 @@ class Emulator(_State):
         # weights -1/+1 as int8, so that products are exact int8 matrix products with A's zero point 1.
         active = np.arange(groups * lanes) < in_c
         pad = np.where(active, {"neg": 0, "pos": 2, "gate": 1}[self.pad_mode_name(pad_mode)], 1).astype(np.uint8)
-        rows, where, windows, weights = win.rows, self.where, self.windows, _Last()
+        rows, where, windows, weights, floats = win.rows, self.where, self.windows, _Last(), _Last()
         f_sel, w_sel = _select(win.addrs), _select(w_addrs)
         old_sel = _select(acc_addrs) if ins["accumulate"] else None
         # window position (row, x, ky, kx) -> row of the source as a [position][lane] matrix
         positions = win.yi[:, None, :, None] * (in_w + 1) + win.xi[None, :, None, :]
-        step = max(1, CHUNK_ELEMENTS // (out_w * kh * kw * groups * lanes))
-        fits = kh * kw * groups * lanes <= INT16_MAX  # a sum of that many +-1 products cannot overflow
+        taps = kh * kw * groups * lanes  # the product's inner dimension
+        fits = taps <= INT16_MAX  # a sum of that many +-1 products cannot overflow
         # what the unpacked windows depend on besides the FMEM words
         geometry = (in_c, pad_mode, rows, in_w, win.yi.shape, win.xi.shape, win.yi.tobytes(), win.xi.tobytes())
 
         def source(fm: np.ndarray) -> np.ndarray:
-            """The input rows [row][x][lane] as x + 1, a padding row and column last."""
-            src = np.empty((rows + 1, in_w + 1, 2 * groups, 8), np.uint8)
-            octets = fm.astype("<u2", copy=False).view(np.uint8).reshape(groups, rows, in_w, 2).transpose(1, 2, 0, 3)
-            np.take(_BYTE_LANES, octets.reshape(rows, in_w, 2 * groups), axis=0, out=src[:-1, :-1])
-            src = src.reshape(rows + 1, in_w + 1, groups * lanes)
-            src[:-1, :-1, in_c:] = 1
-            src[-1, :], src[:, -1] = pad, pad
+            """The input rows [image][row][x][lane] as x + 1, a padding row and column last."""
+            n = len(fm)
+            src = np.empty((n, rows + 1, in_w + 1, 2 * groups, 8), np.uint8)
+            octets = np.ascontiguousarray(fm, "<u2").view(np.uint8).reshape(n, groups, rows, in_w, 2).transpose(0, 2, 3, 1, 4)
+            np.take(_BYTE_LANES, octets.reshape(n, rows, in_w, 2 * groups), axis=0, out=src[:, :-1, :-1])
+            src = src.reshape(n, rows + 1, in_w + 1, groups * lanes)
+            src[:, :-1, :-1, in_c:] = 1
+            src[:, -1, :], src[:, :, -1] = pad, pad
             return src
 
         def patches(src: np.ndarray, r0: int, r1: int) -> np.ndarray:
-            """The windows of tile rows r0..r1-1 as a matrix [row * x][ky][kx][lane]."""
+            """The windows of tile rows r0..r1-1 as a matrix [image * row * x][ky][kx][lane]."""
             # np.take of whole rows is several times faster than indexing with two index arrays
-            rows_of = np.take(src.reshape(-1, groups * lanes), positions[r0:r1].reshape(-1), axis=0)
-            return rows_of.reshape((r1 - r0) * out_w, kh * kw * groups * lanes)
-
-        # below SMALL_PRODUCT MACs a float32 BLAS product is faster than a call of onnxruntime's int8 one
-        small = nrows * out_w * kh * kw * groups * lanes * oc <= SMALL_PRODUCT
+            rows_of = np.take(src.reshape(len(src), -1, groups * lanes), positions[r0:r1].reshape(-1), axis=1)
+            return rows_of.reshape(len(src) * (r1 - r0) * out_w, taps)
 
         def unpack_weights(wm: np.ndarray) -> np.ndarray:
-            """[ky][kx][lane][o] as -1/+1 (int8, or float32 for a small product), contiguous."""
+            """[ky][kx][lane][o] as -1/+1 int8, contiguous."""
             bits = word_bits(wm.reshape(oc, groups, kh, kw)).transpose(2, 3, 1, 4, 0)
-            signs = bits.reshape(kh * kw * groups * lanes, oc).astype(np.int8) * 2 - 1
-            return np.ascontiguousarray(signs, np.float32 if small else np.int8)
+            return np.ascontiguousarray(bits.reshape(taps, oc).astype(np.int8) * 2 - 1)
+
+        def products(patch: np.ndarray, key: bytes, w: np.ndarray) -> np.ndarray:
+            # below SMALL_PRODUCT MACs a float32 BLAS product is faster than a call of onnxruntime's int8 one
+            if len(patch) * taps * oc <= SMALL_PRODUCT:
+                return _products(patch, floats.get(key, lambda: w.astype(np.float32)))
+            return _products(patch, w)
 
         def values(s: _State) -> np.ndarray:
-            fm, wm = s.mem["fmem"][f_sel], s.mem["wmem"][w_sel]
-            w = weights.get(wm.tobytes(), lambda: unpack_weights(wm))
+            fm, wm = s.mem["fmem"][..., f_sel], _shared(s.mem["wmem"][..., w_sel])
+            images = fm[None] if fm.ndim == 1 else fm  # one run is a batch of one
+            key = wm.tobytes()
+            w = weights.get(key, lambda: unpack_weights(wm))
+            n = len(images)
+            step = max(1, CHUNK_ELEMENTS // (n * out_w * taps))
             if step >= nrows:
-                result = _products(windows.get((geometry, fm.tobytes()), lambda: patches(source(fm), 0, nrows)), w)
+                # the shape too: the words of a window wholly in padding are no words, one image or many
+                patch = windows.get((geometry, images.shape, images.tobytes()), lambda: patches(source(images), 0, nrows))
+                result = products(patch, key, w).reshape(n, nrows * out_w, oc)
             else:
-                src, result = source(fm), np.empty((nrows * out_w, oc), np.int32)
+                src, result = source(images), np.empty((n, nrows * out_w, oc), np.int32)
                 for r in range(0, nrows, step):
-                    result[r * out_w : (r + step) * out_w] = _products(patches(src, r, min(r + step, nrows)), w)
-            total = result.T.ravel()  # [o][row][x]
+                    r1 = min(r + step, nrows)
+                    result[:, r * out_w : r1 * out_w] = products(patches(src, r, r1), key, w).reshape(n, -1, oc)
+            total = result.transpose(0, 2, 1).reshape(fm.shape[:-1] + (-1,))  # [image][o][row][x]
             if shift:
                 total <<= shift
             if old_sel is None and fits and not shift:
                 return total.astype(np.int16).view(np.uint16)
             if old_sel is not None:
-                total += s.mem["acc"][old_sel].view(np.int16)
+                total += s.mem["acc"][..., old_sel].view(np.int16)
             return _int16(total, acc_addrs, where, "acc")
 
         self.write("acc", acc_addrs, values, "acc")
@@ -804,11 +896,14 @@ class Emulator(_State):
         positions = (win.yi[:, None, :, None] * (in_w + 1) + win.xi[None, :, None, :]).reshape(-1)
 
         def values(s: _State) -> np.ndarray:
-            src = np.empty((groups, rows + 1, in_w + 1), np.uint16)
-            src[:, :-1, :-1] = s.mem["fmem"][src_sel].reshape(groups, rows, in_w)
-            src[:, -1, :], src[:, :, -1] = pad[:, None], pad[:, None]
-            windows = np.take(src.reshape(groups, -1), positions, axis=1).reshape(groups, nrows * out_w, kh * kw)
-            return (np.bitwise_or.reduce(windows, axis=2) & mask[:, None]).ravel()
+            words = s.mem["fmem"][..., src_sel]
+            lead = words.shape[:-1]  # (images,) in a batch
+            src = np.empty((*lead, groups, rows + 1, in_w + 1), np.uint16)
+            src[..., :-1, :-1] = words.reshape(*lead, groups, rows, in_w)
+            src[..., -1, :], src[..., :, -1] = pad[:, None], pad[:, None]
+            windows = np.take(src.reshape(*lead, groups, -1), positions, axis=-1).reshape(*lead, groups, nrows * out_w,
+                                                                                         kh * kw)
+            return (np.bitwise_or.reduce(windows, axis=-1) & mask[:, None]).reshape(*lead, -1)
 
         self.write("fmem", dst, values, "dst")
         n_out, word = groups * nrows * out_w, self.m.memory.fmem.word_bits
@@ -829,16 +924,19 @@ class Emulator(_State):
         y_index, x_index = win.yi[:, :, None, None], win.xi[None, None, :, :]
 
         def values(s: _State) -> np.ndarray:
-            src = np.empty((in_c, rows + 1, in_w + 1), np.int32)
-            src[:, :-1, :-1] = s.mem["acc"][src_sel].view(np.int16).reshape(in_c, rows, in_w)
-            src[:, -1, :] = src[:, :, -1] = fill
-            out = src[:, y_index, x_index].max(axis=(2, 4))
-            empty = np.argwhere(out[0] == gated)  # gating does not depend on the channel
+            words = s.mem["acc"][..., src_sel].view(np.int16)
+            lead = words.shape[:-1]  # (images,) in a batch
+            src = np.empty((*lead, in_c, rows + 1, in_w + 1), np.int32)
+            src[..., :-1, :-1] = words.reshape(*lead, in_c, rows, in_w)
+            src[..., -1, :] = src[..., :, -1] = fill
+            out = src[..., y_index, x_index].max(axis=(-3, -1))
+            # gating depends on neither the channel nor the image
+            empty = np.argwhere(out.reshape(-1, *out.shape[-3:])[0, 0] == gated)
             if empty.size:
                 raise _error(
                     where, f"the window of tile row {empty[0][0]}, column {empty[0][1]} lies entirely in gated padding"
                 )
-            return out.astype(np.int16).view(np.uint16).ravel()
+            return out.astype(np.int16).view(np.uint16).reshape(*lead, -1)
 
         self.write("acc", dst, values, "dst")
         word = self.m.memory.acc.word_bits
@@ -884,11 +982,13 @@ class Emulator(_State):
             return lo[:, None], hi[:, None]
 
         def values(s: _State) -> np.ndarray:
-            v = s.mem["acc"][acc_sel].view(np.int16).reshape(n, pixels)
-            table = s.mem["tmem"][tmem_sel].reshape(n, 2)
+            sums = s.mem["acc"][..., acc_sel].view(np.int16)
+            lead = sums.shape[:-1]  # (images,) in a batch
+            v = sums.reshape(*lead, n, pixels)
+            table = _shared(s.mem["tmem"][..., tmem_sel]).reshape(n, 2)
             lo, hi = bounds.get(table.tobytes(), lambda: levels(table))
-            words = (place @ ((v >= lo) & (v <= hi)).astype(np.float32)).astype(np.uint16).ravel()
-            return words if whole else (s.mem["fmem"][fmem_sel] & keep) | words
+            words = (place @ ((v >= lo) & (v <= hi)).astype(np.float32)).astype(np.uint16).reshape(*lead, -1)
+            return words if whole else (s.mem["fmem"][..., fmem_sel] & keep) | words
 
         self.write("fmem", fmem, values, "fmem")
         word = self.m.memory.acc.word_bits
@@ -910,7 +1010,8 @@ class Emulator(_State):
 
         def values(s: _State) -> np.ndarray:
             acc = s.mem["acc"]
-            return _int16(acc[a_sel].view(np.int16).astype(np.int64) + acc[b_sel].view(np.int16), dst, where, "dst")
+            total = acc[..., a_sel].view(np.int16).astype(np.int64) + acc[..., b_sel].view(np.int16)
+            return _int16(total, dst, where, "dst")
 
         self.write("acc", dst, values, "dst")
         word = self.m.memory.acc.word_bits

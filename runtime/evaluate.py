@@ -24,11 +24,12 @@ from isa.errors import ChewcError, first_line
 from isa.machine import Machine
 from runtime.check import compare, load_arrays, model_shaped
 from runtime.datasets import cifar10_subset, mnist_test, quantize_q17
-from runtime.emulator import emulate, program_machine
+from runtime.emulator import emulate_batch, program_machine
 
 DATASETS: dict[str, Callable[[int | None], tuple[np.ndarray, np.ndarray]]] = {
     "cifar10": cifar10_subset, "mnist": mnist_test}
 PREPROCESS = ("unit", "q17", "none")
+EVAL_BATCH = 32  # images a shard emulates stacked (emulate_batch) before it scores them and reports progress
 # the input range each encoding gives (a first layer expecting it sees nothing else)
 RANGES = {"unit": (0.0, 1.0), "q17": (-1.0, 127 / 128)}
 
@@ -154,6 +155,8 @@ def evaluate_shard(prog: ChewProgram, inputs: np.ndarray, labels: np.ndarray, fi
                    progress: Callable[[int], None] | None = None) -> list[ImageResult]:
     """Emulate inputs[k] (image `first + k` of the set) and score each, calling `progress` with the
     images done; what every worker runs."""
+    if len(inputs) != len(labels):
+        raise ChewcError(f"{len(inputs)} images but {len(labels)} labels")
     machine = machine or program_machine(prog)
     reference = None
     if model is not None:
@@ -161,18 +164,19 @@ def evaluate_shard(prog: ChewProgram, inputs: np.ndarray, labels: np.ndarray, fi
 
         reference = OnnxReference(model)
     results = []
-    for k, (x, label) in enumerate(zip(inputs, labels, strict=True)):
-        i = first + k
-        run = emulate(prog, x, machine, vdd)
-        ref_pred = match = None
-        if reference is not None:
-            want = reference.run(x, i)
-            match = compare(i, run.outputs, want) is None
-            ref_pred = predict(want)
-        results.append(ImageResult(i, int(label), predict(model_shaped(prog, [run.outputs])), ref_pred, match,
-                                   run.report.core_energy_j, run.report.system_energy_j, run.report.seconds))
-        if progress is not None:
-            progress(first + k + 1)
+    for a in range(0, len(inputs), EVAL_BATCH):
+        runs = emulate_batch(prog, list(inputs[a : a + EVAL_BATCH]), machine, vdd)  # images stacked
+        for k, run in enumerate(runs, a):
+            i, x = first + k, inputs[k]
+            ref_pred = match = None
+            if reference is not None:
+                want = reference.run(x, i)
+                match = compare(i, run.outputs, want) is None
+                ref_pred = predict(want)
+            results.append(ImageResult(i, int(labels[k]), predict(model_shaped(prog, [run.outputs])), ref_pred, match,
+                                       run.report.core_energy_j, run.report.system_energy_j, run.report.seconds))
+            if progress is not None:
+                progress(i + 1)
     return results
 
 
