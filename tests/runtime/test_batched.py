@@ -79,3 +79,18 @@ def test_an_error_in_a_batch_is_the_single_runs_error() -> None:
     with pytest.raises(ChewcError) as batched:
         emulate_batch(prog, [good, good, bad, good], batch=4)
     assert str(batched.value) == str(single.value)
+
+
+def test_weights_that_differ_between_images_run_image_by_image() -> None:
+    """A program is data: this one loads its weights from its input, so each image of a batch has its
+    own; the CONV then runs image by image (weights and thresholds are shared only where equal)."""
+    from isa.asm import assemble
+    from isa.machine import load_machine
+    from tests.runtime.reference import ASM, random_pm1
+
+    text = (ASM / "conv3x3.s").read_text().replace(
+        "DMA.LD mem=wmem dram=0x1000 chip=0x0 length=144",
+        "DMA.LD mem=wmem dram=0x0 chip=0x0 length=128\nDMA.LD mem=wmem dram=0x1000 chip=0x80 length=16")
+    prog = assemble(text, load_machine(), "weights_from_input.s")
+    rng = np.random.default_rng(3)
+    same_runs(prog, [random_pm1(rng, (20, 8, 8)) for _ in range(5)], batch=4)
