@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from compiler import first_layer as fl
 from compiler.driver import EMIT_LEVELS, compile_model, render
+from compiler.estimate import LABEL, compile_and_estimate
 from compiler.passes import get_all_passes
 from compiler.pipeline_debug import (
     ELIDE_LARGER_THAN,
@@ -24,6 +25,7 @@ from isa.errors import ChewcError, cli_main
 from isa.files import writable, write_output
 from isa.machine import load_machine
 from isa.version import add_version
+from runtime.report import REPORT_SCHEMA_VERSION
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,9 +149,6 @@ def _check_estimate(args: argparse.Namespace, emit: str) -> None:
 
 
 def _estimate(args: argparse.Namespace, runner: PassRunner, passes: Mapping[str, PassFactory], emit: str) -> int:
-    from compiler.estimate import LABEL, compile_and_estimate
-    from runtime.cli import REPORT_SCHEMA_VERSION  # here: the emulator's command line is not needed otherwise
-
     c, est = compile_and_estimate(args.model, runner, emit=emit, machine_path=args.machine, pipeline=args.pipeline,
                                   available=passes, strict=args.strict, first_layer=args.first_layer,
                                   input_grid=args.input_grid, input_encoding=args.input_encoding)

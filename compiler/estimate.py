@@ -5,11 +5,12 @@ An analysis of the module at the tile level, buffers placed (what `convert-tile-
 receives): the schedule is walked as the conversion walks it, loops unrolled with their index
 arithmetic evaluated, and each tile op becomes its instructions (`dialects.tile_to_isa`), configuration
 that repeats the registers' values dropped as the conversion drops it. No value is moved or computed:
-each instruction is charged from the registers it reads, with the cost functions of `runtime.cost`
-(CONV from its geometry, THRESH / POOL / ADD from their units and ports, DMAs on the second engine that
-SYNC, HOST and END wait for, `runtime.cost.Timeline`), and its events (MACs, gated padding included,
-bits read and written per memory, unit ops, kernels) are counted per layer between the `tile.layer`
-markers. The counters then make a `runtime.report.Report` through `build_report`, the code chewc-run's
+each compute instruction is charged from the registers it reads by the emulator's own
+`runtime.cost.Work` (`conv_work`, `pool_work`, `threshold_work`, `add_work`: cycles, MACs with gated
+padding, bits per memory, unit ops, kernels), DMAs on the second engine that SYNC, HOST and END wait for
+(`runtime.cost.Timeline`), and the events are counted per layer between the `tile.layer` markers. What
+is the estimate's own, and what its test holds against the emulator, is the walk: loops, index
+arithmetic, dropped configuration, the engines' overlap, the layers. The counters then make a `runtime.report.Report` through `build_report`, the code chewc-run's
 report uses, so the tables, the JSON and the energy are the same.
 
 The walk is cheap: what an instruction costs depends on its registers and a few fields, never on its
@@ -25,15 +26,12 @@ their MACs and values (`runtime.host_steps.host_work`) and the ops of their grap
 from __future__ import annotations
 
 import enum
-import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from math import ceil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import onnx
 from xdsl.dialects import arith, func, scf
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp
@@ -45,31 +43,27 @@ from compiler.pipeline_debug import PassHook, PassRunner, Step
 from dialects import tile
 from dialects.chewbacca import machine_of
 from dialects.tile_to_isa import host_step, instructions
-from isa.container import ChewProgram, HostStep
+from isa.container import HostStep
 from isa.errors import ChewcError, InternalError
-from isa.instruction import Instruction, decode
+from isa.instruction import Instruction
 from isa.machine import Machine, load_machine
-from isa.table import CHANNELS_PER_WORD, REGISTERS
+from isa.table import REGISTERS
 from runtime.cost import (
+    WINDOW_REGISTERS,
     Counters,
-    KernelStats,
     Timeline,
-    add_cycles,
-    conv_op_cost,
+    Work,
+    add_work,
+    conv_work,
     dma_cycles,
-    pool_cycles,
-    threshold_cycles,
-    threshold_planes,
-    used_rows,
-    window_rows,
+    pool_work,
+    threshold_work,
 )
-from runtime.emulator import CALIBRATION_PROGRAM, load_program
+from runtime.emulator import BEFORE_FIRST, calibration
 from runtime.host_steps import host_work
 from runtime.report import HostStepRow, LayerCost, LayerMark, Report, build_report, layer_marks
-from runtime.uncertainty import Events
 
 CONVERSION = "convert-tile-to-chewbacca"  # the pass whose input the estimate prices
-BEFORE_FIRST = "(before the first layer)"  # the layer of instructions before the first marker, as chewc-run names it
 PAD_MODES = REGISTERS["pad_mode"].field("pad_mode").enum
 LABEL = ("estimate: analytical, from the compiled schedule (no emulation, no data); host steps modeled, "
          "their wall time not estimated")
@@ -119,15 +113,6 @@ def estimate(module: ModuleOp, machine: Machine | None = None) -> Estimate:
     return walk.result()
 
 
-@functools.lru_cache(maxsize=1)
-def calibration() -> Events:
-    """The calibration kernel's events and cycles on the default machine (what the report re-solves the
-    energy's ranges against, `runtime.uncertainty`), priced by this estimator from its instructions."""
-    walk = _Walk(load_machine())
-    walk.run(decode_program(load_program(CALIBRATION_PROGRAM)))
-    return Events(walk.counters, walk.timeline.now)
-
-
 class TileEstimate(PassHook):
     """A pass hook that estimates the module as the conversion pass receives it (before it is lowered in
     place), for `compile_model(runner=...)`: `.estimate` after the run, None if the pipeline has no
@@ -163,23 +148,6 @@ def compile_and_estimate(path: str | Path, runner: PassRunner | None = None,
 
 
 # --- the walk ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Work:
-    """The events of one compute instruction, from its registers (data aside)."""
-
-    busy: int
-    reads: tuple[tuple[str, int], ...] = ()
-    writes: tuple[tuple[str, int], ...] = ()
-    array_cycles: int = 0
-    stall_cycles: int = 0
-    macs: int = 0
-    packed_cycles: int = 0
-    threshold_ops: int = 0
-    pool_ops: int = 0
-    add_ops: int = 0
-    kernel: tuple[int, int] | None = None  # a CONV's (kh, kw)
 
 
 # the registers each compute instruction's cost reads and its fields that matter (addresses never do)
@@ -272,7 +240,7 @@ class _Walk:
     folds: dict[Operation, tuple[Callable[[int, int], int], SSAValue, SSAValue, SSAValue]] = field(default_factory=dict)
     keys: dict[Operation, tuple[tuple[object, ...], tuple[SSAValue, ...]]] = field(default_factory=dict)
     ops_made: dict[tuple[object, ...], tuple[tuple[Instruction, _Config | None], ...]] = field(default_factory=dict)
-    work: dict[tuple[object, ...], _Work] = field(default_factory=dict)
+    work: dict[tuple[object, ...], Work] = field(default_factory=dict)
 
     def result(self) -> Estimate:
         return Estimate(self.m, self.counters, self.timeline, tuple(self.layers), self.host_rows, self.count)
@@ -352,19 +320,6 @@ class _Walk:
                 for ins in instructions(op, self.value, _address, _no_host_step))
         return found
 
-    def run(self, code: Iterable[Instruction]) -> None:
-        """Price a straight-line instruction stream (each configuration as it stands), through END."""
-        for ins in code:
-            if ins.op.mnemonic == "END":
-                self.end()
-                return
-            config = (ins.op.mnemonic, ins.values, ins.as_dict()) if ins.op.cls == "config" else None
-            if config is not None:
-                self.state[ins.op.mnemonic] = ins.values
-                self.registers.update(config[2])
-            self.issue(ins, config)
-        raise ChewcError("estimate: the instruction stream has no END")
-
     # --- layers -------------------------------------------------------------------------------------
     def start_layer(self, op: tile.LayerOp) -> None:
         if self.layer_start is None and not self.layers and self.count > 0:
@@ -436,69 +391,20 @@ class _Walk:
         if work is None:
             work = self.work[key] = self.price(mn, {r: self.register(r, ins) for r in regs},
                                                {f: ins[f] for f in fields})
-        c = self.counters
-        for mem, bits in work.reads:
-            c.read_bits[mem] += bits
-        for mem, bits in work.writes:
-            c.write_bits[mem] += bits
-        c.array_cycles += work.array_cycles
-        c.array_stall_cycles += work.stall_cycles
-        c.macs += work.macs
-        c.packed_cycles += work.packed_cycles
-        c.threshold_ops += work.threshold_ops
-        c.pool_ops += work.pool_ops
-        c.add_ops += work.add_ops
-        if work.kernel is not None:
-            stats = c.kernels.setdefault(work.kernel, KernelStats())
-            stats.count += 1
-            stats.array_cycles += work.array_cycles
-            stats.macs += work.macs
+        work.count(self.counters)
         return work.busy
 
-    def price(self, mn: str, r: dict[str, int], f: dict[str, int]) -> _Work:
-        """What one compute instruction counts and how long it keeps the controller, from its registers."""
-        m, mem = self.m, self.m.memory
+    def price(self, mn: str, r: dict[str, int], f: dict[str, int]) -> Work:
+        """What one compute instruction counts, from its registers: the emulator's own cost functions."""
         if mn in ("CONV", "CONV.S"):
-            groups, oc = ceil(r["in_c"] / CHANNELS_PER_WORD), r["oc_count"]
-            n_out = oc * r["nrows"] * r["out_w"]
-            cost = conv_op_cost(m, in_h=r["in_h"], in_w=r["in_w"], in_c=r["in_c"], kh=r["kh"], kw=r["kw"],
-                                stride=r["stride"], dilation=r["dilation"], pad_top=r["pad_top"], out_w=r["out_w"],
-                                row0=r["row0"], nrows=r["nrows"], oc=oc, pack=r["pack"])
-            kh, kw = r["kh"], r["kw"]
-            if PAD_MODES[r["pad_mode"]] == "gate":  # lanes outside the image are switched off: no MAC
-                iy = window_rows(r["row0"], r["nrows"], r["stride"], r["pad_top"], kh, r["dilation"])
-                ix = (np.arange(r["out_w"])[:, None] * r["stride"] - r["pad_left"]
-                      + np.arange(kw)[None, :] * r["dilation"])
-                taps = int(((iy >= 0) & (iy < r["in_h"])).sum()) * int(((ix >= 0) & (ix < r["in_w"])).sum())
-            else:
-                taps = r["nrows"] * kh * r["out_w"] * kw
-            word = mem.fmem.word_bits
-            return _Work(
-                busy=cost.cycles,
-                reads=(("fmem", cost.fmem_rows * r["in_w"] * word), ("wmem", cost.weight_words * word),
-                       ("acc", (groups - 1 + f["accumulate"]) * n_out * word)),
-                writes=(("acc", groups * n_out * word),),
-                array_cycles=cost.array_cycles, stall_cycles=cost.stall_cycles, macs=oc * r["in_c"] * taps,
-                packed_cycles=cost.array_cycles if r["pack"] > 0 else 0, kernel=(kh, kw))
+            return conv_work(self.m, **_window(r), pad_left=r["pad_left"], oc=r["oc_count"], pack=r["pack"],
+                             gated=PAD_MODES[r["pad_mode"]] == "gate", accumulate=f["accumulate"])
         if mn in ("POOL.B", "POOL.I"):
-            space = "fmem" if mn == "POOL.B" else "acc"
-            planes = ceil(r["in_c"] / CHANNELS_PER_WORD) if space == "fmem" else r["in_c"]
-            rows = used_rows(window_rows(r["row0"], r["nrows"], r["stride"], r["pad_top"], r["kh"], r["dilation"]),
-                             r["in_h"])
-            n_out, src_words = planes * r["nrows"] * r["out_w"], planes * rows * r["in_w"]
-            word = mem.on_chip(space).word_bits
-            return _Work(busy=pool_cycles(m, space, n_out, r["kh"] * r["kw"], src_words),
-                         reads=((space, src_words * word),), writes=((space, n_out * word),),
-                         pool_ops=n_out * r["kh"] * r["kw"])
+            return pool_work(self.m, "fmem" if mn == "POOL.B" else "acc", **_window(r))
         if mn == "THRESH":
-            n, pixels = r["oc_count"], r["nrows"] * r["out_w"]
-            return _Work(busy=threshold_cycles(m, n, pixels, threshold_planes(f["c0"], n)),
-                         reads=(("acc", n * pixels * mem.acc.word_bits), ("tmem", 2 * n * mem.tmem.word_bits)),
-                         writes=(("fmem", n * pixels),),  # one bit per value, into words other channels share
-                         threshold_ops=n * pixels)
+            return threshold_work(self.m, r["oc_count"], r["nrows"] * r["out_w"], f["c0"])
         if mn == "ADD":
-            n, word = r["oc_count"] * r["nrows"] * r["out_w"], mem.acc.word_bits
-            return _Work(busy=add_cycles(m, n), reads=(("acc", 2 * n * word),), writes=(("acc", n * word),), add_ops=n)
+            return add_work(self.m, r["oc_count"] * r["nrows"] * r["out_w"])
         raise AssertionError(f"estimate: no cost for {mn}")
 
     # --- host steps ---------------------------------------------------------------------------------
@@ -512,6 +418,11 @@ class _Walk:
         return k
 
 
+def _window(r: dict[str, int]) -> dict[str, int]:
+    """The registers a windowed op's cost reads."""
+    return {k: r[k] for k in WINDOW_REGISTERS}
+
+
 def _address(buf: SSAValue) -> int:
     op = buf.owner
     assert isinstance(op, tile.AllocOp | tile.ConstOp)
@@ -519,10 +430,6 @@ def _address(buf: SSAValue) -> int:
         raise ChewcError(f"buffer '{op.label.data}' has no address: the estimate needs the buffers placed "
                          "(run tile-buffer-alloc first)")
     return op.offset.value.data
-
-
-def decode_program(prog: ChewProgram) -> list[Instruction]:
-    return [decode(word) for word in prog.code]
 
 
 def _no_host_step(op: tile.HostOp) -> int:

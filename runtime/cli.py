@@ -35,11 +35,10 @@ from runtime.check import (
 )
 from runtime.emulator import DEFAULT_MAX_WORK, check_machine, emulate, load_program, program_machine
 from runtime.plot import plot_layers
-from runtime.report import Report
+from runtime.report import REPORT_SCHEMA_VERSION, Report
 from runtime.evaluate import PREPROCESS, encoding_of, evaluate, load_dataset, preprocess, range_warning
 
 
-REPORT_SCHEMA_VERSION = 2  # of --report json, described by runtime/report.schema.json
 
 
 def _parser() -> argparse.ArgumentParser:

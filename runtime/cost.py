@@ -222,6 +222,92 @@ def unit_cycles(m: Machine, unit: str, ops: int, *transfers: tuple[str, int]) ->
     return _busiest(ops, lanes, *((bits, m.memory.on_chip(mem).port_bits) for mem, bits in transfers))
 
 
+@dataclass(frozen=True)
+class Work:
+    """The events of one compute instruction and the cycles it keeps the controller, from its registers
+    and fields alone (data aside): what the emulator and the estimate (`compiler.estimate`) both charge."""
+
+    busy: int
+    reads: tuple[tuple[str, int], ...] = ()  # (memory, bits)
+    writes: tuple[tuple[str, int], ...] = ()
+    array_cycles: int = 0
+    stall_cycles: int = 0
+    macs: int = 0
+    packed_cycles: int = 0
+    threshold_ops: int = 0
+    pool_ops: int = 0
+    add_ops: int = 0
+    kernel: tuple[int, int] | None = None  # a CONV's (kh, kw)
+
+    def count(self, c: Counters) -> None:
+        """Add these events to `c`."""
+        for mem, bits in self.reads:
+            c.read_bits[mem] += bits
+        for mem, bits in self.writes:
+            c.write_bits[mem] += bits
+        c.array_cycles += self.array_cycles
+        c.array_stall_cycles += self.stall_cycles
+        c.macs += self.macs
+        c.packed_cycles += self.packed_cycles
+        c.threshold_ops += self.threshold_ops
+        c.pool_ops += self.pool_ops
+        c.add_ops += self.add_ops
+        if self.kernel is not None:
+            stats = c.kernels.setdefault(self.kernel, KernelStats())
+            stats.count += 1
+            stats.array_cycles += self.array_cycles
+            stats.macs += self.macs
+
+
+# the registers of a windowed op (CONV, POOL) its cost reads: conv_work's and pool_work's keywords
+WINDOW_REGISTERS = ("in_h", "in_w", "in_c", "kh", "kw", "stride", "dilation", "pad_top", "out_w", "row0", "nrows")
+
+
+def conv_work(m: Machine, *, in_h: int, in_w: int, in_c: int, kh: int, kw: int, stride: int, dilation: int,
+              pad_top: int, pad_left: int, out_w: int, row0: int, nrows: int, oc: int, pack: int, gated: bool,
+              accumulate: int) -> Work:
+    """One CONV (`pack`: CFG.K's field). Gated padding switches its lanes off: those taps are no MACs."""
+    groups, word = ceil(in_c / CHANNELS_PER_WORD), m.memory.fmem.word_bits
+    cost = conv_op_cost(m, in_h=in_h, in_w=in_w, in_c=in_c, kh=kh, kw=kw, stride=stride, dilation=dilation,
+                        pad_top=pad_top, out_w=out_w, row0=row0, nrows=nrows, oc=oc, pack=pack)
+    if gated:
+        iy = window_rows(row0, nrows, stride, pad_top, kh, dilation)
+        ix = np.arange(out_w)[:, None] * stride - pad_left + np.arange(kw)[None, :] * dilation
+        taps = int(((iy >= 0) & (iy < in_h)).sum()) * int(((ix >= 0) & (ix < in_w)).sum())
+    else:
+        taps = nrows * kh * out_w * kw
+    n_out = oc * nrows * out_w
+    return Work(busy=cost.cycles,
+                reads=(("fmem", cost.fmem_rows * in_w * word), ("wmem", cost.weight_words * word),
+                       ("acc", (groups - 1 + accumulate) * n_out * word)),
+                writes=(("acc", groups * n_out * word),),
+                array_cycles=cost.array_cycles, stall_cycles=cost.stall_cycles, macs=oc * in_c * taps,
+                packed_cycles=cost.array_cycles if pack > 0 else 0, kernel=(kh, kw))
+
+
+def pool_work(m: Machine, mem: str, *, in_h: int, in_w: int, in_c: int, kh: int, kw: int, stride: int,
+              dilation: int, pad_top: int, out_w: int, row0: int, nrows: int) -> Work:
+    """POOL.B (`mem` fmem: channel groups of ±1 words) or POOL.I (acc: int16 channels)."""
+    planes = ceil(in_c / CHANNELS_PER_WORD) if mem == "fmem" else in_c
+    rows = used_rows(window_rows(row0, nrows, stride, pad_top, kh, dilation), in_h)
+    n_out, src_words, word = planes * nrows * out_w, planes * rows * in_w, m.memory.on_chip(mem).word_bits
+    return Work(busy=pool_cycles(m, mem, n_out, kh * kw, src_words), reads=((mem, src_words * word),),
+                writes=((mem, n_out * word),), pool_ops=n_out * kh * kw)
+
+
+def threshold_work(m: Machine, channels: int, pixels: int, c0: int) -> Work:
+    """THRESH of `channels` x `pixels` sums from channel c0: one bit a value, into words other channels share."""
+    n = channels * pixels
+    return Work(busy=threshold_cycles(m, channels, pixels, threshold_planes(c0, channels)),
+                reads=(("acc", n * m.memory.acc.word_bits), ("tmem", 2 * channels * m.memory.tmem.word_bits)),
+                writes=(("fmem", n),), threshold_ops=n)
+
+
+def add_work(m: Machine, n: int) -> Work:
+    word = m.memory.acc.word_bits
+    return Work(busy=add_cycles(m, n), reads=(("acc", 2 * n * word),), writes=(("acc", n * word),), add_ops=n)
+
+
 def dma_cycles(m: Machine, words: int) -> int:
     return m.dma.setup_cycles + ceil(words * m.memory.dram.word_bits / m.dma.bits_per_cycle)
 

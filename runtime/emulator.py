@@ -43,16 +43,16 @@ from isa.machine import Machine, OperatingPoint, bundled_machine, load_machine
 from isa.table import CHANNELS_PER_WORD, REGISTERS, THRESHOLD_MODES
 from runtime.cost import (
     ON_CHIP,
+    WINDOW_REGISTERS,
     Counters,
-    KernelStats,
     Timeline,
-    add_cycles,
-    conv_cost,
+    Work,
+    add_work,
+    conv_work,
     dma_cycles,
-    new_rows,
-    pool_cycles,
-    threshold_cycles,
+    pool_work,
     threshold_planes,
+    threshold_work,
     window_rows,
 )
 from runtime.host import bits_word, pack, unpack, word_bits
@@ -65,6 +65,7 @@ INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 # Elements of the unpacked CONV window matrix per chunk of output rows: bounds host memory (16 MiB).
 CHUNK_ELEMENTS = 1 << 24
 SMALL_PRODUCT = 1 << 18  # MACs of a CONV product below which float32 BLAS beats onnxruntime's int8 call
+BEFORE_FIRST = "(before the first layer)"  # the layer of the instructions before the first layer mark
 PLANS_KEPT = 4  # plans of the most recently run (program, machine) pairs
 BATCH = 64  # images emulate_batch stacks
 BATCH_BYTES = 256 << 20  # memories of a batch (DRAM as far as the program uses it)
@@ -521,7 +522,7 @@ class Emulator(_State):
         # dry: addresses, registers, written words and hazards only; no value is computed or moved
         # marks: where layers start, each counted apart (instructions before the first are a layer too)
         if marks and marks[0].start > 0:
-            marks = (LayerMark(0, "(before the first layer)", "other", -1, -1), *marks)
+            marks = (LayerMark(0, BEFORE_FIRST, "other", -1, -1), *marks)
         self.marks, self.next_mark = marks, 0
         self.layer_costs: list[LayerCost] = []
         self.layer_start: tuple[LayerMark, Counters, int] | None = None
@@ -764,7 +765,7 @@ class Emulator(_State):
         return _Window(iy, vy, vx, yi, xi, used.size, in_w, addrs)
 
     def conv(self, ins: Instruction) -> int:
-        in_h, in_w, in_c, pad_mode = self.reg("in_h", "in_w", "in_c", "pad_mode")
+        _, in_w, in_c, pad_mode = self.reg("in_h", "in_w", "in_c", "pad_mode")  # an unset CFG.IN names in_h
         kh, kw, out_w, nrows, oc = self.reg("kh", "kw", "out_w", "nrows", "oc_count")
         if in_w > self.m.array.row_buffer_words:
             raise self.fail(f"in_w = {in_w} exceeds the {self.m.array.row_buffer_words}-word row buffers")
@@ -857,26 +858,9 @@ class Emulator(_State):
 
         self.write("acc", acc_addrs, values, "acc")
 
-        gated = self.pad_mode_name(pad_mode) == "gate"
-        macs = oc * in_c * (int(win.vy.sum()) * int(win.vx.sum()) if gated else nrows * kh * out_w * kw)
-        first, later = new_rows(win.iy, in_h)
-        cost = conv_cost(self.m, groups=groups, oc=oc, nrows=nrows, out_w=out_w, in_w=in_w, kh=kh, kw=kw, first=first,
-                         later=later, pack=pack)
-        c, word = self.counters, self.m.memory.fmem.word_bits
-        c.array_cycles += cost.array_cycles
-        c.array_stall_cycles += cost.stall_cycles
-        c.macs += macs
-        c.read_bits["fmem"] += cost.fmem_rows * in_w * word
-        c.read_bits["wmem"] += cost.weight_words * word
-        if pack > 1:
-            c.packed_cycles += cost.array_cycles
-        c.write_bits["acc"] += groups * n_out * word
-        c.read_bits["acc"] += (groups - 1 + ins["accumulate"]) * n_out * word
-        stats = c.kernels.setdefault((kh, kw), KernelStats())
-        stats.count += 1
-        stats.array_cycles += cost.array_cycles
-        stats.macs += macs
-        return cost.cycles
+        return self.charge(conv_work(
+            self.m, **self.geometry(), pad_left=self.reg("pad_left")[0], oc=oc, pack=pack - 1,
+            gated=self.pad_mode_name(pad_mode) == "gate", accumulate=ins["accumulate"]))
 
     def pool_bits(self, ins: Instruction) -> int:
         in_c, pad_mode, kh, kw = self.reg("in_c", "pad_mode", "kh", "kw")
@@ -906,14 +890,10 @@ class Emulator(_State):
             return (np.bitwise_or.reduce(windows, axis=-1) & mask[:, None]).reshape(*lead, -1)
 
         self.write("fmem", dst, values, "dst")
-        n_out, word = groups * nrows * out_w, self.m.memory.fmem.word_bits
-        self.counters.pool_ops += n_out * kh * kw
-        self.counters.read_bits["fmem"] += win.addrs.size * word
-        self.counters.write_bits["fmem"] += n_out * word
-        return pool_cycles(self.m, "fmem", n_out, kh * kw, win.addrs.size)
+        return self.charge(pool_work(self.m, "fmem", **self.geometry()))
 
     def pool_int(self, ins: Instruction) -> int:
-        in_c, pad_mode, kh, kw, out_w, nrows = self.reg("in_c", "pad_mode", "kh", "kw", "out_w", "nrows")
+        in_c, pad_mode, out_w, nrows = self.reg("in_c", "pad_mode", "out_w", "nrows")
         win = self.window(in_c, "acc", "src", ins["src"])
         n_out = in_c * nrows * out_w
         dst = self.block("acc", "dst", ins["dst"], 1, 0, np.zeros(1, np.int64), n_out)
@@ -939,11 +919,7 @@ class Emulator(_State):
             return out.astype(np.int16).view(np.uint16).reshape(*lead, -1)
 
         self.write("acc", dst, values, "dst")
-        word = self.m.memory.acc.word_bits
-        self.counters.pool_ops += n_out * kh * kw
-        self.counters.read_bits["acc"] += win.addrs.size * word
-        self.counters.write_bits["acc"] += n_out * word
-        return pool_cycles(self.m, "acc", n_out, kh * kw, win.addrs.size)
+        return self.charge(pool_work(self.m, "acc", **self.geometry()))
 
     # --- element-wise compute ---------------------------------------------------------------------
     def thresh(self, ins: Instruction) -> int:
@@ -991,12 +967,7 @@ class Emulator(_State):
             return words if whole else (s.mem["fmem"][..., fmem_sel] & keep) | words
 
         self.write("fmem", fmem, values, "fmem")
-        word = self.m.memory.acc.word_bits
-        self.counters.threshold_ops += n * pixels
-        self.counters.read_bits["acc"] += n * pixels * word
-        self.counters.read_bits["tmem"] += 2 * n * self.m.memory.tmem.word_bits
-        self.counters.write_bits["fmem"] += n * pixels
-        return threshold_cycles(self.m, n, pixels, planes)
+        return self.charge(threshold_work(self.m, n, pixels, c0))
 
     def add(self, ins: Instruction) -> int:
         out_w, nrows, oc = self.reg("out_w", "nrows", "oc_count")
@@ -1014,13 +985,18 @@ class Emulator(_State):
             return _int16(total, dst, where, "dst")
 
         self.write("acc", dst, values, "dst")
-        word = self.m.memory.acc.word_bits
-        self.counters.add_ops += n
-        self.counters.read_bits["acc"] += 2 * n * word
-        self.counters.write_bits["acc"] += n * word
-        return add_cycles(self.m, n)
+        return self.charge(add_work(self.m, n))
 
     # --- helpers ----------------------------------------------------------------------------------
+    def charge(self, work: Work) -> int:
+        """Count a compute instruction's events; the cycles it keeps the controller."""
+        work.count(self.counters)
+        return work.busy
+
+    def geometry(self) -> dict[str, int]:
+        """The registers a windowed op's cost reads (`runtime.cost.conv_work`, `pool_work`)."""
+        return dict(zip(WINDOW_REGISTERS, self.reg(*WINDOW_REGISTERS), strict=True))
+
     def pad_mode_name(self, value: int) -> str:
         return REGISTERS["pad_mode"].field("pad_mode").enum[value]
 

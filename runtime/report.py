@@ -23,6 +23,8 @@ from isa.machine import Machine, OperatingPoint
 from runtime.cost import ON_CHIP, Counters, Energy, KernelStats, Timeline, energy, energy_terms, evaluate
 from runtime.uncertainty import Events, Spread, idle_ends, spread
 
+REPORT_SCHEMA_VERSION = 2  # of --report json (chewc-run, chewc --estimate), described by runtime/report.schema.json
+
 
 @dataclass(frozen=True)
 class KernelRow:

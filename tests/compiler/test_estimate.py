@@ -16,7 +16,7 @@ import pytest
 
 from compiler.cli import main as chewc
 from compiler.driver import Compilation, compile_model
-from compiler.estimate import LABEL, Estimate, calibration, compile_and_estimate, estimate
+from compiler.estimate import LABEL, Estimate, compile_and_estimate, estimate
 from isa.container import ChewProgram
 from isa.machine import Machine, load_machine
 from runtime import emulator
@@ -183,13 +183,6 @@ def test_the_estimate_prices_other_supply_voltages() -> None:
     for vdd in (0.6, 0.5):  # an operating point, and between two (interpolated)
         est, emu = r.estimate.report(vdd), emulate(prog, x, vdd=vdd).report
         assert est.seconds == emu.seconds and est.energy_j == emu.energy_j
-
-
-def test_the_calibration_kernel_is_priced_as_the_emulator_counts_it() -> None:
-    """The report's energy spread re-solves against the calibration kernel's events: the estimate prices
-    them itself, from the kernel's instructions."""
-    mine, theirs = calibration(), emulator.calibration()
-    assert mine.cycles == theirs.cycles and mine.counters == theirs.counters
 
 
 def test_the_estimate_reads_the_tile_module_with_its_buffers_placed() -> None:
