@@ -19,21 +19,11 @@ from dataclasses import dataclass, field
 
 from compiler import schedule
 from compiler.schedule import ConvLayer, Index
-from compiler.tiling import ConvTiling, choose_conv_tiling, conv_tilings, groups
+from compiler.tiling import ConvTiling, choose_conv_tiling, conv_tilings
 from dialects.tile_to_isa import add_config, conv_config, dma_config, pool_config, threshold_config
 from isa.instruction import Instruction
 from isa.machine import Machine
-from runtime.cost import (
-    Timeline,
-    add_cycles,
-    conv_op_cost,
-    dma_cycles,
-    pool_cycles,
-    threshold_cycles,
-    threshold_planes,
-    used_rows,
-    window_rows,
-)
+from runtime.cost import WINDOW_REGISTERS, Timeline, add_work, conv_op_cost, dma_cycles, pool_work, threshold_work
 
 
 @dataclass(frozen=True)
@@ -189,22 +179,18 @@ class Timed:
     def threshold(self, acc: Buf, acc_off: int, thresholds: Buf, t_off: int, out: Buf, out_off: int, c0: int,
                   geom: dict[str, int]) -> None:
         self.configure(self.memo.config(("threshold", *geom.items()), lambda: threshold_config(geom)))
-        n = geom["oc_count"]
-        self.issue(threshold_cycles(self.m, n, geom["nrows"] * geom["out_w"], threshold_planes(c0, n)))
+        self.issue(threshold_work(self.m, geom["oc_count"], geom["nrows"] * geom["out_w"], c0).busy)
 
     def pool(self, src: Buf, src_off: int, out: Buf, out_off: int, row0: int, buf_row0: int,
              geom: dict[str, int]) -> None:
         self.configure(self.memo.config(("pool", *geom.items(), buf_row0, row0),
                                         lambda: pool_config(geom, buf_row0, row0)))
-        g = geom
-        planes = groups(g["in_c"]) if src.space == "fmem" else g["in_c"]
-        rows = used_rows(window_rows(row0, g["nrows"], g["stride"], g["pad_top"], g["kh"], g["dilation"]), g["in_h"])
-        self.issue(pool_cycles(self.m, src.space, planes * g["nrows"] * g["out_w"], g["kh"] * g["kw"],
-                               planes * rows * g["in_w"]))
+        window = {k: geom[k] for k in WINDOW_REGISTERS if k != "row0"}
+        self.issue(pool_work(self.m, src.space, **window, row0=row0).busy)
 
     def add_tiles(self, a: Buf, a_off: int, b: Buf, b_off: int, out: Buf, out_off: int, geom: dict[str, int]) -> None:
         self.configure(self.memo.config(("add", *geom.items()), lambda: add_config(geom)))
-        self.issue(add_cycles(self.m, geom["oc_count"] * geom["nrows"] * geom["out_w"]))
+        self.issue(add_work(self.m, geom["oc_count"] * geom["nrows"] * geom["out_w"]).busy)
 
 
 Config = tuple[tuple[tuple[str, ...], tuple[int | str, ...]], ...]  # per instruction: its registers, their values
