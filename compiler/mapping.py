@@ -23,7 +23,16 @@ from compiler.tiling import ConvTiling, choose_conv_tiling, conv_tilings
 from dialects.tile_to_isa import add_config, conv_config, dma_config, pool_config, threshold_config
 from isa.instruction import Instruction
 from isa.machine import Machine
-from runtime.cost import WINDOW_REGISTERS, Timeline, add_work, conv_op_cost, dma_cycles, pool_work, threshold_work
+from runtime.cost import (
+    WINDOW_REGISTERS,
+    Timeline,
+    Work,
+    add_work,
+    conv_op_cost,
+    dma_cycles,
+    pool_work,
+    threshold_work,
+)
 
 
 @dataclass(frozen=True)
@@ -179,18 +188,21 @@ class Timed:
     def threshold(self, acc: Buf, acc_off: int, thresholds: Buf, t_off: int, out: Buf, out_off: int, c0: int,
                   geom: dict[str, int]) -> None:
         self.configure(self.memo.config(("threshold", *geom.items()), lambda: threshold_config(geom)))
-        self.issue(threshold_work(self.m, geom["oc_count"], geom["nrows"] * geom["out_w"], c0).busy)
+        self.issue(self.memo.unit(("threshold", *geom.items(), c0),
+                                  lambda: threshold_work(self.m, geom["oc_count"], geom["nrows"] * geom["out_w"], c0)))
 
     def pool(self, src: Buf, src_off: int, out: Buf, out_off: int, row0: int, buf_row0: int,
              geom: dict[str, int]) -> None:
         self.configure(self.memo.config(("pool", *geom.items(), buf_row0, row0),
                                         lambda: pool_config(geom, buf_row0, row0)))
         window = {k: geom[k] for k in WINDOW_REGISTERS if k != "row0"}
-        self.issue(pool_work(self.m, src.space, **window, row0=row0).busy)
+        self.issue(self.memo.unit(("pool", src.space, *geom.items(), row0),
+                                  lambda: pool_work(self.m, src.space, **window, row0=row0)))
 
     def add_tiles(self, a: Buf, a_off: int, b: Buf, b_off: int, out: Buf, out_off: int, geom: dict[str, int]) -> None:
         self.configure(self.memo.config(("add", *geom.items()), lambda: add_config(geom)))
-        self.issue(add_work(self.m, geom["oc_count"] * geom["nrows"] * geom["out_w"]).busy)
+        self.issue(self.memo.unit(("add", *geom.items()),
+                                  lambda: add_work(self.m, geom["oc_count"] * geom["nrows"] * geom["out_w"])))
 
 
 Config = tuple[tuple[tuple[str, ...], tuple[int | str, ...]], ...]  # per instruction: its registers, their values
@@ -208,6 +220,12 @@ class _Memo:
     m: Machine
     conv_cycles: dict[tuple[GeometryKey, int], int] = field(default_factory=dict)
     configs: dict[tuple[object, ...], Config] = field(default_factory=dict)
+    unit_cycles: dict[tuple[object, ...], int] = field(default_factory=dict)  # THRESH, POOL, ADD
+
+    def unit(self, key: tuple[object, ...], work: Callable[[], Work]) -> int:
+        if (found := self.unit_cycles.get(key)) is None:
+            found = self.unit_cycles[key] = work().busy
+        return found
 
     def config(self, key: tuple[object, ...], make: Callable[[], list[Instruction]]) -> Config:
         if (found := self.configs.get(key)) is None:
