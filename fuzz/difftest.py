@@ -211,23 +211,26 @@ def check_on_machine(net: Network, model: Path, want: Sequence[dict[str, np.ndar
         return Verdict("crash", "emulator", f"{type(e).__name__}: {first_line(e)}")
     if mismatch is not None:
         return Verdict("mismatch", "emulator", mismatch.message)
-    return batched(compiled.program, net.inputs, machine)
+    return fast_paths(compiled.program, net.inputs, machine)
 
 
-def batched(prog: ChewProgram, inputs: Sequence[np.ndarray], machine: Machine) -> Verdict:
-    """The inputs emulated stacked (`emulate_batch`, two at a time) must give each single run's outputs."""
+def fast_paths(prog: ChewProgram, inputs: Sequence[np.ndarray], machine: Machine) -> Verdict:
+    """The replays (fused: `runtime.fusion`) and the inputs emulated stacked (`emulate_batch`, two at a
+    time) must give each checked run's outputs, the reference path's."""
     try:
-        single = [emulate(prog, x, machine).outputs for x in inputs]
-        stacked = [r.outputs for r in emulate_batch(prog, list(inputs) * 2, machine, batch=2)]
+        checked = [emulate(prog, x, machine, checked=True).outputs for x in inputs]
+        paths = {"replay": [emulate(prog, x, machine).outputs for x in inputs],
+                 "batched run": [r.outputs for r in emulate_batch(prog, list(inputs) * 2, machine, batch=2)]}
     except ChewcError as e:
-        return Verdict("run-fails", "emulator", f"batched: {e}")
+        return Verdict("run-fails", "emulator", f"fast paths: {e}")
     except Exception as e:  # noqa: BLE001 -- an emulator crash
-        return Verdict("crash", "emulator", f"batched: {type(e).__name__}: {first_line(e)}")
-    for i, (a, b) in enumerate(zip(single * 2, stacked, strict=True)):
-        differ = [k for k in a if not np.array_equal(a[k], b[k])]
-        if differ:
-            return Verdict("mismatch", "emulator", f"input #{i % len(inputs)}: output '{differ[0]}' of the batched "
-                           "run differs from the single run's")
+        return Verdict("crash", "emulator", f"fast paths: {type(e).__name__}: {first_line(e)}")
+    for path, runs in paths.items():
+        for i, (a, b) in enumerate(zip(checked * 2, runs, strict=False)):
+            differ = [k for k in a if not np.array_equal(a[k], b[k])]
+            if differ:
+                return Verdict("mismatch", "emulator", f"input #{i % len(inputs)}: output '{differ[0]}' of the {path} "
+                               "differs from the checked run's")
     return Verdict("ok")
 
 

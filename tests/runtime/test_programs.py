@@ -98,10 +98,10 @@ def test_residual_add_overflow_is_an_error(machine: Machine) -> None:
 
 
 @pytest.mark.parametrize(("m", "k", "n"), [(1, 256, 256), (9, 144, 128), (1, 4096, 64), (100, 288, 128)])
-def test_small_products_in_float32_equal_the_int8_ones(m: int, k: int, n: int) -> None:
+def test_small_products_in_float32_equal_the_int8_ones(m: int, k: int, n: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """CONV products of at most SMALL_PRODUCT MACs run in float32 BLAS, the rest in onnxruntime's int8
     MatMulInteger: both exact, on windows of x + 1 (0, 1, 2) and +-1 weights, all-equal rows included."""
-    from runtime.emulator import _products
+    from runtime import products
 
     rng = np.random.default_rng(k)
     windows = rng.integers(0, 3, (m, k)).astype(np.uint8)
@@ -109,7 +109,8 @@ def test_small_products_in_float32_equal_the_int8_ones(m: int, k: int, n: int) -
     weights = (rng.integers(0, 2, (k, n)) * 2 - 1).astype(np.int8)
     weights[:, 0] = 1
     want = (windows.astype(np.int64) - 1) @ weights.astype(np.int64)
-    for w in (weights, weights.astype(np.float32)):
-        got = _products(windows, w)
+    for small in (0, m * k * n):  # int8, then float32
+        monkeypatch.setattr(products, "SMALL_PRODUCT", small)
+        got = products.products(windows, products.Weights(weights))
         assert got.dtype == np.int32 and np.array_equal(got, want)
     assert want[0, 0] == k
